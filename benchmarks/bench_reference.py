@@ -1,0 +1,57 @@
+"""Reference (CVXPY + Clarabel) solver time on the two demo problems.
+
+Command: ``python benchmarks/bench_reference.py`` (``--quick`` for the CI-sized run).
+BLAS threads are pinned to 2 (the machine's cores) before numpy is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "2")
+
+import platform  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import convexnn as cnn  # noqa: E402
+from convexnn.demo import paper_1d, spiral_2d  # noqa: E402
+
+
+def _time_solve(X: np.ndarray, y: np.ndarray, beta: float, repeats: int) -> tuple[float, object]:
+    best, sol = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        sol = cnn.solve(X, y, beta, hidden_bias=True)
+        best = min(best, time.perf_counter() - start)
+    return best, sol
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (CI)")
+    args = parser.parse_args()
+    repeats = 1 if args.quick else 3
+    problems = [("paper 1-D (n=5)", *paper_1d(), 1e-2)]
+    n2 = 10 if args.quick else 30
+    problems.append((f"2-D spirals (n={n2})", *spiral_2d(n2), 1e-2))
+    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, numpy {np.__version__}")
+    print(
+        f"| problem | P | solve + certify (s, best of {repeats}) | solver time (s) "
+        "| rel. gap | scope |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name, X, y, beta in problems:
+        elapsed, sol = _time_solve(X, y, beta, repeats)
+        assert isinstance(sol, cnn.Solution)
+        print(
+            f"| {name} | {sol.patterns.shape[1]} | {elapsed:.3f} | {sol.time:.3f} | "
+            f"{sol.relative_gap:.1e} | {sol.scope} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

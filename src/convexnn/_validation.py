@@ -1,0 +1,117 @@
+"""Input checks, run once at the public edge.
+
+Every error names the parameter, what was expected, what was received and what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+def _shape_str(a: Any) -> str:
+    shape = getattr(a, "shape", None)
+    return f"an array of shape {shape}" if shape is not None else f"{type(a).__name__}"
+
+
+def check_X(X: Any, *, caller: str, name: str = "X") -> NDArray[np.float64]:
+    """Return ``X`` as a finite float64 array of shape (n, d) with n >= 1 and d >= 1."""
+    try:
+        arr = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{caller}: {name} must be a numeric array of shape (n_samples, n_features), "
+            f"got {type(X).__name__} that cannot be converted ({exc})."
+        ) from None
+    if arr.ndim != 2:
+        hint = " Reshape 1-D data with X.reshape(-1, 1)." if arr.ndim == 1 else ""
+        raise ValueError(
+            f"{caller}: {name} must be 2-D of shape (n_samples, n_features), "
+            f"got {arr.ndim}-D with shape {arr.shape}.{hint}"
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(
+            f"{caller}: {name} must have at least one sample and one feature, "
+            f"got shape {arr.shape}. Pass non-empty data."
+        )
+    check_finite(arr, caller=caller, name=name)
+    return arr
+
+
+def check_finite(arr: NDArray[Any], *, caller: str, name: str) -> None:
+    """Raise a ValueError if ``arr`` has NaN or infinite entries."""
+    if not np.all(np.isfinite(arr)):
+        n_nan = int(np.isnan(arr).sum())
+        n_inf = int(np.isinf(arr).sum())
+        raise ValueError(
+            f"{caller}: {name} must be finite, got {n_nan} NaN and {n_inf} infinite "
+            f"entries. Remove or impute them before fitting."
+        )
+
+
+def check_y(y: Any, n_samples: int, *, caller: str, name: str = "y") -> NDArray[np.float64]:
+    """Return ``y`` as a finite float64 vector of length ``n_samples``."""
+    try:
+        arr = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{caller}: {name} must be a numeric vector of length {n_samples}, "
+            f"got {type(y).__name__} that cannot be converted ({exc})."
+        ) from None
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(
+            f"{caller}: {name} must be a vector of shape ({n_samples},), got shape "
+            f"{arr.shape}. Vector outputs are not supported by this function; "
+            f"fit one network per output column."
+        )
+    if arr.shape[0] != n_samples:
+        raise ValueError(
+            f"{caller}: {name} must have one entry per row of X ({n_samples}), "
+            f"got {arr.shape[0]}. Check that X and y describe the same samples."
+        )
+    check_finite(arr, caller=caller, name=name)
+    return arr
+
+
+def check_beta(beta: Any, *, caller: str, name: str = "beta") -> float:
+    """Return ``beta`` as a positive finite float."""
+    if isinstance(beta, bool) or not np.isscalar(beta):
+        raise TypeError(f"{caller}: {name} must be a positive real number, got {beta!r}.")
+    try:
+        value = float(beta)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise TypeError(f"{caller}: {name} must be a positive real number, got {beta!r}.") from None
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(
+            f"{caller}: {name} must be > 0, got {value!r}. The weight-decay strength "
+            f"must be positive and finite (for the limit {name} -> 0 use the neural gauge)."
+        )
+    return value
+
+
+def check_choice(value: Any, choices: tuple[str, ...], *, caller: str, name: str) -> str:
+    """Return ``value`` if it is one of ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(
+            f"{caller}: unknown {name} {value!r}; expected one of "
+            f"{', '.join(repr(c) for c in choices)}."
+        )
+    return value
+
+
+def check_positive_int(value: Any, *, caller: str, name: str, minimum: int = 1) -> int:
+    """Return ``value`` as an int >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{caller}: {name} must be an integer >= {minimum}, got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{caller}: {name} must be an integer >= {minimum}, got {value}.")
+    return int(value)
+
+
+def add_ones_column(X: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Append a column of ones to ``X`` (the hidden-layer bias of the paper)."""
+    return np.hstack([X, np.ones((X.shape[0], 1))])

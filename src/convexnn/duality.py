@@ -1,0 +1,760 @@
+"""Dual points and certificates of optimality for the convex program (8).
+
+For the squared loss the dual of the program over patterns ``D_1, ..., D_P`` is
+(eq. 4 restricted to the patterns, eq. 15 of the paper)
+
+    max_lam  -L*(-lam; y)      ( = lam^T y - 1/2 ||lam||^2 for the squared loss )
+    s.t.     max_{u in K_i, ||u|| <= 1}  s * lam^T D_i X u  <= beta
+             for every pattern i and sign s in {+1, -1},
+             1^T lam = 0                  (only with an unregularised output bias),
+
+with the cones ``K_i = {u : (2 D_i - I) X u >= 0}`` (formulation ``"relu"``); the
+gated relaxation has no cone and the constraint reads ``||X^T D_i lam|| <= beta``.
+
+The left-hand side is a *dual norm*. For a closed convex cone K,
+``max_{u in K, ||u|| <= 1} g^T u = ||Proj_K(g)||`` and, by Moreau's decomposition with
+``K = {u : A u >= 0}``, ``A = (2 D_i - I) X``,
+
+    Proj_K(g) = g + A^T mu*,     mu* = argmin_{mu >= 0} ||g + A^T mu||      (an NNLS),
+
+where ``g = s X^T D_i lam``. For *any* ``mu >= 0`` the norm ``||g + A^T mu||`` is an
+upper bound on the maximum (``mu^T A u >= 0`` on K), and so is ``||g||``: the values
+computed here are never below the true dual norms, whatever the accuracy of the NNLS.
+
+A certificate scales a dual candidate (the negative loss gradient at a network's
+predictions: the residual ``y - f(X)`` for the squared loss) into the feasible set and
+evaluates the dual objective: a lower bound. The network's eq.-(2) objective is an
+upper bound; their difference bounds the network's sub-optimality (Remark 3.2).
+
+Scope of the bound. Over an exhaustive pattern set (all the activation patterns of
+the data, see :func:`convexnn.enumerate_patterns`), the constraints above are those
+of the semi-infinite dual (4), so the lower bound holds for the non-convex training
+problem (2) itself, at any width: a certificate of *global* optimality. Over any
+other set (sampled or hand-picked patterns) it holds for the convex program
+restricted to those patterns only. The gated dual over exhaustive patterns bounds the
+gated program, which is at most the ReLU program = p*: still a global lower bound,
+only looser (``"relu"`` is the default).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import nnls
+
+from ._validation import (
+    add_ones_column,
+    check_beta,
+    check_choice,
+    check_positive_int,
+    check_X,
+    check_y,
+)
+from .losses import Loss, get_loss
+from .network import TwoLayerReLU
+from .patterns._matrix import PatternMatrix, fingerprint, is_exhaustive_for
+from .problem import FORMULATIONS, ConvexReLUProblem, check_patterns
+
+Array = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+SCOPES = ("global", "patterns")
+N_SAMPLED_PATTERNS = 1000
+_CHUNK_ELEMENTS = 1 << 20  # n * (columns per chunk) of the (n, P) temporaries
+_SAFETY = 1.0 - 8.0 * np.finfo(np.float64).eps  # keeps t * s_max <= beta after rounding
+_PRUNE_BLOCK = 1024  # (pattern, sign) pairs solved together by the pruned maximum
+_NNLS_OUTER_ITER = 6  # batched Lawson-Hanson: at most 6 (d + 1) outer steps
+_NNLS_TOL = 1e-12  # optimality test: w_j <= tol * max_j ||x_j|| * ||g||
+_NNLS_RIDGE = 1e-14  # relative ridge on the passive-set normal equations
+
+
+# -- the certificate --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Certificate:
+    """A certified interval ``[lower_bound, upper_bound]`` around the optimum.
+
+    Attributes
+    ----------
+    lower_bound : float
+        Dual objective ``-L*(-lam; y)`` at the feasible dual point ``lam``.
+    upper_bound : float
+        Objective of eq. (2) of the network being certified.
+    gap : float
+        ``upper_bound - lower_bound`` (>= 0 up to rounding): bounds how far the network
+        is from the optimum, in objective value.
+    relative_gap : float
+        ``gap / max(|upper_bound|, tiny)``.
+    scope : {"global", "patterns"}
+        ``"global"``: the patterns are exhaustive for this X, so ``lower_bound`` bounds
+        the non-convex training problem (2) over networks of any width.
+        ``"patterns"``: it bounds the convex program (8) restricted to the
+        ``n_patterns`` patterns used, and nothing more.
+    dual_point : array of shape (n,)
+        ``lam = scale * lam0``; feasible for the dual over the patterns used
+        (and ``sum(lam) = 0`` up to rounding when the network has an output bias).
+    dual_norm : float
+        ``s_max = max_{i, s} max_{u in K_i, ||u|| <= 1} s lam0^T D_i X u`` of the
+        unscaled candidate ``lam0`` (an upper estimate, never below the true value).
+    scale : float
+        ``t* in [0, beta / s_max]`` maximising the dual objective along ``t * lam0``.
+    formulation : {"relu", "gated"}
+        Dual constraints used (cone-constrained or gated).
+    n_patterns : int
+        Number of patterns P the dual constraints range over.
+    """
+
+    lower_bound: float
+    upper_bound: float
+    gap: float
+    relative_gap: float
+    scope: str
+    dual_point: Array
+    dual_norm: float
+    scale: float
+    formulation: str
+    n_patterns: int
+
+    @property
+    def is_global(self) -> bool:
+        """True when the lower bound holds for the non-convex problem (2) itself."""
+        return self.scope == "global"
+
+    def _scope_text(self) -> str:
+        if self.is_global:
+            return (
+                "GLOBAL: holds for the non-convex training problem (2) at any width "
+                f"(the {self.n_patterns} patterns are all the patterns of X)"
+            )
+        return (
+            f"relative to the {self.n_patterns} given patterns only: bounds the convex "
+            "program (8) over these patterns, not the training problem (2)"
+        )
+
+    def __str__(self) -> str:
+        return "\n".join(
+            [
+                f"Dual certificate (formulation={self.formulation!r}, "
+                f"P={self.n_patterns} patterns)",
+                f"  upper bound (network objective, eq. 2) = {self.upper_bound:.10g}",
+                f"  lower bound (dual objective)           = {self.lower_bound:.10g}",
+                f"  gap = {self.gap:.3g}  (relative {self.relative_gap:.3g})",
+                f"  dual norm of the candidate = {self.dual_norm:.6g}, scale = {self.scale:.6g}",
+                f"  scope: {self._scope_text()}",
+            ]
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Certificate(lower_bound={self.lower_bound:.6g}, "
+            f"upper_bound={self.upper_bound:.6g}, relative_gap={self.relative_gap:.2g}, "
+            f"scope={self.scope!r}, formulation={self.formulation!r}, "
+            f"n_patterns={self.n_patterns})"
+        )
+
+
+# -- dual norms: fast kernel ------------------------------------------------------------
+
+
+def cone_dual_norms(X: Any, D: Any, lam: Any, *, formulation: str = "relu") -> Array:
+    """Dual norms of ``lam`` for every pattern and both signs.
+
+    Entry ``[i, 0]`` is ``max_{u in K_i, ||u|| <= 1} lam^T D_i X u`` and entry
+    ``[i, 1]`` the same for ``-lam``, with ``K_i = {u : (2 D_i - I) X u >= 0}``
+    (``"relu"``) or ``K_i = R^d`` (``"gated"``, where both equal ``||X^T D_i lam||``).
+    ``lam`` is dual feasible over these patterns iff every entry is ``<= beta``.
+
+    With ``g_i = X^T D_i lam`` (all P at once: ``G = (X * lam[:, None])^T M``, one GEMM)
+    the value is ``||Proj_{K_i}(+-g_i)||``. It is ``||g_i||`` when ``+-g_i`` already lies
+    in ``K_i`` (tested for all patterns at once); otherwise it is ``||g + A^T mu||`` with
+    ``A = (2 D_i - I) X`` and ``mu >= 0`` from the NNLS ``min_{mu >= 0} ||g + A^T mu||``,
+    solved for all remaining (pattern, sign) pairs together by a batched Lawson-Hanson
+    active-set method (scipy's ``nnls`` for the rare pairs it leaves unsolved). Every
+    value returned is an upper bound on the exact dual norm, and equals it up to the
+    NNLS accuracy (about 1e-12 relative), so feasibility checked with it is rigorous.
+
+    Parameters
+    ----------
+    X : array of shape (n, d)
+        The effective data matrix (with the ones column when the network has hidden
+        biases).
+    D : array of shape (n, P) of bool
+        Patterns, column i = diag(D_i).
+    lam : array of shape (n,)
+        Dual point.
+    formulation : {"relu", "gated"}
+
+    Returns
+    -------
+    array of shape (P, 2)
+        Column 0 for ``+lam``, column 1 for ``-lam``.
+    """
+    X_arr, D_arr, lam_arr = _check_kernel_inputs(X, D, lam, formulation)
+    G = _pattern_gradients(X_arr, D_arr, lam_arr)
+    norms = np.linalg.norm(G, axis=0)
+    if formulation == "gated":
+        return np.column_stack([norms, norms])
+    bounds, exact = _cheap_bounds(X_arr, D_arr, G, norms)
+    out = np.where(exact, bounds, 0.0)
+    pat, col = np.nonzero(~exact)
+    out[pat, col] = _solve_cone_norms(X_arr, D_arr, G, pat, col)
+    return out
+
+
+def max_cone_dual_norm(X: Any, D: Any, lam: Any, *, formulation: str = "relu") -> float:
+    """``max`` of :func:`cone_dual_norms` over patterns and signs, with pruning.
+
+    Same value as ``cone_dual_norms(X, D, lam, formulation=formulation).max()`` (an
+    upper bound on the exact maximum) but cheaper: every (pattern, sign) pair has a
+    cheap upper bound (``||g_i||``, or the projection onto the half-space of its most
+    violated constraint), so pairs are solved in blocks by decreasing bound and the
+    search stops once no remaining bound exceeds the best value found.
+
+    Parameters
+    ----------
+    X : array of shape (n, d)
+    D : array of shape (n, P) of bool
+    lam : array of shape (n,)
+    formulation : {"relu", "gated"}
+
+    Returns
+    -------
+    float
+        0.0 when ``lam`` vanishes on every pattern.
+    """
+    X_arr, D_arr, lam_arr = _check_kernel_inputs(
+        X, D, lam, formulation, caller="max_cone_dual_norm"
+    )
+    return _max_dual_norm(X_arr, D_arr, lam_arr, formulation)
+
+
+def _max_dual_norm(X: Array, D: BoolArray, lam: Array, formulation: str) -> float:
+    G = _pattern_gradients(X, D, lam)
+    norms = np.linalg.norm(G, axis=0)
+    if formulation == "gated" or norms.size == 0:
+        return float(norms.max(initial=0.0))
+    bounds, exact = _cheap_bounds(X, D, G, norms)
+    best = float(bounds[exact].max(initial=0.0))
+    pat, col = np.nonzero(~exact & (bounds > best))
+    order = np.argsort(-bounds[pat, col], kind="stable")
+    pat, col = pat[order], col[order]
+    for start in range(0, pat.size, _PRUNE_BLOCK):
+        sel = slice(start, start + _PRUNE_BLOCK)
+        keep = bounds[pat[sel], col[sel]] > best
+        if not keep.any():
+            break  # sorted: no later bound exceeds best either
+        values = _solve_cone_norms(X, D, G, pat[sel][keep], col[sel][keep])
+        best = max(best, float(values.max()))
+    return best
+
+
+def _pattern_gradients(X: Array, D: BoolArray, lam: Array) -> Array:
+    """``G[:, i] = X^T D_i lam`` for all patterns, shape (d, P), as one GEMM."""
+    return (X * lam[:, None]).T @ D.astype(X.dtype)
+
+
+def _cheap_bounds(X: Array, D: BoolArray, G: Array, norms: Array) -> tuple[Array, BoolArray]:
+    """Cheap upper bounds on all dual norms, and where they are exact.
+
+    For ``g = +-g_i`` and ``a_j = s_ij x_j`` (``s_ij = 2 D_ij - 1``): ``exact`` when
+    ``A g >= 0`` (g in ``K_i``: the value is ``||g||``). The bound is ``||g + t a_j||``
+    with j the most violated constraint (``a_j^T g / ||a_j||`` smallest) and
+    ``t = max(0, -a_j^T g) / ||a_j||^2``: the projection onto that half-space, valid as
+    ``t e_j >= 0`` is an NNLS-feasible point. Computed directly (no cancellation).
+    Columns are processed in chunks so the (n, chunk) temporaries stay small.
+
+    Returns
+    -------
+    bounds : array (P, 2)
+    exact : bool array (P, 2)
+    """
+    n, P = D.shape
+    bounds = np.empty((P, 2))
+    exact = np.empty((P, 2), dtype=bool)
+    row_norms = np.linalg.norm(X, axis=1)
+    inv_norm = np.divide(1.0, row_norms, out=np.zeros(n), where=row_norms > 0)
+    step = max(1, _CHUNK_ELEMENTS // max(n, 1))
+    for start in range(0, P, step):
+        sl = slice(start, min(start + step, P))
+        S = np.where(D[:, sl], 1.0, -1.0)
+        SXG = S * (X @ G[:, sl])
+        cols = np.arange(SXG.shape[1])
+        for c, sign in ((0, 1.0), (1, -1.0)):
+            A = sign * SXG
+            exact[sl, c] = np.all(A >= 0, axis=0)
+            j = np.argmin(np.minimum(A, 0.0) * inv_norm[:, None], axis=0)
+            t = np.maximum(-A[j, cols], 0.0) * inv_norm[j] ** 2
+            p = sign * G[:, sl] + (X[j] * (S[j, cols] * t)[:, None]).T
+            bounds[sl, c] = np.minimum(np.linalg.norm(p, axis=0), norms[sl])
+    return bounds, exact
+
+
+def _solve_cone_norms(
+    X: Array, D: BoolArray, G: Array, pat: NDArray[np.intp], col: NDArray[np.intp]
+) -> Array:
+    """Dual norms of the (pattern, sign) pairs ``(pat[k], col[k])``, shape (len(pat),).
+
+    Batched NNLS over chunks of pairs; pairs it does not settle go to :func:`_cone_norm`.
+    """
+    n = X.shape[0]
+    values = np.empty(pat.size)
+    step = max(1, _CHUNK_ELEMENTS // max(n, 1))
+    for start in range(0, pat.size, step):
+        sl = slice(start, start + step)
+        S = np.where(D[:, pat[sl]].T, 1.0, -1.0)
+        g = (G[:, pat[sl]] * np.where(col[sl] == 0, 1.0, -1.0)).T
+        vals, solved = _batched_nnls(X, S, g)
+        for k in np.flatnonzero(~solved):
+            vals[k] = _cone_norm(X, S[k] > 0, g[k])
+        values[sl] = vals
+    return values
+
+
+def _batched_nnls(X: Array, S: Array, g: Array) -> tuple[Array, BoolArray]:
+    """Lawson-Hanson for ``min_{mu >= 0} ||g_b + sum_j mu_j s_bj x_j||``, all b at once.
+
+    Parameters
+    ----------
+    X : array (n, d)
+    S : array (B, n) of +-1
+        Cone signs of problem b (constraint j is ``s_bj x_j^T u >= 0``).
+    g : array (B, d)
+
+    Returns
+    -------
+    values : array (B,)
+        ``min(||g_b + C_b^T mu_b||, ||g_b||)`` at the final ``mu_b >= 0``: an upper bound
+        on the dual norm for every b, exact (up to rounding) where ``solved``.
+    solved : bool array (B,)
+        Whether the active-set method reached its optimality test.
+
+    Notes
+    -----
+    The passive set of problem b lives in ``kmax = d + 1`` slots (``idx``, ``valid``,
+    ``mu``): in exact arithmetic Lawson-Hanson keeps linearly independent columns, so
+    at most d. Each outer step adds the most violated constraint (largest
+    ``w_j = -s_j x_j^T p`` with ``p = g + C^T mu``); the inner loop solves the least
+    squares problem on the passive set (batched normal equations) and steps back to
+    keep ``mu >= 0``. Problems that run out of slots or iterations are left unsolved.
+    """
+    st = _NNLSState(X, S, g)
+    for _ in range(_NNLS_OUTER_ITER * (X.shape[1] + 1)):
+        ia = np.flatnonzero(st.running)
+        if ia.size == 0:
+            break
+        j, ok = st.most_violated(ia)
+        st.solved[ia[~ok]] = True
+        st.running[ia[~ok]] = False
+        ia, j = ia[ok], j[ok]
+        st.add(ia, j)
+        st.restore_feasibility(ia[st.running[ia]])
+    st.running[:] = False
+    return st.values(), st.solved
+
+
+class _NNLSState:
+    """Arrays of the batched Lawson-Hanson method (see :func:`_batched_nnls`)."""
+
+    def __init__(self, X: Array, S: Array, g: Array) -> None:
+        B = S.shape[0]
+        kmax = X.shape[1] + 1
+        self.X, self.S, self.g = X, S, g
+        self.idx = np.zeros((B, kmax), dtype=np.intp)
+        self.valid = np.zeros((B, kmax), dtype=bool)
+        self.mu = np.zeros((B, kmax))
+        g_norm = np.linalg.norm(g, axis=1)
+        self.tol = _NNLS_TOL * float(np.linalg.norm(X, axis=1).max(initial=0.0)) * g_norm
+        self.running = g_norm > 0
+        self.solved = ~self.running
+
+    def rows(self, ia: NDArray[np.intp]) -> Array:
+        """Passive constraint rows ``s_j x_j`` of problems ``ia``, (b, kmax, d); 0 if unused."""
+        signs = np.take_along_axis(self.S[ia], self.idx[ia], axis=1) * self.valid[ia]
+        return self.X[self.idx[ia]] * signs[:, :, None]
+
+    def most_violated(self, ia: NDArray[np.intp]) -> tuple[NDArray[np.intp], BoolArray]:
+        """Index of the most violated constraint, and whether it violates beyond ``tol``."""
+        p = self.g[ia] + np.einsum("bk,bkd->bd", self.mu[ia], self.rows(ia))
+        w = -self.S[ia] * (p @ self.X.T)
+        b_idx, k_idx = np.nonzero(self.valid[ia])
+        w[b_idx, self.idx[ia][b_idx, k_idx]] = -np.inf
+        j = np.argmax(w, axis=1)
+        return j, w[np.arange(ia.size), j] > self.tol[ia]
+
+    def add(self, ia: NDArray[np.intp], j: NDArray[np.intp]) -> None:
+        """Move constraint j into the passive set (give up on problems with no free slot)."""
+        full = self.valid[ia].all(axis=1)
+        self.running[ia[full]] = False
+        ia, j = ia[~full], j[~full]
+        slot = np.argmin(self.valid[ia], axis=1)
+        self.idx[ia, slot] = j
+        self.valid[ia, slot] = True
+        self.mu[ia, slot] = 0.0
+
+    def least_squares(self, ia: NDArray[np.intp]) -> Array:
+        """``z = argmin ||g + C_P^T z||`` on the passive slots, (b, kmax), 0 on unused slots.
+
+        Normal equations ``(C C^T) z = -C g`` (tiny relative ridge; identity on unused
+        slots), then one refinement step ``(C C^T) dz = -C (g + C^T z)``, which removes
+        most of the error that squaring the condition number brings.
+        """
+        C = self.rows(ia)
+        gram = C @ C.transpose(0, 2, 1)
+        diag = np.einsum("bkk->bk", gram)
+        ridge = _NNLS_RIDGE * diag.max(axis=1, initial=0.0) + np.finfo(np.float64).tiny
+        gram += np.einsum("bk,kl->bkl", ~self.valid[ia] + ridge[:, None], np.eye(C.shape[1]))
+        valid = self.valid[ia]
+        z = np.zeros(valid.shape)
+        for _ in range(2):  # normal equations + one step of iterative refinement
+            p = self.g[ia] + np.einsum("bk,bkd->bd", z, C)
+            z += np.linalg.solve(gram, -np.einsum("bkd,bd->bk", C, p)[:, :, None])[:, :, 0]
+            z *= valid
+        return z
+
+    def restore_feasibility(self, ia: NDArray[np.intp]) -> None:
+        """Lawson-Hanson inner loop: least squares, then step back while some ``z <= 0``."""
+        for _ in range(self.valid.shape[1] + 1):
+            if ia.size == 0:
+                return
+            z = self.least_squares(ia)
+            bad = self.valid[ia] & (z <= 0)
+            ok = ~bad.any(axis=1)
+            self.mu[ia[ok]] = z[ok]
+            ia, z, bad = ia[~ok], z[~ok], bad[~ok]
+            m = self.mu[ia]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(bad, m / (m - z), np.inf)
+            ratio = np.nan_to_num(ratio, nan=0.0, posinf=np.inf)
+            k_out = np.argmin(ratio, axis=1)
+            m = m + ratio[np.arange(ia.size), k_out][:, None] * (z - m)
+            m[np.arange(ia.size), k_out] = 0.0
+            self.valid[ia] &= m > 0
+            self.mu[ia] = np.where(self.valid[ia], m, 0.0)
+        self.running[ia] = False
+
+    def values(self) -> Array:
+        """``min(||g + C^T max(mu, 0)||, ||g||)`` for every problem."""
+        all_b = np.arange(self.g.shape[0])
+        mu = np.maximum(self.mu, 0.0) * self.valid
+        p = self.g + np.einsum("bk,bkd->bd", mu, self.rows(all_b))
+        return np.minimum(np.linalg.norm(p, axis=1), np.linalg.norm(self.g, axis=1))
+
+
+def _cone_norm(X: Array, d_col: BoolArray, g: Array) -> float:
+    """Upper bound (exact up to NNLS accuracy) on ``max_{u in K, ||u|| <= 1} g^T u``.
+
+    ``K = {u : A u >= 0}``, ``A = diag(2 d_col - 1) X``. Solves
+    ``mu = argmin_{mu >= 0} ||g + A^T mu||`` and returns ``||g + A^T mu||`` for the
+    clipped ``mu``: an upper bound for any ``mu >= 0``. Falls back to ``||g||`` (also
+    an upper bound) if the NNLS fails.
+    """
+    g_norm = float(np.linalg.norm(g))
+    AT = (X * np.where(d_col, 1.0, -1.0)[:, None]).T
+    try:
+        mu, _ = nnls(AT, -g)
+    except (RuntimeError, ValueError):  # pragma: no cover - NNLS iteration cap
+        return g_norm
+    value = float(np.linalg.norm(g + AT @ np.maximum(mu, 0.0)))
+    return min(value, g_norm)
+
+
+def _check_kernel_inputs(
+    X: Any, D: Any, lam: Any, formulation: str, caller: str = "cone_dual_norms"
+) -> tuple[Array, BoolArray, Array]:
+    check_choice(formulation, FORMULATIONS, caller=caller, name="formulation")
+    X_arr = np.asarray(X, dtype=np.float64)
+    if X_arr.ndim != 2:
+        raise ValueError(
+            f"{caller}: X must be 2-D of shape (n, d) (the effective data, with the ones "
+            f"column for hidden biases), got shape {X_arr.shape}."
+        )
+    D_arr = np.asarray(check_patterns(D, X_arr.shape[0], caller=caller), dtype=bool)
+    lam_arr = np.asarray(lam, dtype=np.float64).reshape(-1)
+    if lam_arr.shape != (X_arr.shape[0],):
+        raise ValueError(
+            f"{caller}: lam must be a vector with one entry per row of X "
+            f"({X_arr.shape[0]}), got shape {np.shape(lam)}."
+        )
+    return X_arr, D_arr, lam_arr
+
+
+# -- dual norms: slow reference ---------------------------------------------------------
+
+
+def _cone_dual_norms_reference(X: Any, D: Any, lam: Any, *, formulation: str = "relu") -> Array:
+    """Slow, obvious version of :func:`cone_dual_norms`: one CVXPY program per entry.
+
+    For each pattern i and sign s solves
+    ``max s lam^T D_i X u  s.t.  (2 D_i - I) X u >= 0 (relu only), ||u||_2 <= 1``
+    with Clarabel. Same shapes and meaning as :func:`cone_dual_norms`; for tests.
+    """
+    import cvxpy as cp
+
+    X_arr, D_arr, lam_arr = _check_kernel_inputs(X, D, lam, formulation)
+    out = np.zeros((D_arr.shape[1], 2))
+    for i in range(D_arr.shape[1]):
+        g = X_arr.T @ (D_arr[:, i] * lam_arr)
+        A = np.where(D_arr[:, i], 1.0, -1.0)[:, None] * X_arr
+        for col, s in enumerate((1.0, -1.0)):
+            u = cp.Variable(X_arr.shape[1])
+            cons = [cp.norm(u, 2) <= 1]
+            if formulation == "relu":
+                cons.append(A @ u >= 0)
+            prob = cp.Problem(cp.Maximize(s * g @ u), cons)
+            prob.solve(solver="CLARABEL", tol_gap_abs=1e-12, tol_gap_rel=1e-12)
+            out[i, col] = max(float(prob.value), 0.0)
+    return out
+
+
+# -- certificates -----------------------------------------------------------------------
+
+
+def dual_certificate(
+    problem: ConvexReLUProblem, z: Any, upper_bound: float, *, scope: str
+) -> Certificate:
+    """Certificate from predictions ``z`` on ``problem.X`` and a primal value.
+
+    The candidate is ``lam0 = -grad L(z; y)`` (the residual ``y - z`` for the squared
+    loss), centred (``lam0 -= mean(lam0)``) when the problem has an output bias so that
+    ``1^T lam0 = 0``. With ``s_max`` = :func:`max_cone_dual_norm` of ``lam0`` over the
+    problem's patterns, every ``t`` in ``[0, beta / s_max]`` gives a feasible dual point
+    ``t lam0``; ``t* = loss.best_dual_scale(lam0, y, beta / s_max)`` and
+
+        lower_bound = -L*(-t* lam0; y)   ( = t* lam0^T y - t*^2 ||lam0||^2 / 2, squared).
+
+    Parameters
+    ----------
+    problem : ConvexReLUProblem
+        Validated problem: effective X (n, d), y, beta, patterns D (n, P), loss,
+        formulation and output bias.
+    z : array of shape (n,)
+        Predictions whose negative loss gradient is the dual candidate. Any ``z`` gives
+        a valid bound; the closer to optimal, the tighter. After a convex solve, the
+        convex predictions ``problem.predict(V, W, c)`` are the better candidate: the
+        recovered network's predictions differ from them by the solver's constraint
+        violations and dropped blocks, and the gap grows like ``||X|| ||dz|| / beta``.
+        For ``"gated"`` only the gated model's own predictions give a tight bound.
+    upper_bound : float
+        Objective (2) of the network being certified, or any other primal value of the
+        program (the gap is only meaningful for a value of the same program).
+    scope : {"global", "patterns"}
+        ``"global"`` only when ``problem.D`` is exhaustive for ``problem.X``.
+
+    Returns
+    -------
+    Certificate
+    """
+    caller = "dual_certificate"
+    scope = check_choice(scope, SCOPES, caller=caller, name="scope")
+    z_arr = check_y(z, problem.n, caller=caller, name="z")
+    lam0 = -problem.loss.gradient(z_arr, problem.y)
+    if problem.output_bias:
+        lam0 = lam0 - lam0.mean()
+    D = np.asarray(problem.D, dtype=bool)
+    s_max = _max_dual_norm(problem.X, D, lam0, problem.formulation)
+    t_max = _SAFETY * problem.beta / s_max if s_max > 0 else np.inf
+    t = float(problem.loss.best_dual_scale(lam0, problem.y, t_max))
+    lam = t * lam0
+    lower = float(problem.loss.dual_value(lam, problem.y))
+    upper = float(upper_bound)
+    gap = upper - lower
+    return Certificate(
+        lower_bound=lower,
+        upper_bound=upper,
+        gap=gap,
+        relative_gap=gap / max(abs(upper), np.finfo(np.float64).tiny),
+        scope=scope,
+        dual_point=lam,
+        dual_norm=float(s_max),
+        scale=t,
+        formulation=problem.formulation,
+        n_patterns=problem.P,
+    )
+
+
+def certify(
+    network: TwoLayerReLU,
+    X: Any,
+    y: Any,
+    beta: float,
+    *,
+    patterns: Any = None,
+    formulation: str = "relu",
+    loss: str | Loss = "squared",
+    max_patterns: int = 200_000,
+    random_state: Any = None,
+) -> Certificate:
+    """Bound how far ``network`` is from the optimum of its training problem (2).
+
+    The upper bound is the network's own objective
+    ``L(f(X), y) + beta/2 sum_j (||u_j||^2 + b_j^2 + alpha_j^2)``; the lower bound is the
+    dual objective at the scaled negative loss gradient (see :func:`dual_certificate`).
+    Works for any network, trained by anything (Remark 3.2).
+
+    Parameters
+    ----------
+    network : TwoLayerReLU
+        Its hidden biases ``b`` (if any) make the data ``X_eff = [X, 1]``; its output
+        bias ``c`` (if not None) adds the dual constraint ``1^T lam = 0``.
+    X : array of shape (n, d)
+        Data, with ``d = network.n_features`` (no ones column: the bias is ``network.b``).
+    y : array of shape (n,)
+    beta : float
+        Weight decay of eq. (2), > 0.
+    patterns : None, "exact", "sampled" or bool array of shape (n, P)
+        ``"exact"``: all patterns of ``X_eff`` (:func:`convexnn.enumerate_patterns`);
+        the certificate is then GLOBAL. None: the same, but when there are more than
+        ``max_patterns`` it falls back, with a UserWarning, to ``"sampled"``:
+        1000 Gaussian patterns plus the network's own patterns ``1[X_eff U_eff >= 0]``.
+        An array: these patterns of ``X_eff``; the scope is global only for a
+        :class:`PatternMatrix` enumerated for this very ``X_eff``.
+    formulation : {"relu", "gated"}
+        Dual constraints. ``"gated"`` gives a looser but still valid bound.
+    loss : str or Loss
+    max_patterns : int
+        Largest number of patterns to enumerate.
+    random_state : None, int or numpy Generator
+        For sampling patterns.
+
+    Returns
+    -------
+    Certificate
+        ``scope == "global"``: the lower bound holds for problem (2) itself, at any
+        width. ``"patterns"``: only for the convex program over the patterns used.
+    """
+    caller = "certify"
+    if not isinstance(network, TwoLayerReLU):
+        raise TypeError(
+            f"{caller}: network must be a convexnn.TwoLayerReLU, got "
+            f"{type(network).__name__}. Build one with TwoLayerReLU(U, alpha, b, c)."
+        )
+    X_arr = _check_features(check_X(X, caller=caller), network, caller)
+    y_arr = check_y(y, X_arr.shape[0], caller=caller)
+    beta_val = check_beta(beta, caller=caller)
+    formulation = check_choice(formulation, FORMULATIONS, caller=caller, name="formulation")
+    loss_obj = get_loss(loss, caller=caller)
+    max_patterns = check_positive_int(max_patterns, caller=caller, name="max_patterns")
+    hidden_bias = network.b is not None
+    X_eff = add_ones_column(X_arr) if hidden_bias else X_arr
+    D, scope = _resolve_patterns(
+        patterns, X_arr, X_eff, network, max_patterns, random_state, caller
+    )
+    problem = ConvexReLUProblem(
+        X=X_eff,
+        y=y_arr,
+        beta=beta_val,
+        D=D,
+        formulation=formulation,
+        loss=loss_obj,
+        hidden_bias=hidden_bias,
+        output_bias=network.c is not None,
+    )
+    z = network.predict(X_arr)
+    upper = loss_obj.value(z, y_arr) + beta_val * network.penalty()
+    return dual_certificate(problem, z, upper, scope=scope)
+
+
+def _check_features(X: Array, network: TwoLayerReLU, caller: str) -> Array:
+    d = network.n_features
+    if X.shape[1] == d:
+        return X
+    hint = ""
+    if network.b is not None and X.shape[1] == d + 1:
+        hint = (
+            " It looks like X already has a ones column: pass the raw features, the "
+            "hidden bias is network.b."
+        )
+    raise ValueError(
+        f"{caller}: X must have network.n_features = {d} columns (network.U has shape "
+        f"{network.U.shape}), got X with shape {X.shape}. Pass the features the network "
+        f"was trained on.{hint}"
+    )
+
+
+def _resolve_patterns(
+    patterns: Any,
+    X: Array,
+    X_eff: Array,
+    network: TwoLayerReLU,
+    max_patterns: int,
+    random_state: Any,
+    caller: str,
+) -> tuple[BoolArray, str]:
+    """Return the patterns ``D`` (n, P) for ``X_eff`` and the scope of the certificate.
+
+    Warnings use ``stacklevel=4``: this function is called by :func:`certify` only.
+    """
+    if patterns is None or isinstance(patterns, str):
+        return _named_patterns(patterns, X, X_eff, network, max_patterns, random_state, caller)
+    D = check_patterns(patterns, X.shape[0], caller=caller)
+    if isinstance(D, PatternMatrix) and D.exhaustive and D.X_fingerprint != fingerprint(X_eff):
+        warnings.warn(
+            f"{caller}: the exhaustive patterns given do not belong to this X (they were "
+            f"enumerated for another matrix; did you forget hidden_bias="
+            f"{network.b is not None}, which must match whether the network has hidden "
+            f"biases?). The certificate is only relative to these patterns.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return D, "global" if is_exhaustive_for(D, X_eff) else "patterns"
+
+
+def _named_patterns(
+    patterns: str | None,
+    X: Array,
+    X_eff: Array,
+    network: TwoLayerReLU,
+    max_patterns: int,
+    random_state: Any,
+    caller: str,
+) -> tuple[BoolArray, str]:
+    """``patterns`` None, "exact" or "sampled": enumerate, or sample (with a warning)."""
+    from .patterns import enumerate_patterns
+
+    if patterns not in (None, "exact", "sampled"):
+        raise ValueError(
+            f"{caller}: patterns must be None, 'exact', 'sampled' or a boolean array "
+            f"of shape (n, P), got the string {patterns!r}."
+        )
+    if patterns == "sampled":
+        return _sampled_with_network(X, X_eff, network, random_state), "patterns"
+    try:
+        D = enumerate_patterns(X, hidden_bias=network.b is not None, max_patterns=max_patterns)
+    except ValueError as exc:
+        if patterns == "exact":
+            raise ValueError(
+                f"{caller}: patterns='exact' but the patterns of X cannot be enumerated "
+                f"({exc}) Raise max_patterns, or pass patterns='sampled'."
+            ) from exc
+        warnings.warn(
+            f"{caller}: the patterns of X cannot be enumerated within max_patterns="
+            f"{max_patterns} ({exc}) The certificate is relative to {N_SAMPLED_PATTERNS} "
+            f"sampled patterns plus the network's own {network.n_neurons}, NOT global. "
+            f"Raise max_patterns for a global certificate.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return _sampled_with_network(X, X_eff, network, random_state), "patterns"
+    return D, "global" if is_exhaustive_for(D, X_eff) else "patterns"
+
+
+def _sampled_with_network(
+    X: Array, X_eff: Array, network: TwoLayerReLU, random_state: Any
+) -> BoolArray:
+    """Gaussian patterns plus the network's own ``1[X_eff U_eff >= 0]``, deduplicated."""
+    from .patterns import sample_patterns
+
+    sampled = sample_patterns(
+        X,
+        N_SAMPLED_PATTERNS,
+        hidden_bias=network.b is not None,
+        random_state=random_state,
+        unique=False,  # exactly N directions; deduplicated below with the network's own
+    )
+    own = X_eff @ network.U_eff >= 0
+    D = np.hstack([np.asarray(sampled, dtype=bool), own])
+    return np.unique(D, axis=1)

@@ -1,0 +1,214 @@
+"""Two-layer ReLU networks: prediction, the training objective (2), Theorem 1 recovery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._validation import check_beta, check_finite, check_X, check_y
+from .losses import Loss, get_loss
+
+Array = NDArray[np.float64]
+
+
+class TwoLayerReLU:
+    """A two-layer ReLU network with scalar output.
+
+    ``f(x) = sum_j (x^T u_j + b_j)_+ alpha_j + c``
+
+    Parameters
+    ----------
+    U : array of shape (d, m)
+        Hidden-layer weights, column j is neuron ``u_j``.
+    alpha : array of shape (m,)
+        Output weights.
+    b : array of shape (m,) or None
+        Hidden-layer biases (regularised, as the paper's ones column). None means the
+        architecture has no hidden bias.
+    c : float or None
+        Output bias (unregularised). None means the architecture has no output bias.
+
+    Notes
+    -----
+    The training objective of the paper's eq. (2) for this network is
+
+        1/2 ||f(X) - y||^2 + beta/2 * sum_j (||u_j||^2 + b_j^2 + alpha_j^2),
+
+    with any other convex loss in place of the squared loss (appendix A.13).
+    """
+
+    def __init__(
+        self,
+        U: Any,
+        alpha: Any,
+        b: Any | None = None,
+        c: float | None = None,
+    ) -> None:
+        caller = "TwoLayerReLU"
+        U_arr = np.asarray(U, dtype=np.float64)
+        if U_arr.ndim != 2:
+            raise ValueError(
+                f"{caller}: U must be 2-D of shape (n_features, n_neurons), got shape "
+                f"{U_arr.shape}."
+            )
+        m = U_arr.shape[1]
+        alpha_arr = np.asarray(alpha, dtype=np.float64).reshape(-1)
+        if alpha_arr.shape != (m,):
+            raise ValueError(
+                f"{caller}: alpha must have one entry per neuron (column of U), expected "
+                f"shape ({m},), got {np.shape(alpha)}."
+            )
+        check_finite(U_arr, caller=caller, name="U")
+        check_finite(alpha_arr, caller=caller, name="alpha")
+        b_arr = None
+        if b is not None:
+            b_arr = np.asarray(b, dtype=np.float64).reshape(-1)
+            if b_arr.shape != (m,):
+                raise ValueError(
+                    f"{caller}: b (hidden biases) must have shape ({m},), got {np.shape(b)}."
+                )
+            check_finite(b_arr, caller=caller, name="b")
+        c_val = None
+        if c is not None:
+            c_val = float(c)
+            if not np.isfinite(c_val):
+                raise ValueError(f"{caller}: c (output bias) must be finite, got {c!r}.")
+        self.U = U_arr
+        self.alpha = alpha_arr
+        self.b = b_arr
+        self.c = c_val
+
+    # -- shapes ---------------------------------------------------------------------------
+    @property
+    def n_features(self) -> int:
+        """Input dimension d."""
+        return int(self.U.shape[0])
+
+    @property
+    def n_neurons(self) -> int:
+        """Number of hidden neurons m."""
+        return int(self.U.shape[1])
+
+    @property
+    def has_hidden_bias(self) -> bool:
+        return self.b is not None
+
+    @property
+    def has_output_bias(self) -> bool:
+        return self.c is not None
+
+    @property
+    def U_eff(self) -> Array:
+        """Hidden weights acting on ``[X, 1]`` when there is a hidden bias, shape (d(+1), m)."""
+        if self.b is None:
+            return self.U
+        return np.vstack([self.U, self.b[None, :]])
+
+    # -- evaluation -----------------------------------------------------------------------
+    def _check_input(self, X: Any) -> Array:
+        X_arr = check_X(X, caller="TwoLayerReLU")
+        if X_arr.shape[1] != self.n_features:
+            raise ValueError(
+                f"TwoLayerReLU: X has {X_arr.shape[1]} features but the network expects "
+                f"{self.n_features} (U has shape {self.U.shape})."
+            )
+        return X_arr
+
+    def hidden(self, X: Any) -> Array:
+        """Hidden activations ``(X U + b)_+``, shape (n, m)."""
+        X_arr = self._check_input(X)
+        return _hidden(X_arr, self.U, self.b)
+
+    def predict(self, X: Any) -> Array:
+        """Network output ``f(X)``, shape (n,)."""
+        X_arr = self._check_input(X)
+        return _predict(X_arr, self.U, self.alpha, self.b, self.c)
+
+    def penalty(self) -> float:
+        """Weight decay ``1/2 * sum_j (||u_j||^2 + b_j^2 + alpha_j^2)`` (without beta)."""
+        total = float(np.sum(self.U**2) + np.sum(self.alpha**2))
+        if self.b is not None:
+            total += float(np.sum(self.b**2))
+        return 0.5 * total
+
+    def objective(self, X: Any, y: Any, beta: float, *, loss: str | Loss = "squared") -> float:
+        """The training objective of eq. (2): ``L(f(X), y) + beta * penalty()``.
+
+        Parameters
+        ----------
+        X : array of shape (n, d)
+        y : array of shape (n,)
+        beta : float
+            Weight-decay strength, > 0.
+        loss : str or Loss
+            ``"squared"`` gives ``1/2 ||f(X) - y||^2``.
+        """
+        X_arr = self._check_input(X)
+        y_arr = check_y(y, X_arr.shape[0], caller="TwoLayerReLU.objective")
+        beta_val = check_beta(beta, caller="TwoLayerReLU.objective")
+        loss_obj = get_loss(loss, caller="TwoLayerReLU.objective")
+        z = _predict(X_arr, self.U, self.alpha, self.b, self.c)
+        return loss_obj.value(z, y_arr) + beta_val * self.penalty()
+
+    def __repr__(self) -> str:
+        return (
+            f"TwoLayerReLU(n_features={self.n_features}, n_neurons={self.n_neurons}, "
+            f"hidden_bias={self.has_hidden_bias}, output_bias={self.has_output_bias})"
+        )
+
+
+def _hidden(X: Array, U: Array, b: Array | None) -> Array:
+    H = X @ U
+    if b is not None:
+        H += b
+    return np.maximum(H, 0.0)
+
+
+def _predict(X: Array, U: Array, alpha: Array, b: Array | None, c: float | None) -> Array:
+    out = _hidden(X, U, b) @ alpha
+    if c is not None:
+        out = out + c
+    return out
+
+
+def recover_network(
+    V: Array,
+    W: Array,
+    *,
+    hidden_bias: bool,
+    output_bias: float | None = None,
+    zero_tol: float = 1e-9,
+) -> TwoLayerReLU:
+    """Build the ReLU network of Theorem 1 from a solution of the convex program (8).
+
+    For every non-zero block, ``u = v_i / sqrt(||v_i||)``, ``alpha = sqrt(||v_i||)``
+    and ``u = w_i / sqrt(||w_i||)``, ``alpha = -sqrt(||w_i||)``. Blocks whose norm is
+    at most ``zero_tol * max_norm`` are dropped; m* is the number kept.
+
+    Parameters
+    ----------
+    V, W : arrays of shape (d_eff, P)
+        Column i is ``v_i`` (resp. ``w_i``). With ``hidden_bias`` the last row is the
+        weight on the ones column, which becomes the hidden bias ``b``.
+    hidden_bias : bool
+        Whether the last row of V, W is the bias row.
+    output_bias : float or None
+        The unregularised output bias of the convex program, if any.
+    zero_tol : float
+        Relative threshold below which a block counts as zero.
+    """
+    norms_v = np.linalg.norm(V, axis=0)
+    norms_w = np.linalg.norm(W, axis=0)
+    scale = max(float(norms_v.max(initial=0.0)), float(norms_w.max(initial=0.0)))
+    thresh = zero_tol * scale
+    keep_v = norms_v > thresh
+    keep_w = norms_w > thresh
+    Uv = V[:, keep_v] / np.sqrt(norms_v[keep_v])
+    Uw = W[:, keep_w] / np.sqrt(norms_w[keep_w])
+    U_eff = np.hstack([Uv, Uw])
+    alpha = np.concatenate([np.sqrt(norms_v[keep_v]), -np.sqrt(norms_w[keep_w])])
+    if hidden_bias:
+        return TwoLayerReLU(U_eff[:-1], alpha, b=U_eff[-1], c=output_bias)
+    return TwoLayerReLU(U_eff, alpha, c=output_bias)

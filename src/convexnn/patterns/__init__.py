@@ -1,0 +1,21 @@
+"""Activation patterns ``D_i = diag(1[X u >= 0])`` of the data: exact or sampled.
+
+- :func:`enumerate_patterns`: every pattern (the cells of a hyperplane arrangement), exact.
+- :func:`count_cells`: how many there are, without materialising them.
+- :func:`count_patterns_bound`: the general-position count ``2 sum_{k<r} C(n-1, k)``.
+- :func:`sample_patterns`: a random or network-derived subset (Remark 3.2, section 6).
+"""
+
+from ._matrix import PatternMatrix, fingerprint
+from .count import count_patterns_bound
+from .enumerate import count_cells, enumerate_patterns
+from .sample import sample_patterns
+
+__all__ = [
+    "PatternMatrix",
+    "count_cells",
+    "count_patterns_bound",
+    "enumerate_patterns",
+    "fingerprint",
+    "sample_patterns",
+]

@@ -1,0 +1,94 @@
+"""The pattern matrix: an (n, P) boolean array that remembers where it came from."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+def fingerprint(X: NDArray[Any]) -> str:
+    """Return a short hash of the data matrix ``X`` (as float64, C order)."""
+    arr = np.ascontiguousarray(X, dtype=np.float64)
+    digest = hashlib.blake2b(arr.tobytes(), digest_size=16)
+    digest.update(str(arr.shape).encode())
+    return digest.hexdigest()
+
+
+class PatternMatrix(np.ndarray):
+    """Activation patterns ``D`` as an (n, P) boolean array, column i = diag(D_i).
+
+    A plain ``numpy.ndarray`` subclass with three read-only facts attached:
+
+    ``exhaustive``
+        True only when the columns are *all* the patterns of the data (from
+        :func:`convexnn.enumerate_patterns`). Then a dual certificate over these
+        patterns bounds the non-convex training problem (2) itself.
+    ``method``
+        How the patterns were made: ``"exact"``, ``"gaussian"``, ``"network"``, ...
+    ``X_fingerprint``
+        Hash of the data matrix the patterns belong to (with its bias column, if any).
+
+    Any derived array (a slice, a copy, an arithmetic result) loses these facts and
+    is treated as an ordinary, non-exhaustive set of patterns: a subset of an
+    exhaustive set is not exhaustive.
+    """
+
+    exhaustive: bool
+    method: str
+    X_fingerprint: str | None
+
+    def __new__(
+        cls,
+        D: NDArray[np.bool_],
+        *,
+        exhaustive: bool,
+        method: str,
+        X_fingerprint: str | None,
+    ) -> PatternMatrix:
+        obj = np.asarray(D, dtype=bool).view(cls)
+        obj.exhaustive = bool(exhaustive)
+        obj.method = method
+        obj.X_fingerprint = X_fingerprint
+        return obj
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self.exhaustive = False
+        self.method = "derived"
+        self.X_fingerprint = None
+
+    def __reduce__(self) -> Any:
+        # Keep the metadata through pickling.
+        return (
+            _rebuild_pattern_matrix,
+            (np.asarray(self), self.exhaustive, self.method, self.X_fingerprint),
+        )
+
+    @property
+    def n_patterns(self) -> int:
+        """Number of patterns P (columns)."""
+        return int(self.shape[1])
+
+    def __repr__(self) -> str:
+        return (
+            f"PatternMatrix(n={self.shape[0]}, P={self.shape[1]}, method={self.method!r}, "
+            f"exhaustive={self.exhaustive})"
+        )
+
+
+def _rebuild_pattern_matrix(
+    D: NDArray[np.bool_], exhaustive: bool, method: str, X_fingerprint: str | None
+) -> PatternMatrix:
+    return PatternMatrix(D, exhaustive=exhaustive, method=method, X_fingerprint=X_fingerprint)
+
+
+def is_exhaustive_for(D: Any, X: NDArray[Any]) -> bool:
+    """True when ``D`` is an exhaustive pattern set computed from this very ``X``."""
+    return (
+        isinstance(D, PatternMatrix)
+        and D.exhaustive
+        and D.X_fingerprint is not None
+        and D.X_fingerprint == fingerprint(X)
+    )

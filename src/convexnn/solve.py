@@ -1,0 +1,303 @@
+"""``solve``: patterns -> convex program (8) -> network (Theorem 1) -> certified gap."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._validation import add_ones_column, check_positive_int, check_X
+from .duality import Certificate, dual_certificate
+from .exceptions import ConvergenceWarning
+from .losses import Loss
+from .network import TwoLayerReLU, recover_network
+from .patterns import count_patterns_bound, enumerate_patterns, sample_patterns
+from .patterns._matrix import PatternMatrix, fingerprint, is_exhaustive_for
+from .problem import ConvexReLUProblem, build_problem
+from .solvers import SolverResult, get_solver
+
+Array = NDArray[np.float64]
+CALLER = "solve"
+
+
+@dataclass(frozen=True)
+class Solution:
+    """Result of :func:`solve`.
+
+    Attributes
+    ----------
+    network : TwoLayerReLU
+        The ReLU network recovered by Theorem 1 (m* = ``network.n_neurons``).
+    objective : float
+        Eq.-(2) objective of ``network`` itself: an upper bound on the optimum p*.
+    lower_bound : float
+        Certified lower bound (dual objective of a feasible dual point).
+    gap, relative_gap : float
+        ``objective - lower_bound`` and that divided by ``objective``.
+    scope : {"global", "patterns"}
+        ``"global"``: the patterns are exhaustive, so ``lower_bound`` bounds the
+        non-convex training problem (2) over networks of any width. ``"patterns"``:
+        the bound holds for the convex program over the given patterns only.
+    convex_objective : float
+        Value of the convex program at the solver's (V, W, c).
+    V, W : arrays of shape (d_eff, P)
+        Solver's blocks, column i = v_i / w_i.
+    c : float or None
+        Output bias.
+    patterns : array (n, P) of bool
+        The patterns used.
+    pattern_source : {"exact", "sampled", "given"}
+    formulation, solver, status : str
+    n_iter : int
+    time : float
+        Wall time of the solver (seconds).
+    constraint_violation : float
+        Relative violation of the cone constraints (0 for "gated").
+    certificate : Certificate
+    """
+
+    network: TwoLayerReLU
+    objective: float
+    lower_bound: float
+    gap: float
+    relative_gap: float
+    scope: str
+    convex_objective: float
+    V: Array
+    W: Array
+    c: float | None
+    patterns: NDArray[np.bool_]
+    pattern_source: str
+    formulation: str
+    solver: str
+    status: str
+    n_iter: int
+    time: float
+    constraint_violation: float
+    certificate: Certificate
+
+    @property
+    def n_neurons(self) -> int:
+        """m*: number of non-zero blocks, i.e. neurons of the recovered network."""
+        return self.network.n_neurons
+
+    def summary(self) -> str:
+        """A few readable lines; says whether the certificate is global."""
+        scope = (
+            "GLOBAL (all patterns: bound holds for the non-convex problem (2))"
+            if self.scope == "global"
+            else f"relative to the {self.patterns.shape[1]} {self.pattern_source} patterns only"
+        )
+        return "\n".join(
+            [
+                f"formulation={self.formulation}  solver={self.solver}  status={self.status}",
+                f"patterns: P={self.patterns.shape[1]} ({self.pattern_source})",
+                f"neurons m* = {self.n_neurons}",
+                f"convex optimum            = {self.convex_objective:.10g}",
+                f"ReLU network objective (2) = {self.objective:.10g}  (upper bound)",
+                f"certified lower bound      = {self.lower_bound:.10g}",
+                f"gap = {self.gap:.3g}  (relative {self.relative_gap:.3g}), scope: {scope}",
+            ]
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Solution(objective={self.objective:.6g}, lower_bound={self.lower_bound:.6g}, "
+            f"relative_gap={self.relative_gap:.2g}, scope={self.scope!r}, "
+            f"n_neurons={self.n_neurons}, P={self.patterns.shape[1]}, status={self.status!r})"
+        )
+
+
+def solve(
+    X: Any,
+    y: Any,
+    beta: float,
+    *,
+    patterns: Any = None,
+    formulation: str = "relu",
+    solver: str = "cvxpy",
+    loss: str | Loss = "squared",
+    hidden_bias: bool = False,
+    output_bias: bool = False,
+    n_patterns: int = 1000,
+    max_exact_patterns: int = 5000,
+    tol: float = 1e-6,
+    max_iter: int | None = None,
+    random_state: Any = None,
+    verbose: bool = False,
+    solver_options: dict[str, Any] | None = None,
+) -> Solution:
+    """Train a two-layer ReLU network to the optimum of the convex program (8).
+
+    Solves
+
+        min_{v_i, w_i, c}  1/2 || sum_i D_i X (v_i - w_i) + c - y ||^2
+                           + beta * sum_i (||v_i||_2 + ||w_i||_2)
+        s.t.  (2 D_i - I) X v_i >= 0,  (2 D_i - I) X w_i >= 0   (formulation "relu")
+
+    recovers the network of Theorem 1 and certifies it with a dual point.
+
+    Parameters
+    ----------
+    X : array of shape (n, d)
+        Data, used as is (the ones column is added here when ``hidden_bias``).
+    y : array of shape (n,)
+        Targets.
+    beta : float
+        Weight decay of eq. (2), > 0.
+    patterns : None, "exact", "sampled" or bool array of shape (n, P)
+        None: exact enumeration when the count is at most ``max_exact_patterns``,
+        else ``n_patterns`` Gaussian samples. Arrays must be patterns of X (with the
+        ones column when ``hidden_bias``): see :func:`enumerate_patterns`.
+    formulation : {"relu", "gated"}
+        "relu" is eq. (8); "gated" drops the cone constraints (group lasso).
+    solver : str
+        ``"cvxpy"`` (Clarabel, the reference) or ``"cvxpy-scs"``.
+    loss : str
+        Only ``"squared"`` for now.
+    hidden_bias, output_bias : bool
+        Regularised hidden biases (ones column) / unregularised output bias.
+    n_patterns : int
+        Number of sampled patterns when sampling.
+    max_exact_patterns : int
+        Largest pattern count enumerated automatically.
+    tol : float
+        Target relative gap; a ConvergenceWarning is raised when it is not certified.
+    max_iter : int or None
+        Solver iteration cap.
+    random_state : None, int or numpy Generator
+        For sampling patterns.
+    verbose : bool
+        Solver output.
+    solver_options : dict or None
+        Passed to the backend (e.g. Clarabel settings).
+
+    Returns
+    -------
+    Solution
+    """
+    X_arr = check_X(X, caller=CALLER)
+    X_eff = add_ones_column(X_arr) if hidden_bias else X_arr
+    D, source = _resolve_patterns(
+        patterns, X_arr, X_eff, hidden_bias, n_patterns, max_exact_patterns, random_state
+    )
+    problem = build_problem(
+        X_arr,
+        y,
+        beta,
+        D,
+        formulation=formulation,
+        loss=loss,
+        hidden_bias=hidden_bias,
+        output_bias=output_bias,
+        caller=CALLER,
+    )
+    solver_obj = get_solver(solver, caller=CALLER)
+    _check_support(solver_obj, problem)
+    result = solver_obj.solve(
+        problem, tol=tol, max_iter=max_iter, verbose=verbose, options=dict(solver_options or {})
+    )
+    return _finish(problem, result, D, source, tol)
+
+
+def _resolve_patterns(
+    patterns: Any,
+    X: Array,
+    X_eff: Array,
+    hidden_bias: bool,
+    n_patterns: int,
+    max_exact: int,
+    random_state: Any,
+) -> tuple[NDArray[np.bool_], str]:
+    if patterns is None:
+        rank = int(np.linalg.matrix_rank(X_eff))
+        if count_patterns_bound(X_eff.shape[0], rank) <= max_exact:
+            return enumerate_patterns(X, hidden_bias=hidden_bias), "exact"
+        patterns = "sampled"
+    if isinstance(patterns, str):
+        if patterns == "exact":
+            return enumerate_patterns(X, hidden_bias=hidden_bias), "exact"
+        if patterns == "sampled":
+            n_patterns = check_positive_int(n_patterns, caller=CALLER, name="n_patterns")
+            D = sample_patterns(X, n_patterns, hidden_bias=hidden_bias, random_state=random_state)
+            return D, "sampled"
+        raise ValueError(
+            f"{CALLER}: patterns must be None, 'exact', 'sampled' or a boolean array of "
+            f"shape (n, P), got the string {patterns!r}."
+        )
+    if isinstance(patterns, PatternMatrix) and patterns.exhaustive:
+        if patterns.X_fingerprint != fingerprint(X_eff):
+            warnings.warn(
+                f"{CALLER}: the exhaustive patterns given were enumerated for a different X "
+                f"(hidden_bias={hidden_bias} here; enumerate with the same hidden_bias). "
+                f"The certificate is only relative to these patterns.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return patterns, "exact" if is_exhaustive_for(patterns, X_eff) else "given"
+    return patterns, "given"
+
+
+def _check_support(solver: Any, problem: ConvexReLUProblem) -> None:
+    if problem.formulation not in solver.formulations:
+        raise ValueError(
+            f"{CALLER}: solver {solver.name!r} does not support formulation "
+            f"{problem.formulation!r}; it supports {solver.formulations}."
+        )
+    if "*" not in solver.losses and problem.loss.name not in solver.losses:
+        raise ValueError(
+            f"{CALLER}: solver {solver.name!r} does not support loss {problem.loss.name!r}; "
+            f"it supports {solver.losses}."
+        )
+
+
+def _finish(
+    problem: ConvexReLUProblem,
+    result: SolverResult,
+    D: NDArray[np.bool_],
+    source: str,
+    tol: float,
+) -> Solution:
+    network = recover_network(
+        result.V, result.W, hidden_bias=problem.hidden_bias, output_bias=result.c
+    )
+    X_user = problem.X[:, :-1] if problem.hidden_bias else problem.X
+    upper = network.objective(X_user, problem.y, problem.beta, loss=problem.loss)
+    # The dual candidate comes from the convex predictions: any candidate gives a valid
+    # bound once scaled, and these are the most accurate (the network's predictions
+    # differ by the solver's constraint violations and the dropped near-zero blocks).
+    z = problem.predict(result.V, result.W, result.c)
+    scope = "global" if is_exhaustive_for(D, problem.X) else "patterns"
+    cert = dual_certificate(problem, z, upper, scope=scope)
+    status = result.status
+    if cert.relative_gap > tol:
+        warnings.warn(
+            f"{CALLER}: solver {result.solver!r} stopped with status {status!r} at a "
+            f"certified relative gap of {cert.relative_gap:.3g}, above tol={tol:.3g}.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return Solution(
+        network=network,
+        objective=upper,
+        lower_bound=cert.lower_bound,
+        gap=cert.gap,
+        relative_gap=cert.relative_gap,
+        scope=cert.scope,
+        convex_objective=result.objective,
+        V=result.V,
+        W=result.W,
+        c=result.c,
+        patterns=D,
+        pattern_source=source,
+        formulation=problem.formulation,
+        solver=result.solver,
+        status=status,
+        n_iter=result.n_iter,
+        time=result.time,
+        constraint_violation=problem.constraint_violation(result.V, result.W),
+        certificate=cert,
+    )

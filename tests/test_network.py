@@ -1,0 +1,80 @@
+"""TwoLayerReLU: prediction, objective (2), and Theorem-1 recovery."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convexnn import TwoLayerReLU, recover_network
+from convexnn.problem import build_problem
+
+
+def test_predict_and_objective_by_hand():
+    X = np.array([[1.0, -2.0], [0.5, 1.0], [-1.0, 0.0]])
+    U = np.array([[1.0, -1.0], [0.5, 2.0]])
+    b = np.array([0.1, -0.2])
+    alpha = np.array([2.0, -1.0])
+    net = TwoLayerReLU(U, alpha, b=b, c=0.3)
+    pre = X @ U + b
+    expected = np.maximum(pre, 0) @ alpha + 0.3
+    np.testing.assert_allclose(net.predict(X), expected)
+    y = np.array([1.0, 0.0, -1.0])
+    beta = 0.7
+    obj = 0.5 * np.sum((expected - y) ** 2) + beta / 2 * (
+        np.sum(U**2) + np.sum(b**2) + np.sum(alpha**2)
+    )
+    assert np.isclose(net.objective(X, y, beta), obj)
+
+
+def test_recovery_reproduces_convex_predictions_and_objective():
+    """On cone-feasible blocks, the Theorem-1 network equals the convex model exactly."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(15, 2))
+    Xe = np.c_[X, np.ones(15)]
+    U0 = rng.normal(size=(3, 6))
+    D = Xe @ U0 >= 0
+    # Blocks inside their cones: v_i = s * u_i for the generating direction u_i.
+    scales_v = rng.random(6)
+    scales_w = rng.random(6) * (rng.random(6) < 0.5)
+    V, W = U0 * scales_v, U0 * scales_w
+    y = rng.normal(size=15)
+    prob = build_problem(X, y, 0.4, D, hidden_bias=True)
+    assert prob.constraint_violation(V, W) == 0.0
+    net = recover_network(V, W, hidden_bias=True)
+    np.testing.assert_allclose(net.predict(X), prob.predict(V, W), atol=1e-12)
+    assert np.isclose(net.objective(X, y, 0.4), prob.objective(V, W), rtol=1e-12)
+    assert net.n_neurons == 6 + int(np.count_nonzero(scales_w))
+
+
+def test_recovery_drops_zero_blocks():
+    V = np.zeros((2, 4))
+    V[:, 1] = [3.0, 4.0]
+    W = np.zeros((2, 4))
+    W[:, 3] = [0.0, -1.0]
+    net = recover_network(V, W, hidden_bias=False)
+    assert net.n_neurons == 2
+    np.testing.assert_allclose(net.alpha, [np.sqrt(5.0), -1.0])
+    np.testing.assert_allclose(net.U[:, 0], [3 / np.sqrt(5), 4 / np.sqrt(5)])
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "match"),
+    [
+        ((np.ones(3), np.ones(3)), {}, r"U must be 2-D"),
+        ((np.ones((2, 3)), np.ones(2)), {}, r"alpha must have one entry per neuron.*\(3,\)"),
+        ((np.ones((2, 3)), np.ones(3)), {"b": np.ones(2)}, r"b \(hidden biases\) must have shape"),
+        ((np.full((2, 3), np.nan), np.ones(3)), {}, r"U must be finite"),
+        ((np.ones((2, 3)), np.ones(3)), {"c": np.inf}, r"c \(output bias\) must be finite"),
+    ],
+)
+def test_bad_construction(args, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TwoLayerReLU(*args, **kwargs)
+
+
+def test_bad_predict_width():
+    net = TwoLayerReLU(np.ones((2, 3)), np.ones(3))
+    with pytest.raises(ValueError, match=r"X has 3 features but the network expects 2"):
+        net.predict(np.ones((4, 3)))
+    with pytest.raises(ValueError, match=r"beta must be > 0"):
+        net.objective(np.ones((4, 2)), np.ones(4), beta=-1)

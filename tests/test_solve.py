@@ -1,0 +1,170 @@
+"""End-to-end: exact optimum, global certificate, and gradient descent never below it."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import convexnn as cnn
+from conftest import random_2d
+from convexnn.baselines import train_gd
+from convexnn.solvers import build_cvxpy_problem
+
+
+def _reference_value(sol, X, y, beta, hidden_bias, formulation="relu"):
+    """The optimum of the same program, straight from CVXPY (no convexnn post-processing)."""
+    prob = cnn.build_problem(
+        X, y, beta, sol.patterns, hidden_bias=hidden_bias, formulation=formulation
+    )
+    cvx, *_ = build_cvxpy_problem(prob)
+    cvx.solve(solver="CLARABEL", tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+    return float(cvx.value)
+
+
+@pytest.mark.parametrize("beta", [1e-3, 1e-2, 0.1])
+def test_paper_toy_is_certified_globally(toy_1d, beta):
+    X, y = toy_1d
+    sol = cnn.solve(X, y, beta, hidden_bias=True)
+    assert sol.pattern_source == "exact"
+    assert sol.patterns.shape == (5, 10)
+    assert sol.scope == "global"
+    assert sol.relative_gap <= 1e-6
+    p_star = _reference_value(sol, X, y, beta, True)
+    assert sol.objective == pytest.approx(p_star, rel=1e-6)
+    assert sol.network.objective(X, y, beta) == pytest.approx(sol.objective, rel=1e-12)
+    assert sol.n_neurons >= 1
+
+
+@pytest.mark.parametrize(("n", "seed"), [(20, 0), (35, 1), (50, 2)])
+def test_random_2d_with_bias_is_certified_globally(n, seed):
+    X, y = random_2d(n, seed)
+    sol = cnn.solve(X, y, 0.05, hidden_bias=True, patterns="exact")
+    assert sol.scope == "global"
+    assert sol.patterns.shape[1] == cnn.count_patterns_bound(n, 3)
+    assert sol.relative_gap <= 1e-6
+    assert sol.objective == pytest.approx(sol.convex_objective, rel=1e-6)
+
+
+@pytest.mark.parametrize("m", [8, 15, 50])
+def test_gradient_descent_never_beats_certified_bound(toy_1d, m):
+    X, y = toy_1d
+    beta = 1e-2
+    sol = cnn.solve(X, y, beta, hidden_bias=True)
+    finals = [
+        train_gd(X, y, beta, m, hidden_bias=True, max_iter=1500, random_state=s).objective
+        for s in range(20)
+    ]
+    assert min(finals) >= sol.lower_bound * (1 - 1e-6)
+    # GD is a real competitor: its best run is within a few percent of the optimum.
+    assert min(finals) <= 1.5 * sol.objective
+
+
+def test_gradient_descent_2d_never_beats_certified_bound(data_2d):
+    X, y = data_2d
+    beta = 0.05
+    sol = cnn.solve(X, y, beta, hidden_bias=True)
+    assert sol.scope == "global"
+    for seed in range(20):
+        gd = train_gd(X, y, beta, 15, hidden_bias=True, max_iter=800, random_state=seed)
+        assert gd.objective >= sol.lower_bound * (1 - 1e-6)
+
+
+def test_certify_poor_network_bounds_its_suboptimality(data_2d):
+    X, y = data_2d
+    beta = 0.05
+    sol = cnn.solve(X, y, beta, hidden_bias=True)
+    poor = train_gd(X, y, beta, 10, hidden_bias=True, max_iter=5, random_state=0).network
+    D = cnn.enumerate_patterns(X, hidden_bias=True)
+    cert = cnn.certify(poor, X, y, beta, patterns=D)
+    assert cert.scope == "global"
+    true_subopt = poor.objective(X, y, beta) - sol.objective
+    assert true_subopt > 0
+    assert cert.gap >= true_subopt - 1e-9
+    assert cert.lower_bound <= sol.objective * (1 + 1e-7)
+
+
+def test_gated_optimum_below_relu_optimum(data_2d):
+    X, y = data_2d
+    D = cnn.sample_patterns(X, 30, hidden_bias=True, random_state=0)
+    relu = cnn.solve(X, y, 0.05, patterns=D, hidden_bias=True, formulation="relu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cnn.ConvergenceWarning)
+        gated = cnn.solve(X, y, 0.05, patterns=D, hidden_bias=True, formulation="gated")
+    assert gated.convex_objective <= relu.convex_objective * (1 + 1e-7)
+    assert relu.scope == gated.scope == "patterns"
+
+
+def test_sampled_patterns_are_reported_as_such(data_2d):
+    X, y = data_2d
+    sol = cnn.solve(X, y, 0.05, hidden_bias=True, patterns="sampled", n_patterns=15, random_state=0)
+    assert sol.pattern_source == "sampled"
+    assert sol.scope == "patterns"
+    assert "relative to the" in sol.summary()
+
+
+def test_auto_patterns_sample_when_too_many():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4))
+    y = rng.normal(size=40)
+    sol = cnn.solve(X, y, 1.0, n_patterns=20, max_exact_patterns=100, random_state=0)
+    assert sol.pattern_source == "sampled"
+    assert sol.scope == "patterns"
+
+
+def test_output_bias(data_2d):
+    X, y = data_2d
+    y = y + 5.0
+    with_bias = cnn.solve(X, y, 0.05, hidden_bias=True, output_bias=True)
+    without = cnn.solve(X, y, 0.05, hidden_bias=True)
+    assert with_bias.network.c is not None
+    assert with_bias.objective < without.objective
+    assert with_bias.relative_gap <= 1e-6
+    assert abs(with_bias.certificate.dual_point.sum()) <= 1e-8 * np.abs(y).sum()
+
+
+def test_exhaustive_patterns_for_other_X_warn(toy_1d):
+    X, y = toy_1d
+    D_wrong = cnn.enumerate_patterns(np.c_[X, X**2], hidden_bias=False)
+    with pytest.warns(UserWarning, match="enumerated for a different X"):
+        sol = cnn.solve(X, y, 0.1, patterns=D_wrong, hidden_bias=True)
+    assert sol.scope == "patterns"
+
+
+def test_summary_and_repr(toy_1d):
+    X, y = toy_1d
+    sol = cnn.solve(X, y, 0.1, hidden_bias=True)
+    assert "GLOBAL" in sol.summary()
+    assert "scope='global'" in repr(sol)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"solver": "adam"}, ValueError, r"unknown solver 'adam'; expected one of 'cvxpy'"),
+        ({"formulation": "cnn"}, ValueError, r"unknown formulation 'cnn'"),
+        ({"loss": "cubic"}, ValueError, r"unknown loss 'cubic'"),
+        ({"patterns": "all"}, ValueError, r"patterns must be None, 'exact', 'sampled'"),
+        ({"patterns": np.ones((4, 3), bool)}, ValueError, r"shape \(n_samples, P\) = \(5, P\)"),
+        ({"patterns": "sampled", "n_patterns": 0}, ValueError, r"n_patterns must be an integer"),
+    ],
+)
+def test_bad_input(toy_1d, kwargs, exc, match):
+    X, y = toy_1d
+    with pytest.raises(exc, match=match):
+        cnn.solve(X, y, 0.1, hidden_bias=True, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("X", "y", "beta", "match"),
+    [
+        (np.arange(5.0), np.ones(5), 0.1, r"X must be 2-D"),
+        (np.ones((5, 1)), np.ones(4), 0.1, r"y must have one entry per row of X \(5\), got 4"),
+        (np.ones((5, 1)), np.ones(5), -1.0, r"solve: beta must be > 0, got -1\.0"),
+        (np.full((5, 1), np.nan), np.ones(5), 0.1, r"X must be finite"),
+    ],
+)
+def test_bad_data(X, y, beta, match):
+    with pytest.raises(ValueError, match=match):
+        cnn.solve(X, y, beta)
