@@ -306,7 +306,7 @@ def test_fingerprint_mismatch_warns(rand_case):
     X, y, beta = rand_case["X"], rand_case["y"], rand_case["beta"]
     net = random_network(np.random.default_rng(7), 2, 3)
     wrong = brute_force_patterns(X)  # enumerated without the ones column
-    with pytest.warns(UserWarning, match="do not belong to this X.*hidden_bias"):
+    with pytest.warns(UserWarning, match="enumerated for a different X.*hidden_bias"):
         cert = certify(net, X, y, beta, patterns=wrong)
     assert cert.scope == "patterns"
 

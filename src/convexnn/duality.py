@@ -56,7 +56,7 @@ from ._validation import (
 )
 from .losses import Loss, get_loss
 from .network import TwoLayerReLU
-from .patterns._matrix import PatternMatrix, fingerprint, is_exhaustive_for
+from .patterns._matrix import pattern_scope
 from .problem import FORMULATIONS, ConvexReLUProblem, check_patterns
 
 Array = NDArray[np.float64]
@@ -691,16 +691,7 @@ def _resolve_patterns(
     if patterns is None or isinstance(patterns, str):
         return _named_patterns(patterns, X, X_eff, network, max_patterns, random_state, caller)
     D = check_patterns(patterns, X.shape[0], caller=caller)
-    if isinstance(D, PatternMatrix) and D.exhaustive and D.X_fingerprint != fingerprint(X_eff):
-        warnings.warn(
-            f"{caller}: the exhaustive patterns given do not belong to this X (they were "
-            f"enumerated for another matrix; did you forget hidden_bias="
-            f"{network.b is not None}, which must match whether the network has hidden "
-            f"biases?). The certificate is only relative to these patterns.",
-            UserWarning,
-            stacklevel=3,
-        )
-    return D, "global" if is_exhaustive_for(D, X_eff) else "patterns"
+    return D, pattern_scope(D, X_eff, hidden_bias=network.b is not None, caller=caller)
 
 
 def _named_patterns(
@@ -739,7 +730,7 @@ def _named_patterns(
             stacklevel=4,
         )
         return _sampled_with_network(X, X_eff, network, random_state), "patterns"
-    return D, "global" if is_exhaustive_for(D, X_eff) else "patterns"
+    return D, "global"
 
 
 def _sampled_with_network(

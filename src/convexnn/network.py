@@ -179,7 +179,7 @@ def recover_network(
     *,
     hidden_bias: bool,
     output_bias: float | None = None,
-    zero_tol: float = 1e-9,
+    zero_tol: float = 1e-6,
 ) -> TwoLayerReLU:
     """Build the ReLU network of Theorem 1 from a solution of the convex program (8).
 

@@ -15,7 +15,7 @@ from .exceptions import ConvergenceWarning
 from .losses import Loss
 from .network import TwoLayerReLU, recover_network
 from .patterns import count_patterns_bound, enumerate_patterns, sample_patterns
-from .patterns._matrix import PatternMatrix, fingerprint, is_exhaustive_for
+from .patterns._matrix import is_exhaustive_for, pattern_scope
 from .problem import ConvexReLUProblem, build_problem
 from .solvers import SolverResult, get_solver
 
@@ -228,17 +228,8 @@ def _resolve_patterns(
             f"{CALLER}: patterns must be None, 'exact', 'sampled' or a boolean array of "
             f"shape (n, P), got the string {patterns!r}."
         )
-    if isinstance(patterns, PatternMatrix) and patterns.exhaustive:
-        if patterns.X_fingerprint != fingerprint(X_eff):
-            warnings.warn(
-                f"{CALLER}: the exhaustive patterns given were enumerated for a different X "
-                f"(hidden_bias={hidden_bias} here; enumerate with the same hidden_bias). "
-                f"The certificate is only relative to these patterns.",
-                UserWarning,
-                stacklevel=3,
-            )
-        return patterns, "exact" if is_exhaustive_for(patterns, X_eff) else "given"
-    return patterns, "given"
+    scope = pattern_scope(patterns, X_eff, hidden_bias=hidden_bias, caller=CALLER)
+    return patterns, "exact" if scope == "global" else "given"
 
 
 def _check_support(solver: Any, problem: ConvexReLUProblem) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from typing import Any
 
 import numpy as np
@@ -92,3 +93,23 @@ def is_exhaustive_for(D: Any, X: NDArray[Any]) -> bool:
         and D.X_fingerprint is not None
         and D.X_fingerprint == fingerprint(X)
     )
+
+
+def pattern_scope(D: Any, X_eff: NDArray[Any], *, hidden_bias: bool, caller: str) -> str:
+    """Scope of a certificate over patterns ``D`` for data ``X_eff``.
+
+    ``"global"`` when ``D`` is an exhaustive :class:`PatternMatrix` of this very
+    ``X_eff``, else ``"patterns"``. Warns when ``D`` is exhaustive for *another* matrix
+    (typically enumerated without the ones column that ``hidden_bias`` appends).
+    """
+    if is_exhaustive_for(D, X_eff):
+        return "global"
+    if isinstance(D, PatternMatrix) and D.exhaustive:
+        warnings.warn(
+            f"{caller}: the exhaustive patterns given were enumerated for a different X "
+            f"(hidden_bias={hidden_bias} here: enumerate with the same hidden_bias). The "
+            f"certificate is only relative to these patterns.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return "patterns"

@@ -76,6 +76,6 @@ def brute_force_patterns(X: Any, *, hidden_bias: bool = False) -> NDArray[np.boo
     prefixes: list[list[bool]] = [[]]
     for j in range(n):
         options = [True] if zero[j] else [False, True]
-        grown = [p + [s] for p in prefixes for s in options]
+        grown = [[*p, s] for p in prefixes for s in options]
         prefixes = [p for p in grown if is_realizable(X[: j + 1], np.array(p, dtype=bool))]
     return np.array(prefixes, dtype=bool).reshape(-1, n).T

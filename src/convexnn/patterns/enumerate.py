@@ -49,7 +49,7 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 
 _EPS = float(np.finfo(np.float64).eps)
-_PARALLEL_TOL = 1e-10  # unit normals this close (up to sign) are one hyperplane
+_PARALLEL_TOL = 1e-12  # unit normals this close (up to sign) are one hyperplane
 _INDEP_TOL = 1e-12  # (r-1)-subsets whose cofactor null vector is shorter are dependent
 _BLOCK_ENTRIES = 1 << 20  # float64 entries of one (m, K) working block (8 MB: stays in cache)
 _COMPACT_AT = 1 << 22  # candidates held before the first deduplication pass (about 100 MB)
@@ -130,8 +130,7 @@ def enumerate_patterns(
     if arr.rank == 0:
         D = np.ones((X_eff.shape[0], 1), dtype=bool)
     elif arr.rank == 2:
-        C = _rank2_canonical_rows(arr)
-        D = _finish(_transpose(C), arr.group < 0, C)
+        D = _rank2_sorted(arr)
     else:
         D = _finish(arr.expand_T(_canonical_cells(arr.H, arr.row_tol)), arr.group < 0)
     return PatternMatrix(D, exhaustive=True, method="exact", X_fingerprint=fingerprint(X_eff))
@@ -184,8 +183,10 @@ def _check_inputs(
     max_patterns = check_positive_int(max_patterns, caller=caller, name="max_patterns")
     max_bytes = check_positive_int(max_bytes, caller=caller, name="max_bytes")
     if rank_tol is not None:
-        ok = not isinstance(rank_tol, bool) and np.isscalar(rank_tol)
-        value = float(rank_tol) if ok else float("nan")  # type: ignore[arg-type]
+        try:
+            value = float(rank_tol) if not isinstance(rank_tol, (bool, str)) else float("nan")
+        except (TypeError, ValueError):
+            value = float("nan")
         if not (np.isfinite(value) and value >= 0):
             raise ValueError(
                 f"{caller}: rank_tol must be None or a finite number >= 0, got {rank_tol!r}. "
@@ -269,7 +270,11 @@ class _Arrangement:
         norms = np.linalg.norm(Z, axis=1)
         nonzero = norms > tol
         W = Z[nonzero] / norms[nonzero, None]
-        row_tol = np.maximum(_PARALLEL_TOL, 16.0 * _EPS * s_max / norms[nonzero])
+        # Rounding scale of each unit row: eps * ||x_j|| / ||z_j||, times the error of the
+        # basis V_r (s_max / spectral gap) when the rank is truncated.
+        basis_err = 1.0 + (s_max / (s[r - 1] - s[r]) if r < s.size else 0.0)
+        scale = np.linalg.norm(X[nonzero], axis=1) / norms[nonzero] * basis_err
+        row_tol = np.maximum(_PARALLEL_TOL, 16.0 * _EPS * scale)
         labels, flips = _group_parallel(W, row_tol)
         m = int(labels.max()) + 1
         rep = np.zeros(m, dtype=np.intp)
@@ -313,7 +318,8 @@ def _group_parallel(W: FloatArray, tol: FloatArray) -> tuple[IntArray, BoolArray
     W : ndarray of shape (k, r)
         Unit rows.
     tol : ndarray of shape (k,)
-        Per-row tolerance; rows i, j are merged when ``min ||w_i -+ w_j|| <= max(tol)``.
+        Per-row tolerance; rows i, j are merged when
+        ``min(||w_i - w_j||_inf, ||w_i + w_j||_inf) <= max(tol_i, tol_j)``.
 
     Returns
     -------
@@ -322,7 +328,6 @@ def _group_parallel(W: FloatArray, tol: FloatArray) -> tuple[IntArray, BoolArray
     flips : ndarray of shape (k,)
         True where the row is antiparallel to the first row of its group.
     """
-    k = W.shape[0]
     uniq, inverse = np.unique(W, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     u_tol = np.zeros(uniq.shape[0])
@@ -332,10 +337,10 @@ def _group_parallel(W: FloatArray, tol: FloatArray) -> tuple[IntArray, BoolArray
     key = np.abs(uniq @ rho)  # parallel and antiparallel rows have close keys
     order = np.argsort(key, kind="stable")
     Ws, ks, ts = uniq[order], key[order], u_tol[order]
-    t_max = float(ts.max()) if ts.size else 0.0
+    reach = np.sqrt(W.shape[1]) * (float(ts.max()) if ts.size else 0.0)  # |key_i - key_j|
     rows, cols = [], []
-    for off in range(1, Ws.shape[0]):
-        near = np.nonzero(ks[off:] - ks[:-off] <= 2 * t_max)[0]
+    for off in range(1, Ws.shape[0]):  # keys are sorted: stop at the first offset too far
+        near = np.nonzero(ks[off:] - ks[:-off] <= reach)[0]
         if near.size == 0:
             break
         a, b = Ws[near], Ws[near + off]
@@ -350,16 +355,13 @@ def _group_parallel(W: FloatArray, tol: FloatArray) -> tuple[IntArray, BoolArray
         _, comp = connected_components(graph, directed=False)
     else:
         comp = np.arange(n_u)
-    comp_of_row = comp[inverse]
     # Number groups by first appearance among the rows and orient by the first member.
-    _, first, labels = np.unique(comp_of_row, return_index=True, return_inverse=True)
+    _, first, inv = np.unique(comp[inverse], return_index=True, return_inverse=True)
+    inv = inv.reshape(-1)
     relabel = np.empty(first.size, dtype=np.intp)
-    relabel[np.argsort(first, kind="stable")] = np.arange(first.size)
-    labels = relabel[labels.reshape(-1)]
-    rep_of_row = first[np.unique(comp_of_row, return_inverse=True)[1].reshape(-1)]
-    flips = np.einsum("ij,ij->i", W, W[rep_of_row]) < 0
-    assert labels.shape == (k,)
-    return labels.astype(np.intp), flips
+    relabel[np.argsort(first)] = np.arange(first.size)
+    flips = np.einsum("ij,ij->i", W, W[first[inv]]) < 0
+    return relabel[inv], flips
 
 
 # --------------------------------------------------------------------------------------
@@ -416,10 +418,12 @@ def _rank2_starts(H: FloatArray) -> tuple[IntArray, int]:
     sign test is involved: the result is exact once the angles are sorted.
     """
     m = H.shape[0]
-    ang = np.arctan2(H[:, 1], H[:, 0])
-    back = (ang < 0) | (ang >= np.pi)
-    ang = np.where(ang < 0, ang + np.pi, ang)
-    ang = np.where(ang >= np.pi, ang - np.pi, ang)
+    ang = np.arctan2(H[:, 1], H[:, 0])  # in (-pi, pi]
+    back = ang < 0
+    ang = np.where(back, ang + np.pi, ang)
+    wrap = ang >= np.pi  # pi itself, or -tiny + pi rounded up to pi: one more half turn
+    ang = np.where(wrap, ang - np.pi, ang)
+    back ^= wrap
     pos = np.empty(m, dtype=np.intp)
     pos[np.argsort(ang, kind="stable")] = np.arange(m)
     return (pos + np.where(back, m, 0)) % (2 * m), m
@@ -432,31 +436,97 @@ def _half_windows(starts: IntArray, m: int) -> BoolArray:
     return windows[(-starts) % (2 * m)]
 
 
-def _rank2_canonical_rows(arr: _Arrangement) -> BoolArray:
-    """Canonical patterns (n, m) of a rank-2 arrangement as columns, built on the rows."""
+def _rank2_sorted(arr: _Arrangement) -> BoolArray:
+    """All patterns (n, 2m) of a rank-2 arrangement, sorted, without any sort of columns.
+
+    With the cells rotated so that hyperplane 0 is positive on cells ``0..m-1`` (the
+    canonical half), row ``j`` is a step function there: ``[k >= p_j]`` ("up") or
+    ``[k < p_j]`` ("down"), with ``p = (sorted position - that of hyperplane 0) mod m``.
+    So the canonical patterns are one broadcast comparison with the lexicographic order of
+    the cells (:func:`_rank2_lex_order`), and the complements follow as in :func:`_finish`.
+    """
+    n = arr.group.size
     starts, m = _rank2_starts(arr.H)
-    row_starts = starts[np.maximum(arr.group, 0)] + np.where(arr.flip, m, 0) - starts[0]
-    C = _half_windows(row_starts % (2 * m), m)
-    C[arr.group < 0] = True
-    return C
+    nonzero = arr.group >= 0
+    rel = starts[arr.group[nonzero]] + np.where(arr.flip[nonzero], m, 0) - starts[0]
+    rel %= 2 * m
+    step = np.zeros(n, dtype=np.int32)
+    down = np.zeros(n, dtype=bool)
+    step[nonzero] = rel % m
+    down[nonzero] = rel >= m
+    first_row = np.full(m, n, dtype=np.intp)  # the first row stepping at each cut
+    np.minimum.at(first_row, step[nonzero], np.nonzero(nonzero)[0])
+    order = _rank2_lex_order(first_row, down[np.minimum(first_row, n - 1)])
+    D = np.empty((n, 2 * m), dtype=bool)
+    canon = D[:, m:]
+    np.greater_equal(order.astype(np.int32)[None, :], step[:, None], out=canon)
+    np.logical_xor(canon, down[:, None], out=canon)
+    canon[~nonzero] = True
+    np.logical_not(canon[:, ::-1], out=D[:, :m])
+    D[~nonzero, :m] = True
+    return D
 
 
-def _finish(CT: BoolArray, zero: BoolArray, C: BoolArray | None = None) -> BoolArray:
+def _rank2_lex_order(first_row: IntArray, down: BoolArray) -> IntArray:
+    """Lexicographic order (m,) of the canonical cells ``0..m-1`` of a rank-2 arrangement.
+
+    Parameters
+    ----------
+    first_row : ndarray of shape (m,)
+        ``first_row[p]`` (``p >= 1``) is the smallest row index whose step is the cut ``p``
+        between cells ``p - 1`` and ``p``.
+    down : ndarray of shape (m,)
+        Whether that row steps down (True on the cells before the cut).
+
+    Returns
+    -------
+    ndarray of shape (m,)
+        The cells in lexicographic order of their patterns.
+
+    Notes
+    -----
+    Two cells ``k < k'`` first differ at the smallest row stepping at a cut in ``(k, k']``,
+    and that row's direction decides which comes first. So the order is read off the
+    Cartesian tree (min-heap by row index) of the cuts: a cut splits its range of cells into
+    the part before and after it, emitted in the order its direction says. O(m).
+    """
+    m = first_row.size
+    keys = first_row.tolist()
+    left, right = [-1] * m, [-1] * m
+    stack: list[int] = []
+    for p in range(1, m):  # Cartesian tree of the cuts 1..m-1
+        last = -1
+        while stack and keys[stack[-1]] > keys[p]:
+            last = stack.pop()
+        left[p] = last
+        if stack:
+            right[stack[-1]] = p
+        stack.append(p)
+    is_down = down.tolist()
+    out: list[int] = []
+    todo = [(stack[0] if stack else -1, 0, m)]  # (root cut of the range or -1, lo, hi)
+    while todo:
+        p, lo, hi = todo.pop()
+        if p < 0:  # a range without cuts is a single cell
+            out.append(lo)
+            continue
+        before, after = (left[p], lo, p), (right[p], p, hi)
+        todo.extend((before, after) if is_down[p] else (after, before))  # popped reversed
+    return np.array(out, dtype=np.intp)
+
+
+def _finish(CT: BoolArray, zero: BoolArray) -> BoolArray:
     """All patterns (n, 2Q), lexicographically sorted, from the canonical ones ``CT`` (Q, n).
 
     The complement of a cell flips every row but the zero rows (mask ``zero``, (n,)). The
     first non-zero row is True in every canonical pattern and False in every complement,
     and complementing reverses the order, so the sorted result is the complements in
-    reverse sorted order followed by the sorted canonical patterns. ``C`` (n, Q), if
-    given, is ``CT.T`` (then it is permuted instead of ``CT``).
+    reverse sorted order followed by the sorted canonical patterns.
     """
     Q, n = CT.shape
     order = _lex_order(CT)
     D = np.empty((n, 2 * Q), dtype=bool)
-    if C is not None:
-        np.take(C, order, axis=1, out=D[:, Q:], mode="clip")  # "clip": no buffering
-    else:
-        _transpose_rows(CT, order, out=D[:, Q:])
+    _transpose_rows(CT, order, out=D[:, Q:])
     np.logical_not(D[:, Q:][:, ::-1], out=D[:, :Q])
     D[zero, :Q] = True
     return D
@@ -467,13 +537,6 @@ def _lex_order(PT: BoolArray) -> IntArray:
     packed = np.ascontiguousarray(np.packbits(PT, axis=1))  # (P, ceil(n/8))
     keys = packed.view(f"V{packed.shape[1]}").reshape(-1)  # compared as bytes (memcmp)
     return np.argsort(keys, kind="stable")
-
-
-def _transpose(A: BoolArray, tile: int = 512) -> BoolArray:
-    """C-contiguous transpose of ``A`` (a, b)."""
-    out = np.empty(A.shape[::-1], dtype=A.dtype)
-    _transpose_rows(A, np.arange(A.shape[0]), out, tile)
-    return out
 
 
 def _transpose_rows(A: BoolArray, rows: IntArray, out: BoolArray, tile: int = 512) -> None:
@@ -686,7 +749,7 @@ def _cofactor_null_vectors(M: FloatArray) -> FloatArray:
     ``u_c = (-1)^c det(M without column c)``: zero when the rows are dependent, with norm
     equal to the product of the singular values of ``M``.
     """
-    K, k, r = M.shape
+    K, _, r = M.shape
     if r == 3:
         return np.cross(M[:, 0], M[:, 1])
     u = np.empty((K, r))
@@ -739,7 +802,9 @@ def _combinations(m: int, k: int) -> IntArray:
     return c
 
 
-def _compact(keys: list[FloatArray], ids: list[IntArray]) -> tuple[list[FloatArray], list[IntArray]]:
+def _compact(
+    keys: list[FloatArray], ids: list[IntArray]
+) -> tuple[list[FloatArray], list[IntArray]]:
     """Merge candidate blocks, keeping the first occurrence of each key."""
     all_keys, all_ids = np.concatenate(keys, axis=1), np.concatenate(ids)
     first = _unique_first(all_keys)

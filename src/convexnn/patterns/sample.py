@@ -294,8 +294,7 @@ def _check_weights(weights: Any, d_eff: int, hidden_bias: bool) -> NDArray[np.fl
 
 def _check_random_state(random_state: Any) -> np.random.Generator:
     if isinstance(random_state, bool) or not (
-        random_state is None
-        or isinstance(random_state, (int, np.integer, np.random.Generator))
+        random_state is None or isinstance(random_state, (int, np.integer, np.random.Generator))
     ):
         raise TypeError(
             f"{_CALLER}: random_state must be None, an int or a numpy.random.Generator, got "
