@@ -133,6 +133,10 @@ def test_weights_with_wrong_shape_mention_hidden_bias(X: np.ndarray) -> None:
         sample_patterns(X, method="network", weights=np.ones((4, 5)))
     with pytest.raises(ValueError, match=r"weights\.T"):
         sample_patterns(X, method="network", weights=np.ones((5, 3)))
+    with pytest.raises(ValueError, match=r"weights\.reshape\(-1, 1\)"):
+        sample_patterns(X, method="network", weights=np.ones(3))
+    with pytest.raises(ValueError, match="weights must be finite"):
+        sample_patterns(X, method="network", weights=np.full((3, 2), np.inf))
 
 
 def test_nan_in_X_is_rejected() -> None:

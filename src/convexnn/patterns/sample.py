@@ -14,12 +14,19 @@ Three ways to pick the subset:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .._validation import add_ones_column, check_choice, check_positive_int, check_X
+from .._validation import (
+    add_ones_column,
+    check_choice,
+    check_finite,
+    check_positive_int,
+    check_X,
+)
 from ._matrix import PatternMatrix, fingerprint
 
 __all__ = ["sample_patterns"]
@@ -128,7 +135,11 @@ def _with_flips(Z: NDArray[np.float64], n_flips: int) -> NDArray[np.bool_]:
 
 
 def _draw_until(
-    X_eff: NDArray[np.float64], opts: dict[str, Any], patterns: Any, *, per_direction: int
+    X_eff: NDArray[np.float64],
+    opts: dict[str, Any],
+    patterns: Callable[[NDArray[np.float64]], NDArray[np.bool_]],
+    *,
+    per_direction: int,
 ) -> NDArray[np.bool_]:
     """Draw Gaussian directions in batches until ``n_patterns`` distinct patterns appear."""
     rng, n_patterns = opts["rng"], opts["n_patterns"]
@@ -275,7 +286,23 @@ def _check_n_flips(n_flips: Any, method: str, n: int) -> int:
 
 
 def _check_weights(weights: Any, d_eff: int, hidden_bias: bool) -> NDArray[np.float64]:
-    W = check_X(weights, caller=_CALLER, name="weights")
+    try:
+        W = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{_CALLER}: weights must be a numeric array of shape (d_eff, m) = ({d_eff}, m), "
+            f"got {type(weights).__name__}."
+        ) from None
+    if W.ndim == 1 and W.shape[0] == d_eff:
+        hint = " For one neuron pass weights.reshape(-1, 1)."
+    else:
+        hint = ""
+    if W.ndim != 2 or W.shape[1] == 0:
+        raise ValueError(
+            f"{_CALLER}: weights must have shape (d_eff, m) = ({d_eff}, m) with m >= 1, one "
+            f"column per neuron; got shape {W.shape}.{hint}"
+        )
+    check_finite(W, caller=_CALLER, name="weights")
     if W.shape[0] == d_eff:
         return W
     bias = " plus one for the bias (hidden_bias=True)" if hidden_bias else ""
