@@ -78,3 +78,27 @@ def test_bad_predict_width():
         net.predict(np.ones((4, 3)))
     with pytest.raises(ValueError, match=r"beta must be > 0"):
         net.objective(np.ones((4, 2)), np.ones(4), beta=-1)
+
+
+def test_parallel_blocks_on_a_shared_boundary_merge_into_one_neuron():
+    """A neuron through a data point is feasible in two cells; its halves merge exactly."""
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    u = np.array([0.0, 1.0])  # x_1^T u = x_3^T u = 0: on the boundary of several cells
+    D = np.array([[True, False], [True, True], [False, False]])
+    V = np.column_stack([0.6 * u, 0.4 * u])
+    W = np.zeros((2, 2))
+    y = np.array([0.0, 1.0, 0.0])
+    prob = build_problem(X, y, 0.1, D)
+    assert prob.constraint_violation(V, W) == 0.0
+    split = recover_network(V, W, hidden_bias=False, merge_tol=None)
+    merged = recover_network(V, W, hidden_bias=False)
+    assert (split.n_neurons, merged.n_neurons) == (2, 1)
+    np.testing.assert_allclose(merged.predict(X), prob.predict(V, W), atol=1e-15)
+    assert np.isclose(merged.objective(X, y, 0.1), prob.objective(V, W), rtol=1e-14)
+    assert np.isclose(merged.objective(X, y, 0.1), split.objective(X, y, 0.1), rtol=1e-14)
+
+
+def test_blocks_of_opposite_sign_never_merge():
+    V = np.array([[1.0], [0.0]])
+    W = np.array([[2.0], [0.0]])
+    assert recover_network(V, W, hidden_bias=False).n_neurons == 2

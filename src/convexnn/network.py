@@ -180,12 +180,20 @@ def recover_network(
     hidden_bias: bool,
     output_bias: float | None = None,
     zero_tol: float = 1e-6,
+    merge_tol: float | None = 1e-9,
 ) -> TwoLayerReLU:
     """Build the ReLU network of Theorem 1 from a solution of the convex program (8).
 
     For every non-zero block, ``u = v_i / sqrt(||v_i||)``, ``alpha = sqrt(||v_i||)``
     and ``u = w_i / sqrt(||w_i||)``, ``alpha = -sqrt(||w_i||)``. Blocks whose norm is
-    at most ``zero_tol * max_norm`` are dropped; m* is the number kept.
+    at most ``zero_tol * max_norm`` are dropped.
+
+    Blocks of the same sign pointing in the same direction are one neuron split over
+    the cells that share it (a neuron whose hyperplane passes through data points lies
+    on the boundary of several cells; interior-point solvers spread it evenly over
+    them). Summing such blocks changes neither the predictions nor the penalty
+    (``||v_1|| + ||v_2|| = ||v_1 + v_2||`` for parallel blocks), so they are merged;
+    m* is the number of neurons left.
 
     Parameters
     ----------
@@ -198,17 +206,44 @@ def recover_network(
         The unregularised output bias of the convex program, if any.
     zero_tol : float
         Relative threshold below which a block counts as zero.
+    merge_tol : float or None
+        Blocks whose unit directions ``e_i, e_j`` satisfy ``1 - e_i^T e_j <= merge_tol``
+        are merged; None keeps every block as its own neuron.
     """
-    norms_v = np.linalg.norm(V, axis=0)
-    norms_w = np.linalg.norm(W, axis=0)
-    scale = max(float(norms_v.max(initial=0.0)), float(norms_w.max(initial=0.0)))
-    thresh = zero_tol * scale
-    keep_v = norms_v > thresh
-    keep_w = norms_w > thresh
-    Uv = V[:, keep_v] / np.sqrt(norms_v[keep_v])
-    Uw = W[:, keep_w] / np.sqrt(norms_w[keep_w])
-    U_eff = np.hstack([Uv, Uw])
-    alpha = np.concatenate([np.sqrt(norms_v[keep_v]), -np.sqrt(norms_w[keep_w])])
+    blocks, signs = _nonzero_blocks(V, W, zero_tol)
+    if merge_tol is not None and blocks.shape[1] > 1:
+        blocks, signs = _merge_parallel(blocks, signs, merge_tol)
+    norms = np.linalg.norm(blocks, axis=0)
+    U_eff = blocks / np.sqrt(norms)
+    alpha = signs * np.sqrt(norms)
     if hidden_bias:
         return TwoLayerReLU(U_eff[:-1], alpha, b=U_eff[-1], c=output_bias)
     return TwoLayerReLU(U_eff, alpha, c=output_bias)
+
+
+def _nonzero_blocks(V: Array, W: Array, zero_tol: float) -> tuple[Array, Array]:
+    """Blocks ``[v_i..., w_j...]`` above ``zero_tol * max_norm`` and their signs (+1 / -1)."""
+    norms_v = np.linalg.norm(V, axis=0)
+    norms_w = np.linalg.norm(W, axis=0)
+    thresh = zero_tol * max(float(norms_v.max(initial=0.0)), float(norms_w.max(initial=0.0)))
+    keep_v, keep_w = norms_v > thresh, norms_w > thresh
+    blocks = np.hstack([V[:, keep_v], W[:, keep_w]])
+    signs = np.concatenate([np.ones(int(keep_v.sum())), -np.ones(int(keep_w.sum()))])
+    return blocks, signs
+
+
+def _merge_parallel(blocks: Array, signs: Array, merge_tol: float) -> tuple[Array, Array]:
+    """Sum same-sign blocks with (numerically) equal directions, largest block first."""
+    norms = np.linalg.norm(blocks, axis=0)
+    E = blocks / norms
+    unassigned = np.ones(blocks.shape[1], dtype=bool)
+    merged, merged_signs = [], []
+    for i in np.argsort(-norms, kind="stable"):
+        if not unassigned[i]:
+            continue
+        group = unassigned & (signs == signs[i]) & (1.0 - E[:, i] @ E <= merge_tol)
+        group[i] = True
+        unassigned &= ~group
+        merged.append(blocks[:, group].sum(axis=1))
+        merged_signs.append(signs[i])
+    return np.column_stack(merged), np.asarray(merged_signs)

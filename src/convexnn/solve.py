@@ -245,6 +245,37 @@ def _check_support(solver: Any, problem: ConvexReLUProblem) -> None:
         )
 
 
+_MERGE_TOLS = (1e-9, 1e-7, 1e-5, 1e-3)
+
+
+def _recover_smallest_network(
+    problem: ConvexReLUProblem, result: SolverResult
+) -> tuple[TwoLayerReLU, float]:
+    """Theorem-1 network with the fewest neurons that does not raise objective (2).
+
+    Parallel blocks are merged (see :func:`recover_network`) with growing tolerances;
+    a looser merge is kept only if the network's own objective does not increase by
+    more than 1e-12 relative. Returns the network and its objective (2).
+    """
+    X_user = problem.X[:, :-1] if problem.hidden_bias else problem.X
+    best: tuple[TwoLayerReLU, float] | None = None
+    for tol in _MERGE_TOLS:
+        net = recover_network(
+            result.V,
+            result.W,
+            hidden_bias=problem.hidden_bias,
+            output_bias=result.c,
+            merge_tol=tol,
+        )
+        obj = net.objective(X_user, problem.y, problem.beta, loss=problem.loss)
+        if best is None or (
+            obj <= best[1] + 1e-12 * abs(best[1]) and net.n_neurons <= best[0].n_neurons
+        ):
+            best = (net, obj)
+    assert best is not None
+    return best
+
+
 def _finish(
     problem: ConvexReLUProblem,
     result: SolverResult,
@@ -252,11 +283,7 @@ def _finish(
     source: str,
     tol: float,
 ) -> Solution:
-    network = recover_network(
-        result.V, result.W, hidden_bias=problem.hidden_bias, output_bias=result.c
-    )
-    X_user = problem.X[:, :-1] if problem.hidden_bias else problem.X
-    upper = network.objective(X_user, problem.y, problem.beta, loss=problem.loss)
+    network, upper = _recover_smallest_network(problem, result)
     # The dual candidate comes from the convex predictions: any candidate gives a valid
     # bound once scaled, and these are the most accurate (the network's predictions
     # differ by the solver's constraint violations and the dropped near-zero blocks).
