@@ -173,7 +173,7 @@ def test_columns_sorted_lexicographically_and_distinct(d: int) -> None:
 
 
 def test_rank2_fast_path_matches_generic_path() -> None:
-    from convexnn.patterns.enumerate import _patterns_of_rows
+    from convexnn.patterns._vertex import _patterns_of_rows
 
     X = degenerate_data(200, 2, seed=15)
     D = enumerate_patterns(X)
