@@ -168,3 +168,35 @@ def test_bad_input(toy_1d, kwargs, exc, match):
 def test_bad_data(X, y, beta, match):
     with pytest.raises(ValueError, match=match):
         cnn.solve(X, y, beta)
+
+
+def test_huge_beta_gives_the_zero_network_certified(data_2d):
+    X, y = data_2d
+    sol = cnn.solve(X, y, 1e6, hidden_bias=True)
+    assert sol.n_neurons == 0
+    assert sol.objective == pytest.approx(0.5 * y @ y, rel=1e-12)
+    assert sol.scope == "global"
+    assert sol.relative_gap <= 1e-9
+
+
+@pytest.mark.parametrize(
+    ("X", "y"),
+    [
+        (np.zeros((5, 2)), np.ones(5)),  # rank 0: one pattern, nothing to learn
+        (np.array([[1.0, 2.0]]), np.array([3.0])),  # one sample
+        (np.random.default_rng(0).normal(size=(10, 2)), np.zeros(10)),  # zero targets
+    ],
+    ids=["zero-X", "one-sample", "zero-y"],
+)
+def test_degenerate_data_is_solved_and_certified(X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ConvergenceWarning, no division warnings
+        sol = cnn.solve(X, y, 0.1, hidden_bias=True, output_bias=True)
+    assert sol.scope == "global"
+    assert sol.lower_bound <= sol.objective + 1e-12
+    assert sol.relative_gap <= 1e-6
+
+
+def test_count_bound_rank_zero():
+    assert cnn.count_patterns_bound(5, 0) == 1
+    assert cnn.enumerate_patterns(np.zeros((5, 2))).shape == (5, 1)

@@ -88,7 +88,9 @@ class Certificate:
         ``upper_bound - lower_bound`` (>= 0 up to rounding): bounds how far the network
         is from the optimum, in objective value.
     relative_gap : float
-        ``gap / max(|upper_bound|, tiny)``.
+        ``gap / max(|upper_bound|, 1e-12 * s)`` with ``s = ||y||^2 / 2`` (1 when y = 0):
+        relative to the objective, with a floor far below any meaningful objective so
+        that a (near-)zero optimum does not divide by zero.
     scope : {"global", "patterns"}
         ``"global"``: the patterns are exhaustive for this X, so ``lower_bound`` bounds
         the non-convex training problem (2) over networks of any width.
@@ -566,7 +568,7 @@ def dual_certificate(
         lower_bound=lower,
         upper_bound=upper,
         gap=gap,
-        relative_gap=gap / max(abs(upper), np.finfo(np.float64).tiny),
+        relative_gap=gap / _gap_scale(upper, problem.y),
         scope=scope,
         dual_point=lam,
         dual_norm=float(s_max),
@@ -574,6 +576,12 @@ def dual_certificate(
         formulation=problem.formulation,
         n_patterns=problem.P,
     )
+
+
+def _gap_scale(upper: float, y: Array) -> float:
+    """Denominator of the relative gap: ``max(|upper|, 1e-12 * (||y||^2 / 2 or 1))``."""
+    half_sq = 0.5 * float(y @ y)
+    return max(abs(upper), 1e-12 * (half_sq if half_sq > 0 else 1.0))
 
 
 def certify(

@@ -245,7 +245,17 @@ def _check_support(solver: Any, problem: ConvexReLUProblem) -> None:
         )
 
 
-_MERGE_TOLS = (1e-9, 1e-7, 1e-5, 1e-3)
+# (zero_tol, merge_tol) of recover_network, from the most literal to the most aggressive;
+# the last drops every block (the zero network, optimal for large beta).
+_RECOVERY_CANDIDATES = (
+    (1e-6, 1e-9),
+    (1e-6, 1e-7),
+    (1e-6, 1e-5),
+    (1e-6, 1e-3),
+    (1e-4, 1e-3),
+    (1e-2, 1e-3),
+    (1.0, None),
+)
 
 
 def _recover_smallest_network(
@@ -253,19 +263,21 @@ def _recover_smallest_network(
 ) -> tuple[TwoLayerReLU, float]:
     """Theorem-1 network with the fewest neurons that does not raise objective (2).
 
-    Parallel blocks are merged (see :func:`recover_network`) with growing tolerances;
-    a looser merge is kept only if the network's own objective does not increase by
-    more than 1e-12 relative. Returns the network and its objective (2).
+    Near-zero blocks are dropped and parallel blocks merged (see
+    :func:`recover_network`) with growing tolerances; a smaller network is kept only if
+    its own objective (2) does not exceed the best so far by more than 1e-12 relative.
+    Returns the network and its objective (2).
     """
     X_user = problem.X[:, :-1] if problem.hidden_bias else problem.X
     best: tuple[TwoLayerReLU, float] | None = None
-    for tol in _MERGE_TOLS:
+    for zero_tol, merge_tol in _RECOVERY_CANDIDATES:
         net = recover_network(
             result.V,
             result.W,
             hidden_bias=problem.hidden_bias,
             output_bias=result.c,
-            merge_tol=tol,
+            zero_tol=zero_tol,
+            merge_tol=merge_tol,
         )
         obj = net.objective(X_user, problem.y, problem.beta, loss=problem.loss)
         if best is None or (

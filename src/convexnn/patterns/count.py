@@ -18,7 +18,7 @@ def count_patterns_bound(n: int, r: int) -> int:
     n : int
         Number of samples (hyperplanes), n >= 1.
     r : int
-        Rank of the data matrix, r >= 1.
+        Rank of the data matrix, r >= 0 (rank 0, X = 0, has a single cell).
 
     Returns
     -------
@@ -26,5 +26,7 @@ def count_patterns_bound(n: int, r: int) -> int:
         The bound (an exact Python integer, however large).
     """
     n = check_positive_int(n, caller="count_patterns_bound", name="n")
-    r = check_positive_int(r, caller="count_patterns_bound", name="r")
+    r = check_positive_int(r, caller="count_patterns_bound", name="r", minimum=0)
+    if r == 0:
+        return 1  # X = 0: one cell, the whole space (every entry of the pattern is 1)
     return 2 * sum(comb(n - 1, k) for k in range(min(r, n)))
