@@ -14,7 +14,7 @@ from .duality import Certificate, dual_certificate
 from .exceptions import ConvergenceWarning
 from .losses import Loss
 from .network import TwoLayerReLU, recover_network
-from .patterns import count_patterns_bound, enumerate_patterns, sample_patterns
+from .patterns import enumerate_patterns, sample_patterns
 from .patterns._matrix import is_exhaustive_for, pattern_scope
 from .problem import ConvexReLUProblem, build_problem
 from .solvers import SolverResult, get_solver
@@ -163,7 +163,8 @@ def solve(
     n_patterns : int
         Number of sampled patterns when sampling.
     max_exact_patterns : int
-        Largest pattern count enumerated automatically.
+        With ``patterns=None``: enumerate when the bound ``count_patterns_bound`` on the
+        number of patterns (over the distinct hyperplanes of X) is at most this.
     tol : float
         Target relative gap; a ConvergenceWarning is raised when it is not certified.
     max_iter : int or None
@@ -213,10 +214,11 @@ def _resolve_patterns(
     random_state: Any,
 ) -> tuple[NDArray[np.bool_], str]:
     if patterns is None:
-        rank = int(np.linalg.matrix_rank(X_eff))
-        if count_patterns_bound(X_eff.shape[0], rank) <= max_exact:
-            return enumerate_patterns(X, hidden_bias=hidden_bias), "exact"
-        patterns = "sampled"
+        # enumerate_patterns checks its size bound before enumerating: let it decide.
+        try:
+            return enumerate_patterns(X, hidden_bias=hidden_bias, max_patterns=max_exact), "exact"
+        except ValueError:
+            patterns = "sampled"
     if isinstance(patterns, str):
         if patterns == "exact":
             return enumerate_patterns(X, hidden_bias=hidden_bias), "exact"
