@@ -15,7 +15,7 @@ from .exceptions import ConvergenceWarning
 from .losses import Loss
 from .network import TwoLayerReLU, recover_network
 from .patterns import enumerate_patterns, sample_patterns
-from .patterns._matrix import is_exhaustive_for, pattern_scope
+from .patterns._matrix import pattern_scope
 from .problem import ConvexReLUProblem, build_problem
 from .solvers import SolverResult, get_solver
 
@@ -302,7 +302,8 @@ def _finish(
     # bound once scaled, and these are the most accurate (the network's predictions
     # differ by the solver's constraint violations and the dropped near-zero blocks).
     z = problem.predict(result.V, result.W, result.c)
-    scope = "global" if is_exhaustive_for(D, problem.X) else "patterns"
+    # _resolve_patterns already decided: "exact" means exhaustive for this very X.
+    scope = "global" if source == "exact" else "patterns"
     cert = dual_certificate(problem, z, upper, scope=scope)
     status = result.status
     if cert.relative_gap > tol:
