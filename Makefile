@@ -4,11 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-quick clean
+.PHONY: demo test lint bench bench-deps bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,torch,plots]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -22,13 +22,27 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)
-	$(PY) benchmarks/bench_patterns.py
-	$(PY) benchmarks/bench_reference.py
+# Peers for side-by-side benchmarks live in their own environment: adelie pins numpy<2 and
+# pyscnn must be installed without its dependencies (see BENCHMARKS.md).
+BENCH_VENV ?= .venv-bench
+BENCH_PY := $(BENCH_VENV)/bin/python
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_PY) -m pip install --quiet -e ".[test,torch,bench]" "numpy<2"
+	$(BENCH_PY) -m pip install --quiet --no-deps pyscnn==0.0.10 linalg_backends==0.0.1b0
+	touch $(BENCH_STAMP)
+
+bench-deps: $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_PY) benchmarks/bench_patterns.py
+	$(BENCH_PY) benchmarks/bench_reference.py
 
 bench-quick: $(STAMP)
 	$(PY) benchmarks/bench_patterns.py --quick
 	$(PY) benchmarks/bench_reference.py --quick
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

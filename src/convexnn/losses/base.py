@@ -24,6 +24,9 @@ class Loss(ABC):
     """A convex loss ``L(z, y)`` with the pieces solvers and certificates need."""
 
     name: str = ""
+    #: Lipschitz constant of ``grad L`` in ``z`` (None: not differentiable, e.g. hinge).
+    #: First-order solvers declare the losses they support through it.
+    smoothness: float | None = None
 
     @abstractmethod
     def value(self, z: Array, y: Array) -> float:

@@ -18,6 +18,7 @@ class SquaredLoss(Loss):
     """
 
     name = "squared"
+    smoothness = 1.0
 
     def value(self, z: Array, y: Array) -> float:
         diff = z - y
