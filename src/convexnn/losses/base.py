@@ -32,6 +32,14 @@ class Loss(ABC):
     def value(self, z: Array, y: Array) -> float:
         """Loss value ``L(z, y)`` for predictions ``z`` (n,) and targets ``y`` (n,)."""
 
+    def value_xp(self, z: Any, y: Any) -> Any:
+        """``L(z, y)`` as a 0-d array of ``z``'s own library (NumPy or PyTorch, differentiable).
+
+        The single definition the PyTorch baselines train on, so that the SGD/Adam
+        curves and the convex side measure the same objective.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no array-API value yet.")
+
     @abstractmethod
     def gradient(self, z: Array, y: Array) -> Array:
         """Gradient of ``L`` with respect to ``z``, shape (n,)."""
