@@ -356,7 +356,6 @@ def test_str_states_scope_in_words(rand_case):
         ({"patterns": np.ones((7, 4), bool)}, ValueError, r"patterns must be .*\(8, P\)"),
         ({"patterns": np.ones(8, bool)}, ValueError, r"patterns must be .*shape \(8,\)"),
         ({"patterns": "all"}, ValueError, r"patterns must be None, 'exact', 'sampled'"),
-        ({"patterns": "exact", "max_patterns": 3}, ValueError, r"patterns='exact' but"),
         ({"formulation": "cone"}, ValueError, r"unknown formulation 'cone'.*'relu', 'gated'"),
         ({"loss": "hinge2"}, ValueError, r"unknown loss 'hinge2'.*'squared'"),
         ({"max_patterns": 0}, ValueError, r"max_patterns must be an integer >= 1"),

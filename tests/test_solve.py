@@ -200,3 +200,40 @@ def test_degenerate_data_is_solved_and_certified(X, y):
 def test_count_bound_rank_zero():
     assert cnn.count_patterns_bound(5, 0) == 1
     assert cnn.enumerate_patterns(np.zeros((5, 2))).shape == (5, 1)
+
+
+def test_pruning_keeps_objective_and_predictions_and_bounds_width(data_2d):
+    X, y = data_2d
+    D = cnn.enumerate_patterns(X, hidden_bias=True)
+    kept = cnn.solve(X, y, 1e-3, patterns=D, hidden_bias=True, solver="cvxpy", prune=False)
+    pruned = cnn.solve(X, y, 1e-3, patterns=D, hidden_bias=True, solver="cvxpy", prune=True)
+    assert pruned.n_neurons <= min(kept.n_neurons, X.shape[0] + 1)
+    assert pruned.objective == pytest.approx(kept.objective, rel=1e-8)
+    np.testing.assert_allclose(
+        pruned.network.predict(X), kept.network.predict(X), rtol=1e-7, atol=1e-9
+    )
+    assert pruned.scope == "global" and pruned.relative_gap <= 1e-6
+
+
+def test_bad_prune_option_is_refused(toy_1d):
+    with pytest.raises(ValueError, match="prune must be True, False or 'auto'"):
+        cnn.solve(*toy_1d, 0.1, prune="yes")
+
+
+def test_gated_solve_does_not_blame_the_solver_for_the_relu_network(data_2d):
+    X, y = data_2d
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", cnn.ConvergenceWarning)
+        sol = cnn.solve(X, y, 0.05, formulation="gated", hidden_bias=True)
+    # The gated model is a relaxation: its optimum lower-bounds the ReLU network's objective.
+    assert sol.lower_bound <= sol.convex_objective <= sol.objective + 1e-9
+
+
+def test_two_dimensional_targets_go_through_the_multi_output_path(data_2d):
+    X, y = data_2d
+    Y = np.column_stack([y, -y])
+    sol = cnn.solve(X, Y, 0.1, hidden_bias=True)
+    assert sol.network.predict(X).shape == Y.shape
+    single = cnn.solve(X, y, 0.1, hidden_bias=True, solver="cvxpy")
+    # Separate mode: the first output is the scalar network of the first column.
+    assert sol.solutions[0].objective == pytest.approx(single.objective, rel=1e-6)

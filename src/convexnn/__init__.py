@@ -6,9 +6,29 @@ activation patterns of the data. convexnn enumerates or samples the patterns, so
 program, recovers the network (Theorem 1) and certifies its optimality gap.
 """
 
+from . import cnn
+from .cnn import (
+    ConvexCNNClassifier,
+    ConvexCNNRegressor,
+    ConvReLUNet,
+    extract_patches,
+    solve_circular_cnn,
+    solve_linear_cnn,
+    solve_patchwise_relu_cnn,
+    solve_relu_cnn,
+)
+from .dual import DualSolution, solve_dual
 from .duality import Certificate, certify
+from .estimators import (
+    ConvexReLUClassifier,
+    ConvexReLUClassifierCV,
+    ConvexReLURegressor,
+    ConvexReLURegressorCV,
+)
 from .exceptions import ConvergenceWarning
+from .gauge import GaugeResult, neural_gauge
 from .network import TwoLayerReLU, recover_network
+from .path import PathResult, solve_path
 from .patterns import (
     PatternMatrix,
     count_cells,
@@ -17,24 +37,46 @@ from .patterns import (
     sample_patterns,
 )
 from .problem import ConvexReLUProblem, build_problem
+from .prune import PruneResult, prune_network
 from .solve import Solution, solve
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Certificate",
+    "ConvReLUNet",
     "ConvergenceWarning",
+    "ConvexCNNClassifier",
+    "ConvexCNNRegressor",
+    "ConvexReLUClassifier",
+    "ConvexReLUClassifierCV",
     "ConvexReLUProblem",
+    "ConvexReLURegressor",
+    "ConvexReLURegressorCV",
+    "DualSolution",
+    "GaugeResult",
+    "PathResult",
     "PatternMatrix",
+    "PruneResult",
     "Solution",
     "TwoLayerReLU",
     "__version__",
     "build_problem",
     "certify",
+    "cnn",
     "count_cells",
     "count_patterns_bound",
     "enumerate_patterns",
+    "extract_patches",
+    "neural_gauge",
+    "prune_network",
     "recover_network",
     "sample_patterns",
     "solve",
+    "solve_circular_cnn",
+    "solve_dual",
+    "solve_linear_cnn",
+    "solve_patchwise_relu_cnn",
+    "solve_path",
+    "solve_relu_cnn",
 ]

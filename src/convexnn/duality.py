@@ -55,6 +55,7 @@ from ._validation import (
     check_y,
 )
 from .losses import Loss, get_loss
+from .losses.base import project_box_sum_zero
 from .network import TwoLayerReLU
 from .patterns._matrix import pattern_scope
 from .problem import FORMULATIONS, ConvexReLUProblem, check_patterns
@@ -521,10 +522,12 @@ def dual_certificate(
     """Certificate from predictions ``z`` on ``problem.X`` and a primal value.
 
     The candidate is ``lam0 = -grad L(z; y)`` (the residual ``y - z`` for the squared
-    loss), centred (``lam0 -= mean(lam0)``) when the problem has an output bias so that
-    ``1^T lam0 = 0``. With ``s_max`` = :func:`max_cone_dual_norm` of ``lam0`` over the
-    problem's patterns, every ``t`` in ``[0, beta / s_max]`` gives a feasible dual point
-    ``t lam0``; ``t* = loss.best_dual_scale(lam0, y, beta / s_max)`` and
+    loss; a subgradient with optimised margin coordinates for hinge), projected onto
+    the loss's dual box intersected with ``1^T lam0 = 0`` when the problem has an output
+    bias (plain centring for the squared loss; see :func:`_dual_candidate`). With
+    ``s_max`` = :func:`max_cone_dual_norm` of ``lam0`` over the problem's patterns,
+    every ``t`` in ``[0, beta / s_max]`` gives a feasible dual point ``t lam0``;
+    ``t* = loss.best_dual_scale(lam0, y, beta / s_max)`` and
 
         lower_bound = -L*(-t* lam0; y)   ( = t* lam0^T y - t*^2 ||lam0||^2 / 2, squared).
 
@@ -553,10 +556,8 @@ def dual_certificate(
     caller = "dual_certificate"
     scope = check_choice(scope, SCOPES, caller=caller, name="scope")
     z_arr = check_y(z, problem.n, caller=caller, name="z")
-    lam0 = -problem.loss.gradient(z_arr, problem.y)
-    if problem.output_bias:
-        lam0 = lam0 - lam0.mean()
     D = np.asarray(problem.D, dtype=bool)
+    lam0 = _dual_candidate(problem, z_arr, D)
     s_max = _max_dual_norm(problem.X, D, lam0, problem.formulation)
     t_max = _SAFETY * problem.beta / s_max if s_max > 0 else np.inf
     t = float(problem.loss.best_dual_scale(lam0, problem.y, t_max))
@@ -576,6 +577,87 @@ def dual_certificate(
         formulation=problem.formulation,
         n_patterns=problem.P,
     )
+
+
+def _dual_candidate(problem: ConvexReLUProblem, z: Array, D: BoolArray) -> Array:
+    """``-grad L(z)`` (a subgradient for hinge), made feasible for the loss's domain.
+
+    Coordinates the loss leaves free (hinge: points on the margin, where the
+    subdifferential is an interval) are optimised by a small SOCP, the dual restricted
+    to them (:func:`_optimise_free_coordinates`). With an output bias the candidate is
+    projected onto ``{lo <= lam <= hi, 1^T lam = 0}`` (the loss's dual box: e.g.
+    ``lam_i y_i in [0, 1]`` for logistic and hinge; plain centring for the squared
+    loss), so ``t lam`` stays in the conjugate's domain for ``t in [0, 1]``. When that
+    set is empty (one class only) the candidate is 0 and the bound is ``-L*(0)``.
+    """
+    loss = problem.loss
+    lam0, free = loss.dual_candidate(z, problem.y)
+    lo, hi = loss.dual_box(problem.y)
+    if free is not None and free.any():
+        lam0 = _optimise_free_coordinates(problem, D, lam0, free, lo, hi)
+    lam0 = np.clip(lam0, lo, hi)
+    if problem.output_bias:
+        projected = project_box_sum_zero(lam0, lo, hi)
+        lam0 = projected if projected is not None else np.zeros_like(lam0)
+    return lam0
+
+
+_POLISH_MAX_SIZE = 60_000  # largest 2 n P (relu: cone multipliers) or P d (gated) polished
+
+
+def _optimise_free_coordinates(
+    problem: ConvexReLUProblem,
+    D: BoolArray,
+    lam0: Array,
+    free: NDArray[np.bool_],
+    lo: Array,
+    hi: Array,
+) -> Array:
+    """Maximise ``-L*(-lam)`` over the free coordinates of ``lam``, the others fixed.
+
+    The dual constraints are written with cone multipliers
+    ``||s X^T D_i lam + X^T (2 D_i - I) mu_is|| <= beta``, ``mu_is >= 0`` (any ``mu``
+    gives an upper bound on the cone dual norm, see the module docstring), or
+    ``||X^T D_i lam|| <= beta`` for ``"gated"``; ``1^T lam = 0`` with an output bias.
+    Solved with CVXPY/Clarabel when small enough (``2 n P``, gated ``P d``, at most
+    60000); otherwise the plain subgradient is kept (a valid, weaker bound). The result is
+    only a candidate: feasibility is re-checked and enforced by scaling afterwards.
+    Returns ``lam0`` unchanged when the program is too large or the solve fails.
+    """
+    import cvxpy as cp
+
+    n, P = problem.n, problem.P
+    idx = np.flatnonzero(free)
+    relu = problem.formulation == "relu"
+    if (2 * n * P if relu else P * problem.d) > _POLISH_MAX_SIZE:
+        return lam0
+    X, M = problem.X, np.asarray(D, dtype=np.float64)
+    fixed = np.where(free, 0.0, lam0)
+    a = cp.Variable(idx.size)
+    select = np.zeros((n, idx.size))
+    select[idx, np.arange(idx.size)] = 1.0
+    lam = fixed + select @ a
+    G = X.T @ (fixed[:, None] * M) + X[idx].T @ cp.diag(a) @ M[idx]
+    cons = [a >= lo[idx], a <= hi[idx]]
+    if problem.output_bias:
+        cons.append(cp.sum(lam) == 0)
+    if relu:
+        S = 2.0 * M - 1.0
+        for sign in (1.0, -1.0):
+            mu = cp.Variable((n, P), nonneg=True)
+            cons.append(cp.norm(sign * G + X.T @ cp.multiply(S, mu), 2, axis=0) <= problem.beta)
+    else:
+        cons.append(cp.norm(G, 2, axis=0) <= problem.beta)
+    prob = cp.Problem(cp.Maximize(problem.loss.dual_value_cvxpy(lam, problem.y)), cons)
+    try:
+        prob.solve(solver="CLARABEL")
+    except cp.error.SolverError:  # pragma: no cover - keep the plain subgradient
+        return lam0
+    if a.value is None:
+        return lam0
+    out = lam0.copy()
+    out[idx] = np.asarray(a.value, dtype=np.float64)
+    return out
 
 
 def _gap_scale(upper: float, y: Array) -> float:
@@ -615,7 +697,12 @@ def certify(
         Weight decay of eq. (2), > 0.
     patterns : None, "exact", "sampled" or bool array of shape (n, P)
         ``"exact"``: all patterns of ``X_eff`` (:func:`convexnn.enumerate_patterns`);
-        the certificate is then GLOBAL. None: the same, but when there are more than
+        the certificate is then GLOBAL. When there are more than ``max_patterns``, they
+        are not stored but streamed: the exact pricing oracle
+        (:func:`convexnn.patterns.max_dual_violation`) bounds the dual norm over ALL
+        patterns (exact for rank(X_eff) <= 3; a proven, possibly loose, upper bound by
+        branch and bound above, with a UserWarning), so the certificate stays GLOBAL.
+        None: enumerate, but when there are more than
         ``max_patterns`` it falls back, with a UserWarning, to ``"sampled"``:
         1000 Gaussian patterns plus the network's own patterns ``1[X_eff U_eff >= 0]``.
         An array: these patterns of ``X_eff``; the scope is global only for a
@@ -645,12 +732,15 @@ def certify(
     beta_val = check_beta(beta, caller=caller)
     formulation = check_choice(formulation, FORMULATIONS, caller=caller, name="formulation")
     loss_obj = get_loss(loss, caller=caller)
+    y_arr = loss_obj.check_targets(y_arr, caller)
     max_patterns = check_positive_int(max_patterns, caller=caller, name="max_patterns")
     hidden_bias = network.b is not None
     X_eff = add_ones_column(X_arr) if hidden_bias else X_arr
     D, scope = _resolve_patterns(
         patterns, X_arr, X_eff, network, max_patterns, random_state, caller
     )
+    if D is None:  # too many patterns to store: stream them through the pricing oracle
+        return _streamed_certificate(network, X_arr, X_eff, y_arr, beta_val, formulation, loss_obj)
     problem = ConvexReLUProblem(
         X=X_eff,
         y=y_arr,
@@ -691,9 +781,11 @@ def _resolve_patterns(
     max_patterns: int,
     random_state: Any,
     caller: str,
-) -> tuple[BoolArray, str]:
+) -> tuple[BoolArray | None, str]:
     """Return the patterns ``D`` (n, P) for ``X_eff`` and the scope of the certificate.
 
+    ``D`` is None when all the patterns are asked for (``"exact"``) but too many to
+    store: the certificate then streams them (:func:`_streamed_certificate`).
     Warnings use ``stacklevel=4``: this function is called by :func:`certify` only.
     """
     if patterns is None or isinstance(patterns, str):
@@ -710,8 +802,8 @@ def _named_patterns(
     max_patterns: int,
     random_state: Any,
     caller: str,
-) -> tuple[BoolArray, str]:
-    """``patterns`` None, "exact" or "sampled": enumerate, or sample (with a warning)."""
+) -> tuple[BoolArray | None, str]:
+    """``patterns`` None, "exact" or "sampled": enumerate, stream, or sample."""
     from .patterns import enumerate_patterns
 
     if patterns not in (None, "exact", "sampled"):
@@ -725,20 +817,79 @@ def _named_patterns(
         D = enumerate_patterns(X, hidden_bias=network.b is not None, max_patterns=max_patterns)
     except ValueError as exc:
         if patterns == "exact":
-            raise ValueError(
-                f"{caller}: patterns='exact' but the patterns of X cannot be enumerated "
-                f"({exc}) Raise max_patterns, or pass patterns='sampled'."
-            ) from exc
+            return None, "global"  # streamed by the pricing oracle, never stored
         warnings.warn(
             f"{caller}: the patterns of X cannot be enumerated within max_patterns="
             f"{max_patterns} ({exc}) The certificate is relative to {N_SAMPLED_PATTERNS} "
             f"sampled patterns plus the network's own {network.n_neurons}, NOT global. "
-            f"Raise max_patterns for a global certificate.",
+            f"Raise max_patterns, or pass patterns='exact' to stream all the patterns "
+            f"through the pricing oracle (exact for rank(X_eff) <= 3).",
             UserWarning,
             stacklevel=4,
         )
         return _sampled_with_network(X, X_eff, network, random_state), "patterns"
     return D, "global"
+
+
+def _streamed_certificate(
+    network: TwoLayerReLU,
+    X: Array,
+    X_eff: Array,
+    y: Array,
+    beta: float,
+    formulation: str,
+    loss: Loss,
+) -> Certificate:
+    """Global certificate over ALL the patterns of ``X_eff`` without storing them.
+
+    As :func:`dual_certificate`, with ``s_max`` the pricing oracle's proven upper bound
+    on ``max_{||u|| <= 1} |lam0^T (X_eff u)_+|`` (or the gated ``max_D ||X^T D lam0||``)
+    over every pattern. The problem object carries the network's own patterns only
+    (used to polish free dual coordinates, e.g. hinge margins).
+    """
+    from .patterns.oracle import max_dual_violation
+
+    own = np.unique(X_eff @ network.U_eff >= 0, axis=1) if network.n_neurons else None
+    D = own if own is not None else np.ones((X.shape[0], 1), dtype=bool)
+    problem = ConvexReLUProblem(
+        X=X_eff,
+        y=y,
+        beta=beta,
+        D=D,
+        formulation=formulation,
+        loss=loss,
+        hidden_bias=network.b is not None,
+        output_bias=network.c is not None,
+    )
+    z = network.predict(X)
+    upper = float(loss.value(z, y) + beta * network.penalty())
+    lam0 = _dual_candidate(problem, z, D)
+    price = max_dual_violation(X_eff, lam0, formulation=formulation)
+    if not price.exact:
+        warnings.warn(
+            f"certify: rank(X_eff) > 3, so the dual norm over all patterns is a proven "
+            f"upper bound from branch and bound ({price.upper_bound:.6g}, best value found "
+            f"{price.value:.6g}), not the exact maximum: the GLOBAL lower bound may be loose.",
+            UserWarning,
+            stacklevel=3,
+        )
+    s_max = price.upper_bound
+    t_max = _SAFETY * beta / s_max if s_max > 0 else np.inf
+    t = float(loss.best_dual_scale(lam0, y, t_max))
+    lam = t * lam0
+    lower = float(loss.dual_value(lam, y))
+    return Certificate(
+        lower_bound=lower,
+        upper_bound=upper,
+        gap=upper - lower,
+        relative_gap=(upper - lower) / _gap_scale(upper, y),
+        scope="global",
+        dual_point=lam,
+        dual_norm=float(s_max),
+        scale=t,
+        formulation=formulation,
+        n_patterns=price.n_cells,
+    )
 
 
 def _sampled_with_network(

@@ -14,21 +14,23 @@ Array = NDArray[np.float64]
 
 
 class TwoLayerReLU:
-    """A two-layer ReLU network with scalar output.
+    """A two-layer ReLU network with scalar or vector output.
 
-    ``f(x) = sum_j (x^T u_j + b_j)_+ alpha_j + c``
+    ``f(x) = sum_j (x^T u_j + b_j)_+ alpha_j + c`` (``alpha_j`` a row of alpha (m, c)
+    for c outputs).
 
     Parameters
     ----------
     U : array of shape (d, m)
         Hidden-layer weights, column j is neuron ``u_j``.
-    alpha : array of shape (m,)
-        Output weights.
+    alpha : array of shape (m,) or (m, c)
+        Output weights; row j holds neuron j's weights to the c outputs.
     b : array of shape (m,) or None
         Hidden-layer biases (regularised, as the paper's ones column). None means the
         architecture has no hidden bias.
-    c : float or None
-        Output bias (unregularised). None means the architecture has no output bias.
+    c : float, array of shape (c,), or None
+        Output bias (unregularised), a scalar for alpha of shape (m,) and a (c,) array for
+        alpha of shape (m, c). None means the architecture has no output bias.
 
     Notes
     -----
@@ -44,7 +46,7 @@ class TwoLayerReLU:
         U: Any,
         alpha: Any,
         b: Any | None = None,
-        c: float | None = None,
+        c: Any | None = None,
     ) -> None:
         caller = "TwoLayerReLU"
         U_arr = np.asarray(U, dtype=np.float64)
@@ -54,14 +56,8 @@ class TwoLayerReLU:
                 f"{U_arr.shape}."
             )
         m = U_arr.shape[1]
-        alpha_arr = np.asarray(alpha, dtype=np.float64).reshape(-1)
-        if alpha_arr.shape != (m,):
-            raise ValueError(
-                f"{caller}: alpha must have one entry per neuron (column of U), expected "
-                f"shape ({m},), got {np.shape(alpha)}."
-            )
+        alpha_arr, c_val = _check_output_layer(alpha, c, m, caller)
         check_finite(U_arr, caller=caller, name="U")
-        check_finite(alpha_arr, caller=caller, name="alpha")
         b_arr = None
         if b is not None:
             b_arr = np.asarray(b, dtype=np.float64).reshape(-1)
@@ -70,11 +66,6 @@ class TwoLayerReLU:
                     f"{caller}: b (hidden biases) must have shape ({m},), got {np.shape(b)}."
                 )
             check_finite(b_arr, caller=caller, name="b")
-        c_val = None
-        if c is not None:
-            c_val = float(c)
-            if not np.isfinite(c_val):
-                raise ValueError(f"{caller}: c (output bias) must be finite, got {c!r}.")
         self.U = U_arr
         self.alpha = alpha_arr
         self.b = b_arr
@@ -90,6 +81,16 @@ class TwoLayerReLU:
     def n_neurons(self) -> int:
         """Number of hidden neurons m."""
         return int(self.U.shape[1])
+
+    @property
+    def n_outputs(self) -> int:
+        """Number of outputs c (1 for a scalar network with alpha of shape (m,))."""
+        return 1 if self.alpha.ndim == 1 else int(self.alpha.shape[1])
+
+    @property
+    def is_multi_output(self) -> bool:
+        """True when alpha has shape (m, c) (predict returns (n, c))."""
+        return self.alpha.ndim == 2
 
     @property
     def has_hidden_bias(self) -> bool:
@@ -122,12 +123,12 @@ class TwoLayerReLU:
         return _hidden(X_arr, self.U, self.b)
 
     def predict(self, X: Any) -> Array:
-        """Network output ``f(X)``, shape (n,)."""
+        """Network output ``f(X)``, shape (n,), or (n, c) when alpha has shape (m, c)."""
         X_arr = self._check_input(X)
         return _predict(X_arr, self.U, self.alpha, self.b, self.c)
 
     def penalty(self) -> float:
-        """Weight decay ``1/2 * sum_j (||u_j||^2 + b_j^2 + alpha_j^2)`` (without beta)."""
+        """Weight decay ``1/2 * sum_j (||u_j||^2 + b_j^2 + ||alpha_j||^2)`` (without beta)."""
         total = float(np.sum(self.U**2) + np.sum(self.alpha**2))
         if self.b is not None:
             total += float(np.sum(self.b**2))
@@ -139,16 +140,20 @@ class TwoLayerReLU:
         Parameters
         ----------
         X : array of shape (n, d)
-        y : array of shape (n,)
+        y : array of shape (n,), or (n, c) for a multi-output network
+            Targets, checked by the loss (labels {0, 1} become {-1, +1} for the binary
+            classification losses; class labels (n,) are one-hot encoded for
+            ``"cross_entropy"``).
         beta : float
             Weight-decay strength, > 0.
         loss : str or Loss
-            ``"squared"`` gives ``1/2 ||f(X) - y||^2``.
+            ``"squared"`` gives ``1/2 ||f(X) - y||^2`` (Frobenius norm for (n, c)).
         """
+        caller = "TwoLayerReLU.objective"
         X_arr = self._check_input(X)
-        y_arr = check_y(y, X_arr.shape[0], caller="TwoLayerReLU.objective")
-        beta_val = check_beta(beta, caller="TwoLayerReLU.objective")
-        loss_obj = get_loss(loss, caller="TwoLayerReLU.objective")
+        beta_val = check_beta(beta, caller=caller)
+        loss_obj = get_loss(loss, caller=caller)
+        y_arr = _check_targets(y, X_arr.shape[0], self.alpha, loss_obj, caller)
         z = _predict(X_arr, self.U, self.alpha, self.b, self.c)
         return loss_obj.value(z, y_arr) + beta_val * self.penalty()
 
@@ -158,6 +163,20 @@ class TwoLayerReLU:
             f"hidden_bias={self.has_hidden_bias}, output_bias={self.has_output_bias})"
         )
 
+    # -- PyTorch (optional extra) ---------------------------------------------------------
+    def to_torch(self, dtype: Any = None) -> Any:
+        """``torch.nn.Sequential(Linear, ReLU, Linear)``; see :func:`convexnn.export.to_torch`."""
+        from .export.torch import to_torch
+
+        return to_torch(self, dtype=dtype)
+
+    @classmethod
+    def from_torch(cls, module: Any) -> TwoLayerReLU:
+        """Import a Linear-ReLU-Linear module; see :func:`convexnn.export.from_torch`."""
+        from .export.torch import from_torch
+
+        return from_torch(module)
+
 
 def _hidden(X: Array, U: Array, b: Array | None) -> Array:
     H = X @ U
@@ -166,7 +185,55 @@ def _hidden(X: Array, U: Array, b: Array | None) -> Array:
     return np.maximum(H, 0.0)
 
 
-def _predict(X: Array, U: Array, alpha: Array, b: Array | None, c: float | None) -> Array:
+def _check_output_layer(alpha: Any, c: Any, m: int, caller: str) -> tuple[Array, Any]:
+    """alpha as (m,) or (m, k); c as a float (scalar output) or a (k,) array."""
+    alpha_arr = np.asarray(alpha, dtype=np.float64)
+    if alpha_arr.ndim <= 1:
+        alpha_arr = alpha_arr.reshape(-1)
+    if alpha_arr.ndim > 2 or alpha_arr.shape[0] != m:
+        raise ValueError(
+            f"{caller}: alpha must have one entry per neuron (column of U): shape ({m},) "
+            f"for a scalar output, or ({m}, n_outputs), got {np.shape(alpha)}."
+        )
+    check_finite(alpha_arr, caller=caller, name="alpha")
+    if c is None:
+        return alpha_arr, None
+    if alpha_arr.ndim == 1:
+        if np.ndim(c) != 0 and np.shape(c) != (1,):
+            raise ValueError(
+                f"{caller}: c (output bias) must be a scalar for alpha of shape ({m},), got "
+                f"shape {np.shape(c)}."
+            )
+        c_val: Any = float(np.asarray(c, dtype=np.float64).reshape(-1)[0])
+    else:
+        c_val = np.asarray(c, dtype=np.float64).reshape(-1)
+        if c_val.shape != (alpha_arr.shape[1],):
+            raise ValueError(
+                f"{caller}: c (output bias) must have shape ({alpha_arr.shape[1]},) for alpha "
+                f"of shape {alpha_arr.shape}, got {np.shape(c)}."
+            )
+    if not np.all(np.isfinite(c_val)):
+        raise ValueError(f"{caller}: c (output bias) must be finite, got {c!r}.")
+    return alpha_arr, c_val
+
+
+def _check_targets(y: Any, n: int, alpha: Array, loss: Loss, caller: str) -> Array:
+    """Targets of the shape the network predicts, normalised by the loss."""
+    if alpha.ndim == 1:
+        return loss.check_targets(check_y(y, n, caller=caller), caller)
+    k = alpha.shape[1]
+    Y = loss.check_targets(y, caller)
+    if Y.ndim == 1 and k == 1:
+        Y = Y[:, None]
+    if Y.shape != (n, k):
+        raise ValueError(
+            f"{caller}: y must have shape ({n}, {k}) for a network with {k} outputs, got "
+            f"{np.shape(y)} (shape {Y.shape} after the loss's encoding)."
+        )
+    return Y
+
+
+def _predict(X: Array, U: Array, alpha: Array, b: Array | None, c: Any) -> Array:
     out = _hidden(X, U, b) @ alpha
     if c is not None:
         out = out + c

@@ -143,10 +143,15 @@ def build_problem(
     ``D`` must be an (n, P) boolean array of patterns for that augmented ``X``.
     """
     X_arr = check_X(X, caller=caller)
-    y_arr = check_y(y, X_arr.shape[0], caller=caller)
+    loss_obj = get_loss(loss, caller=caller)
+    if loss_obj.multi_output:
+        raise ValueError(
+            f"{caller}: loss {loss_obj.name!r} needs (n, c) outputs; train a multi-output "
+            f"network with convexnn.solve_multioutput(X, y, beta, loss={loss_obj.name!r})."
+        )
+    y_arr = loss_obj.check_targets(check_y(y, X_arr.shape[0], caller=caller), caller)
     beta_val = check_beta(beta, caller=caller)
     formulation = check_choice(formulation, FORMULATIONS, caller=caller, name="formulation")
-    loss_obj = get_loss(loss, caller=caller)
     X_eff = add_ones_column(X_arr) if hidden_bias else X_arr
     D_arr = check_patterns(D, X_arr.shape[0], caller=caller)
     return ConvexReLUProblem(

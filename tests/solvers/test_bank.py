@@ -15,11 +15,14 @@ import numpy as np
 import pytest
 
 from convexnn import ConvergenceWarning, enumerate_patterns, sample_patterns, solve
+from convexnn.solvers import SOLVERS
 
 # (solver name, relative objective tolerance, tolerance on the certified relative gap)
 SOLVERS_UNDER_TEST = [
     ("cvxpy", 1e-6, 1e-6),
     ("cvxpy-scs", 2e-3, 5e-2),
+    ("fast", 1e-5, 1e-6),
+    ("group-lasso", 1e-5, 1e-6),
 ]
 
 
@@ -83,6 +86,8 @@ def _patterns(X, kind, hidden_bias):
 )
 def test_solver_matches_reference(solver, obj_tol, gap_tol, name, X, y, form, hb, ob, pat):
     beta = 0.05
+    if form not in SOLVERS[solver].formulations:
+        pytest.skip(f"{solver} does not support formulation {form!r}")
     p_ref, D = _reference_for_case(name, beta)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

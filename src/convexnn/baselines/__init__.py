@@ -1,5 +1,6 @@
 """Non-convex baselines: gradient descent on the training objective (2)."""
 
 from .gd import GDResult, train_gd
+from .torch import TorchTrainResult, train_torch
 
-__all__ = ["GDResult", "train_gd"]
+__all__ = ["GDResult", "TorchTrainResult", "train_gd", "train_torch"]

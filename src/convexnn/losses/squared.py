@@ -10,7 +10,7 @@ from .base import Array, Loss
 
 
 class SquaredLoss(Loss):
-    """``L(z, y) = 1/2 ||z - y||_2^2``.
+    """``L(z, y) = 1/2 ||z - y||_2^2`` (Frobenius norm for (n, c) outputs).
 
     Conjugate: ``L*(s) = 1/2 ||s||^2 + s^T y``, so the dual objective is
     ``-L*(-lam) = lam^T y - 1/2 ||lam||^2 = 1/2 ||y||^2 - 1/2 ||lam - y||^2``
@@ -21,7 +21,7 @@ class SquaredLoss(Loss):
     smoothness = 1.0
 
     def value(self, z: Array, y: Array) -> float:
-        diff = z - y
+        diff = np.asarray(z - y).ravel()
         return 0.5 * float(diff @ diff)
 
     def value_xp(self, z: Any, y: Any) -> Any:
@@ -32,14 +32,14 @@ class SquaredLoss(Loss):
         return z - y
 
     def dual_value(self, lam: Array, y: Array) -> float:
-        return float(lam @ y) - 0.5 * float(lam @ lam)
+        return float(np.vdot(lam, y)) - 0.5 * float(np.vdot(lam, lam))
 
     def best_dual_scale(self, lam: Array, y: Array, t_max: float) -> float:
         # dual_value(t lam) = t lam^T y - t^2 ||lam||^2 / 2 is a concave parabola in t.
-        sq = float(lam @ lam)
+        sq = float(np.vdot(lam, lam))
         if sq == 0.0:
             return 0.0
-        return float(np.clip(float(lam @ y) / sq, 0.0, t_max))
+        return float(np.clip(float(np.vdot(lam, y)) / sq, 0.0, t_max))
 
     def cvxpy_expr(self, z: Any, y: Array) -> Any:
         import cvxpy as cp

@@ -7,15 +7,24 @@
 """
 
 from ._matrix import PatternMatrix, fingerprint
+from .colgen import ColumnGenerationResult, column_generation, network_patterns, search_patterns
 from .count import count_patterns_bound
 from .enumerate import count_cells, enumerate_patterns
+from .oracle import Pricing, max_dual_violation, pricing
 from .sample import sample_patterns
 
 __all__ = [
+    "ColumnGenerationResult",
     "PatternMatrix",
+    "Pricing",
+    "column_generation",
     "count_cells",
     "count_patterns_bound",
     "enumerate_patterns",
     "fingerprint",
+    "max_dual_violation",
+    "network_patterns",
+    "pricing",
     "sample_patterns",
+    "search_patterns",
 ]

@@ -5,10 +5,14 @@ from __future__ import annotations
 from .._validation import check_choice
 from .base import Solver, SolverResult
 from .cvxpy_ref import CvxpySolver, build_cvxpy_problem
+from .fast import FastSolver
+from .group_lasso import GroupLassoSolver
 
 SOLVERS: dict[str, Solver] = {
     "cvxpy": CvxpySolver("CLARABEL"),
     "cvxpy-scs": CvxpySolver("SCS"),
+    "fast": FastSolver(),
+    "group-lasso": GroupLassoSolver(),
 }
 
 
@@ -17,4 +21,13 @@ def get_solver(name: str, *, caller: str) -> Solver:
     return SOLVERS[check_choice(name, tuple(SOLVERS), caller=caller, name="solver")]
 
 
-__all__ = ["SOLVERS", "CvxpySolver", "Solver", "SolverResult", "build_cvxpy_problem", "get_solver"]
+__all__ = [
+    "SOLVERS",
+    "CvxpySolver",
+    "FastSolver",
+    "GroupLassoSolver",
+    "Solver",
+    "SolverResult",
+    "build_cvxpy_problem",
+    "get_solver",
+]

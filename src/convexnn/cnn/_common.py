@@ -1,0 +1,51 @@
+"""Input checks shared by the CNN programs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .._validation import check_beta
+from .patches import extract_patches
+
+Array = NDArray[np.float64]
+
+
+def as_patches(X: Any, kernel_size: Any, stride: Any, padding: Any, *, caller: str) -> Array:
+    """Images/signals with a ``kernel_size``, or ready patches (N, K, d) without one."""
+    if kernel_size is not None:
+        return extract_patches(X, kernel_size, stride, padding)
+    arr = np.asarray(X, dtype=np.float64)
+    if arr.ndim != 3 or min(arr.shape) == 0:
+        raise ValueError(
+            f"{caller}: without kernel_size, X must be patches of shape (N, K, d) (see "
+            f"extract_patches), got shape {arr.shape}; pass kernel_size=... for images."
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{caller}: X contains NaN or infinite values; clean the data first.")
+    return arr
+
+
+def check_targets(y: Any, n: int, *, caller: str) -> Array:
+    """``y`` of shape (n,) or (n, c), finite float64."""
+    arr = np.asarray(y, dtype=np.float64)
+    if arr.ndim not in (1, 2) or arr.shape[0] != n:
+        raise ValueError(
+            f"{caller}: y must have shape ({n},) or ({n}, n_outputs), one row per sample, "
+            f"got shape {arr.shape}."
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{caller}: y contains NaN or infinite values; clean the targets.")
+    return arr
+
+
+def check_common(beta: Any, tol: Any, max_iter: Any, *, caller: str) -> tuple[float, float, int]:
+    """beta > 0, tol > 0, max_iter >= 1."""
+    beta_v = check_beta(beta, caller=caller)
+    if not (isinstance(tol, (int, float)) and tol > 0):
+        raise ValueError(f"{caller}: tol must be > 0, got {tol!r}; pass e.g. tol=1e-8.")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"{caller}: max_iter must be an int >= 1, got {max_iter!r}.")
+    return beta_v, float(tol), int(max_iter)

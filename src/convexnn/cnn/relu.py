@@ -1,0 +1,535 @@
+"""Two-layer ReLU CNNs through convex programs (paper section 4.1 and the program before Fig. 10).
+
+Section 4.1 (per-patch labels ``y_k``): the filters are shared across the K patches,
+
+    min  1/2 sum_k || sum_j (X_k u_j)_+ alpha_j - y_k ||^2 + beta/2 sum_j (||u_j||^2 + alpha_j^2),
+
+which is eq. (2) on the stacked data ``X' = [X_1; ...; X_K]``, ``y' = [y_1; ...; y_K]``:
+:func:`solve_patchwise_relu_cnn` hands it to :func:`convexnn.solve` (exact patterns for
+small filters, certified globally).
+
+Scalar output (the appendix program before Figure 10): with patterns ``D_ik = D(S_ik)`` of
+neuron i on patch k (n x n diagonal),
+
+    min_{v_i, w_i}  L( sum_i sum_k D_ik X_k (v_i - w_i), y ) + beta sum_i (||v_i|| + ||w_i||)
+    s.t.  (2 D_ik - I) X_k v_i >= 0,  (2 D_ik - I) X_k w_i >= 0   for all i, k   ("relu")
+
+(``"gated"`` drops the constraints). With the patterns as a mask ``M`` (N, K, P), the
+operator is two GEMMs: ``A(V) = sum_{k,i} M * (X_flat V)`` and
+``A^T(r) = X_flat^T (M * r)`` with ``X_flat`` the (N K) x d stacked patches. Its solution
+gives the CNN ``f(X) = sum_i sum_k (X_k u_i)_+ alpha_i`` (``u = v / sqrt(||v||)``,
+``alpha = sqrt(||v||)``, output weights tied across positions: ``alpha_ik = alpha_i``) whose
+objective (sum pooling, ``beta/2 (||u_i||^2 + alpha_i^2)``) equals the program's optimum.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from .._validation import check_beta, check_choice, check_positive_int
+from ..duality import cone_dual_norms
+from ..exceptions import ConvergenceWarning
+from ..losses import Loss, get_loss
+from ..solve import Solution, solve
+from ._common import as_patches, check_targets
+from .network import ConvReLUNet
+
+Array = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+PATTERN_METHODS = ("random", "kmeans", "network")
+
+
+# -- section 4.1 ------------------------------------------------------------------------------
+def stack_patches(patches: Any, Y: Any | None = None) -> tuple[Array, Array | None]:
+    """``X' = [X_1; ...; X_K]`` (K N, d) and ``y' = [y_1; ...; y_K]`` from (N, K, d), (N, K)."""
+    P = np.asarray(patches, dtype=np.float64)
+    N, K, d = P.shape
+    Xs = P.transpose(1, 0, 2).reshape(K * N, d)
+    ys = None if Y is None else np.asarray(Y, dtype=np.float64).T.reshape(K * N)
+    return Xs, ys
+
+
+def solve_patchwise_relu_cnn(
+    X: Any,
+    Y: Any,
+    beta: float,
+    *,
+    kernel_size: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    **solve_kwargs: Any,
+) -> Solution:
+    """Section 4.1: a ReLU CNN with per-patch labels, solved as eq. (2) on stacked patches.
+
+    ``min 1/2 sum_k ||sum_j (X_k u_j)_+ alpha_j - y_k||^2 + beta/2 sum_j (||u_j||^2 + alpha_j^2)``
+
+    Parameters
+    ----------
+    X : array (N, C, H, W) / (N, C, L) with ``kernel_size``, or patches (N, K, d)
+    Y : array (N, K)
+        Label ``y_k`` of every patch (output position, row-major).
+    beta : float
+    kernel_size, stride, padding : convolution geometry (PyTorch conventions)
+    **solve_kwargs
+        Passed to :func:`convexnn.solve` (``patterns``, ``hidden_bias``, ``solver``, ...).
+        With ``patterns=None`` small filters (e.g. 1-D size 2-3 with bias) get the exact
+        patterns, and the certificate is global.
+
+    Returns
+    -------
+    Solution
+        ``network`` is the shared filter bank as a :class:`convexnn.TwoLayerReLU` acting
+        on one patch; :func:`predict_patchwise` applies it to every patch.
+    """
+    caller = "solve_patchwise_relu_cnn"
+    P = as_patches(X, kernel_size, stride, padding, caller=caller)
+    Y_arr = np.asarray(Y, dtype=np.float64)
+    if Y_arr.shape != P.shape[:2]:
+        raise ValueError(
+            f"{caller}: Y must hold one label per sample and patch, shape (N, K) = "
+            f"{P.shape[:2]}, got {Y_arr.shape}."
+        )
+    Xs, ys = stack_patches(P, Y_arr)
+    return solve(Xs, ys, beta, **solve_kwargs)
+
+
+def predict_patchwise(network: Any, patches: Any) -> Array:
+    """Per-patch outputs ``sum_j (X_k u_j)_+ alpha_j``, shape (N, K), of a TwoLayerReLU."""
+    P = np.asarray(patches, dtype=np.float64)
+    N, K, d = P.shape
+    return np.asarray(network.predict(P.reshape(N * K, d))).reshape(N, K)
+
+
+# -- pattern generators ----------------------------------------------------------------------
+def _augment(P: Array, hidden_bias: bool) -> Array:
+    return np.concatenate([P, np.ones((*P.shape[:2], 1))], axis=2) if hidden_bias else P
+
+
+def sample_cnn_gates(
+    patches: Any,
+    n_gates: int,
+    *,
+    method: str = "random",
+    hidden_bias: bool = False,
+    network: ConvReLUNet | None = None,
+    random_state: Any = None,
+) -> Array:
+    """Generators ``h_i`` of the CNN patterns ``S_ik = 1[X_k h_i >= 0]``, shape (d_eff, P).
+
+    Parameters
+    ----------
+    patches : array (N, K, d)
+    n_gates : int
+        Number of generators (patterns per patch) for ``"random"`` / ``"kmeans"``.
+    method : {"random", "kmeans", "network"}
+        ``"random"``: Gaussian filters (Remark 3.2). ``"kmeans"``: the centroids of
+        ``n_gates`` k-means clusters of all patches (the paper used 50), the bias entry
+        ``-||c||^2 / 2`` so the hyperplane bisects origin and centroid (0 without bias:
+        the hyperplane through 0). ``"network"``: the filters (and biases) of a trained
+        ``network``.
+    hidden_bias : bool
+        Generators for ``[X_k, 1]``.
+    network : ConvReLUNet
+        For ``method="network"``.
+    random_state : None, int or Generator
+    """
+    caller = "sample_cnn_gates"
+    method = check_choice(method, PATTERN_METHODS, caller=caller, name="method")
+    P = np.asarray(patches, dtype=np.float64)
+    d = P.shape[2]
+    rng = np.random.default_rng(random_state)
+    if method == "network":
+        if not isinstance(network, ConvReLUNet):
+            raise ValueError(f"{caller}: method='network' needs network=<ConvReLUNet>.")
+        H = network.U
+        if hidden_bias:
+            b = network.b if network.b is not None else np.zeros(network.n_filters)
+            H = np.vstack([H, b[None, :]])
+        return np.array(H, dtype=np.float64)
+    n_gates = check_positive_int(n_gates, caller=caller, name="n_gates")
+    if method == "random":
+        return rng.standard_normal((d + int(hidden_bias), n_gates))
+    from sklearn.cluster import KMeans
+
+    flat = P.reshape(-1, d)
+    n_clusters = min(n_gates, flat.shape[0])
+    seed = int(rng.integers(2**31 - 1))
+    km = KMeans(n_clusters=n_clusters, n_init=3, random_state=seed).fit(flat)
+    C = km.cluster_centers_.T
+    if hidden_bias:
+        C = np.vstack([C, -0.5 * np.sum(C * C, axis=0)[None, :]])
+    return np.array(C, dtype=np.float64)
+
+
+def cnn_patterns(patches: Any, gates: Any, *, hidden_bias: bool = False) -> BoolArray:
+    """Patterns ``S[n, k, i] = 1[X_k h_i >= 0]`` of patches (N, K, d), shape (N, K, P)."""
+    P = _augment(np.asarray(patches, dtype=np.float64), hidden_bias)
+    return np.asarray(P @ np.asarray(gates, dtype=np.float64) >= 0)
+
+
+# -- the program -----------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class ConvReLUProgram:
+    """The CNN convex program for scalar outputs (see module docstring).
+
+    Attributes
+    ----------
+    X : array (N, K, d_eff)
+        Patches (with the ones column when ``hidden_bias``).
+    y : array (N,)
+    beta : float
+    S : array (N, K, P) of bool
+        Pattern of neuron i on patch k.
+    formulation : {"relu", "gated"}
+    loss : Loss
+    hidden_bias : bool
+    """
+
+    X: Array
+    y: Array
+    beta: float
+    S: BoolArray
+    formulation: str = "relu"
+    loss: Loss = field(default_factory=lambda: get_loss("squared", caller="ConvReLUProgram"))
+    hidden_bias: bool = False
+
+    @property
+    def Xf(self) -> Array:
+        """Stacked patches (N K, d_eff)."""
+        N, K, d = self.X.shape
+        return self.X.reshape(N * K, d)
+
+    @property
+    def Mf(self) -> Array:
+        """Pattern mask as floats, (N K, P)."""
+        cached = self.__dict__.get("_Mf")
+        if cached is None:
+            cached = self.S.reshape(-1, self.S.shape[2]).astype(np.float64)
+            object.__setattr__(self, "_Mf", cached)
+        return cached
+
+    def A(self, V: Array) -> Array:
+        """``sum_i sum_k D_ik X_k v_i`` for V (d_eff, P); shape (N,)."""
+        N, K = self.X.shape[:2]
+        return (self.Mf * (self.Xf @ V)).reshape(N, K, -1).sum(axis=(1, 2))  # type: ignore[no-any-return]
+
+    def AT(self, r: Array) -> Array:
+        """Adjoint: ``[sum_k X_k^T D_ik r]_i`` as (d_eff, P)."""
+        K = self.X.shape[1]
+        return self.Xf.T @ (self.Mf * np.repeat(r, K)[:, None])  # type: ignore[no-any-return]
+
+    def objective(self, V: Array, W: Array) -> float:
+        reg = np.linalg.norm(V, axis=0).sum() + np.linalg.norm(W, axis=0).sum()
+        return self.loss.value(self.A(V - W), self.y) + self.beta * float(reg)
+
+    def constraint_violation(self, V: Array, W: Array) -> float:
+        """Largest violation of ``(2 D_ik - I) X_k v_i >= 0`` relative to ``max |X_k v_i|``."""
+        if self.formulation == "gated":
+            return 0.0
+        sgn = 2.0 * self.Mf - 1.0
+        worst = scale = 0.0
+        for B in (V, W):
+            XB = self.Xf @ B
+            worst = max(worst, float(np.max(-sgn * XB, initial=0.0)))
+            scale = max(scale, float(np.max(np.abs(XB), initial=0.0)))
+        return worst / scale if scale > 0 else 0.0
+
+    def lower_bound(self, z: Array) -> float:
+        """Dual bound ``-L*(-t lam)`` at ``lam = -grad L(z)``, scaled to be dual feasible.
+
+        The dual norm of pattern i is ``max_{v in K_i, ||v|| <= 1} |lam^T sum_k D_ik X_k v|``,
+        which is the dual norm of pattern ``S[:, :, i]`` on the stacked patches with
+        ``lam`` repeated K times: :func:`convexnn.duality.cone_dual_norms` computes it
+        (``||sum_k X_k^T D_ik lam||`` for "gated").
+        """
+        lam = -self.loss.gradient(z, self.y)
+        K = self.X.shape[1]
+        lam_rep = np.repeat(lam, K)
+        D = self.S.reshape(-1, self.S.shape[2])
+        s = float(np.max(cone_dual_norms(self.Xf, D, lam_rep, formulation=self.formulation)))
+        t_max = (1.0 - 1e-14) * self.beta / s if s > 0 else np.inf
+        t = float(self.loss.best_dual_scale(lam, self.y, t_max))
+        return float(self.loss.dual_value(t * lam, self.y))
+
+
+@dataclass(frozen=True)
+class ConvCNNSolution:
+    """Result of :func:`solve_relu_cnn`.
+
+    Attributes
+    ----------
+    network : ConvReLUNet or None
+        The recovered ReLU CNN (formulation "relu"); None for "gated".
+    V, W : arrays (d_eff, P)
+        Solution blocks (for "gated", W = 0 and V holds ``v_i - w_i``).
+    gates : array (d_eff, P)
+        Generators of the patterns (predicts the gated model on new data).
+    objective : float
+        "relu": objective of ``network`` (upper bound); "gated": convex objective.
+    convex_objective, lower_bound, gap, relative_gap : float
+        Bound and gap relative to the program over these patterns only.
+    constraint_violation : float
+    n_iter : int
+    time : float
+    solver, status, formulation : str
+    """
+
+    network: ConvReLUNet | None
+    V: Array
+    W: Array
+    gates: Array
+    objective: float
+    convex_objective: float
+    lower_bound: float
+    gap: float
+    relative_gap: float
+    constraint_violation: float
+    n_iter: int
+    time: float
+    solver: str
+    status: str
+    formulation: str
+    hidden_bias: bool
+
+    def predict_convex(self, patches: Any) -> Array:
+        """Convex model on new patches (N, K, d): ``sum_i sum_k D_ik X_k (v_i - w_i)``."""
+        Pe = _augment(np.asarray(patches, dtype=np.float64), self.hidden_bias)
+        M = (Pe @ self.gates) >= 0
+        return (M * (Pe @ (self.V - self.W))).sum(axis=(1, 2))  # type: ignore[no-any-return]
+
+
+def _cvxpy_solve(prog: ConvReLUProgram, verbose: bool) -> tuple[Array, Array, int, str]:
+    import cvxpy as cp
+
+    d, Pn = prog.Xf.shape[1], prog.S.shape[2]
+    N, K = prog.X.shape[:2]
+    V = cp.Variable((d, Pn))
+    W = cp.Variable((d, Pn)) if prog.formulation == "relu" else None
+    B = V - W if W is not None else V
+    # A(B) = sum over (k, i) of M * (X B): a row-sum after reshaping by sample.
+    G = cp.multiply(prog.Mf, prog.Xf @ B)
+    # (N, N K) sparse: sums the K patches of a sample
+    Ssum = sp.kron(sp.eye(N, format="csr"), np.ones((1, K)), format="csr")
+    z = cp.sum(Ssum @ G, axis=1)
+    reg = cp.sum(cp.norm(V, 2, axis=0)) + (cp.sum(cp.norm(W, 2, axis=0)) if W is not None else 0)
+    cons = []
+    if W is not None:
+        sgn = 2.0 * prog.Mf - 1.0
+        cons = [cp.multiply(sgn, prog.Xf @ V) >= 0, cp.multiply(sgn, prog.Xf @ W) >= 0]
+    problem = cp.Problem(cp.Minimize(prog.loss.cvxpy_expr(z, prog.y) + prog.beta * reg), cons)
+    problem.solve(
+        solver=cp.CLARABEL,
+        verbose=verbose,
+        direct_solve_method="qdldl",
+        tol_gap_abs=1e-9,
+        tol_gap_rel=1e-9,
+        tol_feas=1e-9,
+    )
+    Vv = np.asarray(V.value, dtype=np.float64)
+    Wv = np.asarray(W.value, dtype=np.float64) if W is not None else np.zeros_like(Vv)
+    return Vv, Wv, int(problem.solver_stats.num_iters or 0), str(problem.status)
+
+
+def _fista_gated(prog: ConvReLUProgram, tol: float, max_iter: int) -> tuple[Array, int, str]:
+    """FISTA (with restart) on the gated program: a group lasso, block soft-thresholding."""
+    if prog.loss.smoothness is None:
+        raise ValueError(
+            f"solve_relu_cnn: solver 'fista' needs a smooth loss, got {prog.loss.name!r}; "
+            f"use solver='cvxpy'."
+        )
+    L = _power_norm_sq(prog) * float(prog.loss.smoothness)
+    step = 1.0 / L
+    d, Pn = prog.Xf.shape[1], prog.S.shape[2]
+    U = np.zeros((d, Pn))
+    Yk, t_k, f_old = U.copy(), 1.0, np.inf
+    for it in range(1, max_iter + 1):
+        G = prog.AT(prog.loss.gradient(prog.A(Yk), prog.y))
+        B = Yk - step * G
+        nrm = np.linalg.norm(B, axis=0)
+        U_new = B * np.maximum(1.0 - step * prog.beta / np.maximum(nrm, 1e-300), 0.0)
+        z = prog.A(U_new)
+        f_new = prog.loss.value(z, prog.y) + prog.beta * float(np.linalg.norm(U_new, axis=0).sum())
+        if f_new > f_old:
+            Yk, t_k, f_old = U.copy(), 1.0, np.inf
+            continue
+        t_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t_k * t_k))
+        Yk = U_new + ((t_k - 1.0) / t_next) * (U_new - U)
+        U, t_k, f_old = U_new, t_next, f_new
+        if it % 10 == 0 and f_new - prog.lower_bound(z) <= tol * max(abs(f_new), 1e-300):
+            return U, it, "optimal"
+    return U, max_iter, "max_iter"
+
+
+def _power_norm_sq(prog: ConvReLUProgram, n_iter: int = 50) -> float:
+    """``||A||^2`` (operator V -> A(V)) by power iteration on ``A A^T``, with 1% margin."""
+    rng = np.random.default_rng(0)
+    r = np.asarray(rng.standard_normal(prog.X.shape[0]), dtype=np.float64)
+    val = 1.0
+    for _ in range(n_iter):
+        r_new = prog.A(prog.AT(r))
+        val = float(np.linalg.norm(r_new))
+        if val == 0:
+            return 1.0
+        r = np.asarray(r_new / val, dtype=np.float64)
+    return 1.01 * val
+
+
+def _recover(
+    prog: ConvReLUProgram, V: Array, W: Array, zero_tol: float, **geom: Any
+) -> ConvReLUNet:
+    nv, nw = np.linalg.norm(V, axis=0), np.linalg.norm(W, axis=0)
+    scale = max(nv.max(initial=0.0), nw.max(initial=0.0))
+    cols, alphas = [], []
+    for B, norms, sign in ((V, nv, 1.0), (W, nw, -1.0)):
+        keep = norms > zero_tol * scale
+        cols.append(B[:, keep] / np.sqrt(norms[keep]))
+        alphas.append(sign * np.sqrt(norms[keep]))
+    U = np.concatenate(cols, axis=1)
+    alpha = np.concatenate(alphas)
+    if prog.hidden_bias:
+        return ConvReLUNet(U[:-1], alpha, b=U[-1], **geom)
+    return ConvReLUNet(U, alpha, **geom)
+
+
+def solve_relu_cnn(
+    X: Any,
+    y: Any,
+    beta: float,
+    *,
+    kernel_size: Any,
+    stride: Any = 1,
+    padding: Any = 0,
+    gates: Any = None,
+    n_gates: int = 50,
+    pattern_method: str = "random",
+    network: ConvReLUNet | None = None,
+    formulation: str = "relu",
+    solver: str | None = None,
+    loss: str | Loss = "squared",
+    hidden_bias: bool = False,
+    tol: float = 1e-7,
+    max_iter: int = 10000,
+    random_state: Any = None,
+    verbose: bool = False,
+) -> ConvCNNSolution:
+    """Train a scalar-output two-layer ReLU CNN via the convex program before Figure 10.
+
+    ``min L(sum_i sum_k D_ik X_k (v_i - w_i), y) + beta sum_i (||v_i|| + ||w_i||)``
+    s.t. ``(2 D_ik - I) X_k v_i >= 0`` and the same for ``w_i`` (formulation "relu").
+
+    Parameters
+    ----------
+    X : array (N, C, H, W) or (N, C, L)
+        Images or signals.
+    y : array (N,)
+    beta : float
+        Weight decay, > 0.
+    kernel_size, stride, padding : convolution geometry (PyTorch conventions)
+    gates : array (d_eff, P) or None
+        Pattern generators (see :func:`sample_cnn_gates`); None: sampled with
+        ``pattern_method``, ``n_gates``, ``network``.
+    formulation : {"relu", "gated"}
+    solver : {"cvxpy", "fista"} or None
+        None: "fista" for "gated", "cvxpy" (Clarabel) for "relu".
+    loss : str or Loss
+    hidden_bias : bool
+        Regularised filter biases.
+    tol, max_iter : stopping rule of FISTA (certified relative gap).
+    random_state : for sampling gates.
+    verbose : bool
+
+    Returns
+    -------
+    ConvCNNSolution
+        Its gap is relative to the program over these patterns: sampled patterns give an
+        upper bound on the non-convex optimum, not a certificate for it.
+    """
+    caller = "solve_relu_cnn"
+    beta = check_beta(beta, caller=caller)
+    formulation = check_choice(formulation, ("relu", "gated"), caller=caller, name="formulation")
+    solver = solver or ("fista" if formulation == "gated" else "cvxpy")
+    solver = check_choice(solver, ("cvxpy", "fista"), caller=caller, name="solver")
+    if solver == "fista" and formulation == "relu":
+        raise ValueError(
+            f"{caller}: solver 'fista' handles formulation='gated' only; use solver='cvxpy' "
+            f"for 'relu'."
+        )
+    P = as_patches(X, kernel_size, stride, padding, caller=caller)
+    y_arr = check_targets(y, P.shape[0], caller=caller)
+    if y_arr.ndim != 1:
+        raise ValueError(f"{caller}: y must be 1-D (N,), got shape {y_arr.shape}.")
+    if gates is None:
+        gates = sample_cnn_gates(
+            P,
+            n_gates,
+            method=pattern_method,
+            hidden_bias=hidden_bias,
+            network=network,
+            random_state=random_state,
+        )
+    H = np.asarray(gates, dtype=np.float64)
+    d_eff = P.shape[2] + int(hidden_bias)
+    if H.ndim != 2 or H.shape[0] != d_eff or H.shape[1] < 1:
+        raise ValueError(
+            f"{caller}: gates must have shape (d_eff, P) = ({d_eff}, P) with P >= 1 (filter "
+            f"size{' + 1 for the bias' if hidden_bias else ''}), got {H.shape}; build them with "
+            f"sample_cnn_gates."
+        )
+    prog = ConvReLUProgram(
+        X=_augment(P, hidden_bias),
+        y=y_arr,
+        beta=beta,
+        S=cnn_patterns(P, H, hidden_bias=hidden_bias),
+        formulation=formulation,
+        loss=get_loss(loss, caller=caller),
+        hidden_bias=hidden_bias,
+    )
+    t0 = time.perf_counter()
+    if solver == "cvxpy":
+        V, W, n_iter, status = _cvxpy_solve(prog, verbose)
+    else:
+        V, n_iter, status = _fista_gated(prog, tol, max_iter)
+        W = np.zeros_like(V)
+    elapsed = time.perf_counter() - t0
+    convex = prog.objective(V, W)
+    z = prog.A(V - W)
+    lower = prog.lower_bound(z)
+    net = None
+    upper = convex
+    if formulation == "relu":
+        net = _recover(prog, V, W, 1e-6, kernel_size=kernel_size, stride=stride, padding=padding)
+        upper = net.objective(X, y_arr, beta, loss=prog.loss, patches=P)
+    gap = upper - lower
+    rel = gap / max(abs(upper), 1e-300)
+    if rel > max(10 * tol, 1e-5):
+        warnings.warn(
+            f"{caller}: solver {solver!r} ended with status {status!r} at a relative gap "
+            f"{rel:.3g} (over the given patterns).",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return ConvCNNSolution(
+        network=net,
+        V=V,
+        W=W,
+        gates=H,
+        objective=upper,
+        convex_objective=convex,
+        lower_bound=lower,
+        gap=gap,
+        relative_gap=rel,
+        constraint_violation=prog.constraint_violation(V, W),
+        n_iter=n_iter,
+        time=elapsed,
+        solver=solver,
+        status=status,
+        formulation=formulation,
+        hidden_bias=hidden_bias,
+    )

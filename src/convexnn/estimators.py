@@ -1,0 +1,902 @@
+"""scikit-learn estimators: globally optimal two-layer ReLU networks behind fit / predict.
+
+:class:`ConvexReLURegressor` and :class:`ConvexReLUClassifier` train the two-layer ReLU
+network of the paper's eq. (2),
+
+    min_{U, b, alpha, c}  L(f(X_s), y) + beta/2 * sum_j (||u_j||^2 + b_j^2 + alpha_j^2),
+    f(x) = sum_j (x^T u_j + b_j)_+ alpha_j + c,
+
+through its convex reformulation (8) (:func:`convexnn.solve`), on the standardized
+data ``X_s = (X - mean_) / scale_`` when ``standardize=True``. Every fit is certified:
+``objective_`` is the eq.-(2) value of the returned network, ``lower_bound_`` a proven
+lower bound, ``duality_gap_`` their difference, and ``certificate_scope_`` says over
+which networks the bound holds ("global": all networks of any width, when the patterns
+were enumerated exactly; "patterns": the convex program over the sampled patterns).
+
+:class:`ConvexReLURegressorCV` and :class:`ConvexReLUClassifierCV` choose ``beta`` on a
+path by cross-validation. The estimators are a thin face over :func:`convexnn.solve`:
+no mathematics lives here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+import warnings
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import minimize_scalar
+from scipy.special import expit, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import check_cv
+from sklearn.utils import check_random_state
+from sklearn.utils._tags import Tags
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._validation import add_ones_column, check_beta, check_choice, check_positive_int
+from .duality import max_cone_dual_norm
+from .losses import LOSSES, get_loss
+from .network import TwoLayerReLU
+from .patterns import enumerate_patterns, sample_patterns
+from .solve import Solution, solve
+from .solvers import get_solver
+
+Array = NDArray[np.float64]
+
+REGRESSION_LOSSES = ("squared", "huber")
+CLASSIFICATION_LOSSES = ("logistic", "hinge", "squared_hinge", "squared", "cross_entropy")
+PROBA_LOSSES = ("logistic", "cross_entropy")
+PATTERN_METHODS = ("gaussian", "alg3")
+FORMULATIONS = ("relu", "gated")
+FALLBACK_SOLVER = "cvxpy"  # the reference solver handles every loss
+
+
+# -- shared machinery ---------------------------------------------------------------------
+
+
+class _ConvexReLUBase(BaseEstimator):
+    """Parameter checks, standardization, patterns and one certified solve per target."""
+
+    _losses: tuple[str, ...] = ()
+
+    # -- checks ---------------------------------------------------------------------------
+    @property
+    def _name(self) -> str:
+        return type(self).__name__
+
+    def _validate(self, X: Any, y: Any = None, *, reset: bool, **kwargs: Any) -> Any:
+        """sklearn's ``validate_data``; value errors are prefixed with the estimator name."""
+        try:
+            if y is None and not reset:
+                return validate_data(self, X, reset=False, dtype=np.float64)
+            return validate_data(self, X, y, reset=reset, dtype=np.float64, **kwargs)
+        except ValueError as exc:
+            raise ValueError(f"{self._name}: {exc}") from None
+
+    def _check_params(self, beta: Any) -> dict[str, Any]:
+        """Validate the hyper-parameters once per fit; return them in solve's terms."""
+        name = self._name
+        beta_val = check_beta(beta, caller=name)
+        loss = check_choice(self.loss, self._losses, caller=name, name="loss")
+        if loss not in LOSSES:
+            raise ValueError(
+                f"{name}: loss {loss!r} is not available in this convexnn install (known "
+                f"losses: {', '.join(sorted(LOSSES))}); pick one of those."
+            )
+        if not isinstance(self.patterns, str) and np.ndim(self.patterns) != 2:
+            raise ValueError(
+                f"{name}: patterns must be 'exact', 'sampled' or a boolean array of shape "
+                f"(n_samples, P), got {self.patterns!r}."
+            )
+        if isinstance(self.patterns, str):
+            check_choice(self.patterns, ("exact", "sampled"), caller=name, name="patterns")
+        check_positive_int(self.n_patterns, caller=name, name="n_patterns")
+        check_choice(self.pattern_method, PATTERN_METHODS, caller=name, name="pattern_method")
+        formulation = check_choice(self.formulation, FORMULATIONS, caller=name, name="formulation")
+        tol = self.tol
+        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not float(tol) > 0:
+            raise ValueError(f"{name}: tol must be a positive number, got {tol!r}.")
+        if self.max_iter is not None:
+            check_positive_int(self.max_iter, caller=name, name="max_iter")
+        return {
+            "beta": beta_val,
+            "loss": loss,
+            "formulation": formulation,
+            "solver": self._pick_solver(loss, formulation),
+            "tol": float(tol),
+            "max_iter": self.max_iter,
+            "hidden_bias": bool(self.hidden_bias),
+            "output_bias": bool(self.output_bias),
+            "verbose": int(self.verbose) >= 2,
+        }
+
+    def _pick_solver(self, loss: str, formulation: str) -> str | None:
+        """``solver``; None (auto): solve's default when it supports the loss, else "cvxpy".
+
+        A solver that declares every loss (``"*"``) is trusted with smooth losses only;
+        non-smooth ones (hinge) go to the CVXPY reference, which handles every loss.
+        """
+        if self.solver is not None:
+            get_solver(self.solver, caller=self._name)  # clear error for unknown names
+            return str(self.solver)
+        default = inspect.signature(solve).parameters["solver"].default
+        if default is None:
+            return None  # solve picks by itself
+        backend = get_solver(default, caller=self._name)
+        smooth = get_loss(loss, caller=self._name).smoothness is not None
+        declared = loss in backend.losses or ("*" in backend.losses and smooth)
+        if formulation in backend.formulations and declared:
+            return str(default)
+        return FALLBACK_SOLVER
+
+    # -- data -----------------------------------------------------------------------------
+    def _standardize(self, X: Array) -> Array:
+        """Set ``mean_``, ``scale_`` and return ``(X - mean_) / scale_``."""
+        if self.standardize:
+            mean = X.mean(axis=0)
+            scale = X.std(axis=0)
+            tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
+            scale = np.where(scale <= tiny, 1.0, scale)  # constant features: centre only
+        else:
+            mean, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        self.mean_, self.scale_ = mean, scale
+        return (X - mean) / scale
+
+    def _patterns(self, Xs: Array, random_state: Any) -> Any:
+        """Patterns of the standardized data: exact, sampled, or the user's array.
+
+        ``"sampled"`` enumerates all the patterns instead when their number is at most
+        ``n_patterns`` (cheaper, and the certificate becomes global).
+        """
+        if not isinstance(self.patterns, str):
+            return np.asarray(self.patterns)
+        if self.patterns == "exact":
+            return enumerate_patterns(Xs, hidden_bias=bool(self.hidden_bias))
+        try:
+            return enumerate_patterns(
+                Xs, hidden_bias=bool(self.hidden_bias), max_patterns=self.n_patterns
+            )
+        except ValueError:
+            pass
+        rng = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+        return sample_patterns(
+            Xs,
+            self.n_patterns,
+            method=self.pattern_method,
+            hidden_bias=bool(self.hidden_bias),
+            random_state=rng,
+        )
+
+    def _solve(self, Xs: Array, t: Array, D: Any, params: dict[str, Any]) -> Solution:
+        """One certified solve; with ``solver=None``, SCS takes over if Clarabel breaks down.
+
+        Clarabel occasionally fails numerically on exponential cones (logistic loss on
+        nearly separable data); the fallback is announced by a UserWarning.
+        """
+        kwargs = _solve_kwargs(params)
+        try:
+            return solve(Xs, t, params["beta"], patterns=D, **kwargs)
+        except RuntimeError as exc:
+            if self.solver is not None or "CLARABEL" not in str(exc):
+                raise
+            warnings.warn(
+                f"{self._name}: solver 'cvxpy' (Clarabel) failed ({exc}); solving with "
+                f"'cvxpy-scs' instead. Pass solver= to choose one explicitly.",
+                UserWarning,
+                stacklevel=4,
+            )
+            kwargs["solver"] = "cvxpy-scs"
+            return solve(Xs, t, params["beta"], patterns=D, **kwargs)
+
+    def _set_fitted(self, solutions: list[Any]) -> None:
+        """Fitted attributes from one solution (scalars) or one per class (arrays).
+
+        ``solutions`` holds :class:`Solution` objects, or one ``MultiOutputSolution``.
+        """
+        multi = len(solutions) > 1
+        self.solution_ = solutions if multi else solutions[0]
+        nets = [_fold_standardization(s.network, self.mean_, self.scale_) for s in solutions]
+        self.networks_ = nets
+        self.network_ = _stack_networks(nets) if multi else nets[0]
+
+        def pick(values: list[Any], dtype: Any) -> Any:
+            return np.asarray(values, dtype=dtype) if multi else values[0]
+
+        self.n_neurons_ = pick([s.n_neurons for s in solutions], np.int64)
+        self.objective_ = pick([s.objective for s in solutions], np.float64)
+        self.lower_bound_ = pick([s.lower_bound for s in solutions], np.float64)
+        self.duality_gap_ = pick([s.gap for s in solutions], np.float64)
+        n_iter = [getattr(s, "n_iter", None) for s in solutions]
+        self.n_iter_ = None if None in n_iter else pick(n_iter, np.int64)
+        scopes = {s.scope for s in solutions}
+        self.certificate_scope_ = scopes.pop() if len(scopes) == 1 else "patterns"
+
+    def _raw_output(self, X: Any) -> Array:
+        """``network_(X)`` as shape (n, n_outputs)."""
+        check_is_fitted(self)
+        X_arr = self._validate(X, reset=False)
+        return self.network_.predict(X_arr).reshape(X_arr.shape[0], -1)  # type: ignore[no-any-return]
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+def _solve_kwargs(params: dict[str, Any]) -> dict[str, Any]:
+    keys = ("formulation", "loss", "hidden_bias", "output_bias", "tol", "max_iter", "verbose")
+    kwargs = {k: params[k] for k in keys}
+    if params["solver"] is not None:
+        kwargs["solver"] = params["solver"]
+    return kwargs
+
+
+def _fold_standardization(net: TwoLayerReLU, mean: Array, scale: Array) -> TwoLayerReLU:
+    """The same network acting on raw X: ``u -> u / scale``, ``b -> b - (mean/scale)^T u``.
+
+    Exact (same predictions), but its weight decay differs from the standardized one.
+    A network without hidden bias gains one when ``mean != 0`` (the centring).
+    """
+    U = net.U / scale[:, None]
+    shift = -(mean / scale) @ net.U
+    if net.b is not None:
+        b: Array | None = net.b + shift
+    else:
+        b = shift if np.any(shift != 0) else None
+    return TwoLayerReLU(U, net.alpha, b=b, c=net.c)
+
+
+def _stack_networks(nets: list[TwoLayerReLU]) -> TwoLayerReLU:
+    """One network with K outputs from K scalar ones: alpha (m_1 + ... + m_K, K) is block
+    diagonal, so output k is exactly network k (no neuron feeds two outputs)."""
+    m = [net.n_neurons for net in nets]
+    alpha = np.zeros((sum(m), len(nets)))
+    ends = np.cumsum(m)
+    for k, net in enumerate(nets):
+        alpha[ends[k] - m[k] : ends[k], k] = net.alpha
+    b = None
+    if any(net.b is not None for net in nets):
+        b = np.concatenate([np.zeros(net.n_neurons) if net.b is None else net.b for net in nets])
+    c = None
+    if any(net.c is not None for net in nets):
+        c = np.array([0.0 if net.c is None else float(net.c) for net in nets])
+    return TwoLayerReLU(np.hstack([net.U for net in nets]), alpha, b=b, c=c)
+
+
+def _beta_max(Xs: Array, targets: list[Array], D: Any, params: dict[str, Any], name: str) -> float:
+    """Smallest beta at which the zero network (plus the best output bias) is optimal.
+
+    The dual point of the zero network is ``lam = -grad L(c0 1, y)`` (for cross-entropy,
+    ``Y - softmax(c0)`` column by column); the zero network is optimal over the
+    patterns ``D`` iff ``max_i ||Proj_{K_i}(X^T D_i lam)|| <= beta`` for every column.
+    """
+    X_eff = add_ones_column(Xs) if params["hidden_bias"] else Xs
+    lams = _zero_network_duals(targets, params, name)
+    return max(max_cone_dual_norm(X_eff, D, lam, formulation=params["formulation"]) for lam in lams)
+
+
+def _zero_network_duals(targets: list[Array], params: dict[str, Any], name: str) -> list[Array]:
+    if params["loss"] == "cross_entropy":
+        Y = np.column_stack(targets) > 0  # one-hot from the +-1 one-vs-rest targets
+        freq = Y.mean(axis=0) if params["output_bias"] else np.full(Y.shape[1], 1 / Y.shape[1])
+        return list((Y - freq).T)
+    loss = get_loss(params["loss"], caller=name)
+    lams = []
+    for t in targets:
+        c0 = 0.0
+        if params["output_bias"]:
+            c0 = float(minimize_scalar(lambda c, t=t: loss.value(np.full(t.shape, c), t)).x)
+        lams.append(loss.dual_candidate(np.full(t.shape, c0), t)[0])
+    return lams
+
+
+# -- the two estimators -------------------------------------------------------------------
+
+_PARAMS_DOC = """
+    beta : float, default=0.1
+        Weight decay of eq. (2), > 0, on the standardized data. The loss is a *sum* over
+        samples (not a mean): beta plays the role of ``alpha`` in Ridge or ``1 / C`` in
+        LogisticRegression.
+    patterns : {"exact", "sampled"} or bool array of shape (n_samples, P), default="sampled"
+        Activation patterns of the convex program. "exact" enumerates all of them
+        (certificate scope "global"; affordable for low-rank data only). "sampled" draws
+        ``n_patterns`` (Remark 3.2; scope "patterns"), or enumerates them all when there
+        are at most ``n_patterns``. An array must hold patterns of the standardized
+        training data (with a ones column when ``hidden_bias``).
+    n_patterns : int, default=20
+        Number of sampled patterns (with ``patterns="sampled"``).
+    pattern_method : {"gaussian", "alg3"}, default="gaussian"
+        How patterns are sampled (see :func:`convexnn.sample_patterns`).
+    formulation : {"relu", "gated"}, default="relu"
+        "relu" is the exact program (8); "gated" drops its cone constraints.
+    solver : str or None, default=None
+        Backend (see ``convexnn.solvers.SOLVERS``). None: :func:`convexnn.solve`'s
+        default when it supports the loss, else the CVXPY reference ("cvxpy").
+    tol : float, default=1e-6
+        Target relative duality gap; a ConvergenceWarning says when it is not reached.
+    max_iter : int or None, default=None
+        Solver iteration cap (None: the solver's own).
+    hidden_bias : bool, default=True
+        Hidden-layer biases (a ones column, regularised as in the paper).
+    output_bias : bool, default=True
+        Unregularised output bias (the analogue of ``fit_intercept``).
+    standardize : bool, default=True
+        Fit on ``(X - mean_) / scale_``. ``network_`` is folded back to raw features
+        (``u -> u / scale``, ``b -> b - (mean / scale)^T u``: the same predictions), so
+        ``network_.objective(X, y, beta)`` differs from ``objective_``, which is the
+        certified eq.-(2) value of the standardized problem.
+    random_state : None, int or RandomState, default=None
+        Seeds the pattern sampling.
+    verbose : int, default=0
+        1: a tqdm progress bar over one-vs-rest classes / the CV path; 2: also the
+        solver's own output.
+"""
+
+_ATTRS_DOC = """
+    network_ : TwoLayerReLU
+        The trained network on raw features (standardization folded in).
+    n_neurons_ : int
+        Neurons of the network (m*).
+    objective_, lower_bound_, duality_gap_ : float
+        Certified interval of the eq.-(2) optimum of the (standardized) problem:
+        ``lower_bound_ <= p* <= objective_``, ``duality_gap_ = objective_ - lower_bound_``.
+    certificate_scope_ : {"global", "patterns"}
+        "global": the bound holds for networks of any width; "patterns": for the convex
+        program over the patterns used only.
+    n_iter_ : int or None
+        Solver iterations (None when the solver does not report them).
+    solution_ : convexnn.Solution
+        The full result of :func:`convexnn.solve`.
+    mean_, scale_ : arrays of shape (n_features,)
+        Standardization (zeros and ones when ``standardize=False``).
+    n_features_in_ : int
+    feature_names_in_ : array of str
+        Only when X has string feature names.
+"""
+
+
+class ConvexReLURegressor(RegressorMixin, _ConvexReLUBase):
+    __doc__ = f"""Two-layer ReLU regression trained to its global optimum, with a certificate.
+
+    Minimises ``1/2 ||f(X_s) - y||^2 + beta/2 sum_j (||u_j||^2 + b_j^2 + alpha_j^2)``
+    (or the Huber loss) over networks ``f(x) = sum_j (x^T u_j + b_j)_+ alpha_j + c`` of any
+    width, by the convex program (8) of Pilanci & Ergen (2020).
+
+    Parameters
+    ----------
+    loss : {{"squared", "huber"}}, default="squared"
+{_PARAMS_DOC}
+    Attributes
+    ----------
+{_ATTRS_DOC}
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from convexnn import ConvexReLURegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> reg = ConvexReLURegressor(beta=1.0, random_state=0).fit(X, y)
+    >>> reg.duality_gap_ <= 1e-6 * reg.objective_
+    True
+    """
+
+    _losses = REGRESSION_LOSSES
+
+    def __init__(
+        self,
+        *,
+        beta: float = 0.1,
+        loss: str = "squared",
+        patterns: Any = "sampled",
+        n_patterns: int = 20,
+        pattern_method: str = "gaussian",
+        formulation: str = "relu",
+        solver: str | None = None,
+        tol: float = 1e-6,
+        max_iter: int | None = None,
+        hidden_bias: bool = True,
+        output_bias: bool = True,
+        standardize: bool = True,
+        random_state: Any = None,
+        verbose: int = 0,
+    ) -> None:
+        self.beta = beta
+        self.loss = loss
+        self.patterns = patterns
+        self.n_patterns = n_patterns
+        self.pattern_method = pattern_method
+        self.formulation = formulation
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.hidden_bias = hidden_bias
+        self.output_bias = output_bias
+        self.standardize = standardize
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X: Any, y: Any) -> ConvexReLURegressor:
+        """Solve the convex program on ``(X, y)`` and certify the network.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+        y : array of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        return self._fit_at(X, y, self.beta)
+
+    def _fit_at(self, X: Any, y: Any, beta: Any) -> ConvexReLURegressor:
+        params = self._check_params(beta)
+        X_arr, y_arr = self._validate(X, y, reset=True, y_numeric=True)
+        Xs = self._standardize(X_arr)
+        D = self._patterns(Xs, check_random_state(self.random_state))
+        self._set_fitted([self._solve(Xs, y_arr, D, params)])
+        return self
+
+    def predict(self, X: Any) -> Array:
+        """Network output, shape (n_samples,)."""
+        return self._raw_output(X)[:, 0]
+
+
+class ConvexReLUClassifier(ClassifierMixin, _ConvexReLUBase):
+    __doc__ = f"""Two-layer ReLU classifier trained to its global optimum, with a certificate.
+
+    Binary problems train one network on the labels ``y = -1`` (``classes_[0]``) /
+    ``+1`` (``classes_[1]``) and minimise ``L(f(X_s), y) + beta/2 sum_j (||u_j||^2 +
+    b_j^2 + alpha_j^2)``; ``predict`` thresholds ``f`` at 0. With more classes every
+    loss but "cross_entropy" trains one network per class, one-vs-rest (each exact and
+    certified); "cross_entropy" needs the multi-output solver.
+
+    Parameters
+    ----------
+    loss : {{"logistic", "hinge", "squared_hinge", "squared", "cross_entropy"}}, \
+default="logistic"
+        ``"logistic"`` (the default: a smooth loss, so fast solvers apply, and it gives
+        ``predict_proba``), the paper's ``"hinge"``, ``"squared_hinge"``, least squares on
+        the +-1 labels (``"squared"``), or softmax ``"cross_entropy"``.
+        ``predict_proba`` exists for "logistic" and "cross_entropy" only.
+{_PARAMS_DOC}
+    Attributes
+    ----------
+    classes_ : array of shape (n_classes,)
+{_ATTRS_DOC}
+    networks_ : list of TwoLayerReLU
+        One network per class for one-vs-rest, else a single one (binary, or the
+        cross-entropy network with ``n_classes`` outputs). With one-vs-rest,
+        ``network_`` stacks them into one network with ``n_classes`` outputs (block
+        diagonal alpha: output k is network k), and ``n_neurons_``, ``objective_``,
+        ``lower_bound_``, ``duality_gap_``, ``n_iter_`` and ``solution_`` hold one entry
+        per class. With ``loss="cross_entropy"``, ``solution_`` is the
+        ``MultiOutputSolution`` of :func:`convexnn.solve_multioutput` (``mode="separate"``,
+        exact) and ``n_iter_`` is None (not reported by that solver).
+    """
+
+    _losses = CLASSIFICATION_LOSSES
+
+    def __init__(
+        self,
+        *,
+        beta: float = 0.1,
+        loss: str = "logistic",
+        patterns: Any = "sampled",
+        n_patterns: int = 20,
+        pattern_method: str = "gaussian",
+        formulation: str = "relu",
+        solver: str | None = None,
+        tol: float = 1e-6,
+        max_iter: int | None = None,
+        hidden_bias: bool = True,
+        output_bias: bool = True,
+        standardize: bool = True,
+        random_state: Any = None,
+        verbose: int = 0,
+    ) -> None:
+        self.beta = beta
+        self.loss = loss
+        self.patterns = patterns
+        self.n_patterns = n_patterns
+        self.pattern_method = pattern_method
+        self.formulation = formulation
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.hidden_bias = hidden_bias
+        self.output_bias = output_bias
+        self.standardize = standardize
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X: Any, y: Any) -> ConvexReLUClassifier:
+        """Train one network (binary) or one per class (one-vs-rest) and certify them.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+        y : array of shape (n_samples,)
+            Class labels (at least two classes).
+
+        Returns
+        -------
+        self
+        """
+        return self._fit_at(X, y, self.beta)
+
+    def _fit_at(self, X: Any, y: Any, beta: Any) -> ConvexReLUClassifier:
+        params = self._check_params(beta)
+        X_arr, y_arr = self._validate(X, y, reset=True)
+        y_idx = self._encode(y_arr)
+        Xs = self._standardize(X_arr)
+        D = self._patterns(Xs, check_random_state(self.random_state))
+        if params["loss"] == "cross_entropy":
+            self._set_fitted([self._solve_cross_entropy(Xs, y_idx, D, params)])
+            return self
+        targets = _class_targets(y_idx, len(self.classes_), params["loss"])
+        solutions = [
+            self._solve(Xs, t, D, params)
+            for t in _progress(targets, self.verbose, f"{self._name}: one-vs-rest")
+        ]
+        self._set_fitted(solutions)
+        return self
+
+    def _solve_cross_entropy(
+        self, Xs: Array, y_idx: NDArray[np.intp], D: Any, params: dict[str, Any]
+    ) -> Any:
+        """Softmax cross-entropy, one network with K outputs: ``mode="separate"`` of
+        :func:`convexnn.solve_multioutput` (exact; no neuron feeds two outputs)."""
+        from .multioutput import solve_multioutput
+
+        solver = params["solver"] or FALLBACK_SOLVER
+        if solver not in ("cvxpy", "cvxpy-scs"):
+            if self.solver is not None:
+                raise ValueError(
+                    f"{self._name}: loss='cross_entropy' is solved by CVXPY; solver must "
+                    f"be None, 'cvxpy' or 'cvxpy-scs', got {self.solver!r}."
+                )
+            solver = FALLBACK_SOLVER
+        Y = np.eye(len(self.classes_))[y_idx]
+        kwargs = _solve_kwargs(params) | {"solver": solver}
+        return solve_multioutput(Xs, Y, params["beta"], mode="separate", patterns=D, **kwargs)
+
+    def _encode(self, y: Any) -> NDArray[np.intp]:
+        try:
+            check_classification_targets(y)
+        except ValueError as exc:
+            raise ValueError(f"{self._name}: {exc}") from None
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{self._name}: y has only one class ({self.classes_[0]!s}); a classifier "
+                f"needs at least 2 classes."
+            )
+        return np.asarray(y_idx, dtype=np.intp)
+
+    def decision_function(self, X: Any) -> Array:
+        """Scores, shape (n_samples,) for two classes (> 0 means ``classes_[1]``), else
+        (n_samples, n_classes).
+
+        ``f(X)`` of the binary network; one column per one-vs-rest network; for
+        cross-entropy the K outputs (logits), and ``f_1 - f_0`` for two classes.
+        """
+        F = self._raw_output(X)
+        if F.shape[1] == 1:
+            return F[:, 0]
+        if F.shape[1] == 2:
+            return F[:, 1] - F[:, 0]
+        return F
+
+    def predict(self, X: Any) -> NDArray[Any]:
+        """Class labels, shape (n_samples,)."""
+        F = self._raw_output(X)
+        idx = (F[:, 0] > 0).astype(np.intp) if F.shape[1] == 1 else np.argmax(F, axis=1)
+        return self.classes_[idx]  # type: ignore[no-any-return]
+
+    def _has_proba(self) -> bool:
+        return self.loss in PROBA_LOSSES
+
+    @available_if(_has_proba)
+    def predict_proba(self, X: Any) -> Array:
+        """Class probabilities, shape (n_samples, n_classes).
+
+        Logistic: ``sigmoid(f)`` (one-vs-rest scores normalised to sum to one, as
+        scikit-learn's one-vs-rest logistic regression); cross-entropy: ``softmax(f)``.
+        """
+        F = self._raw_output(X)
+        if F.shape[1] == 1:
+            p = expit(F[:, 0])
+            return np.column_stack([1.0 - p, p])
+        if self.loss == "cross_entropy":
+            return softmax(F, axis=1)  # type: ignore[no-any-return]
+        P = expit(F)
+        return P / P.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+
+    @available_if(_has_proba)
+    def predict_log_proba(self, X: Any) -> Array:
+        """``log(predict_proba(X))``, shape (n_samples, n_classes)."""
+        return np.log(self.predict_proba(X))  # type: ignore[no-any-return]
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        assert tags.classifier_tags is not None
+        tags.classifier_tags.multi_class = True
+        return tags
+
+
+def _class_targets(y_idx: NDArray[np.intp], n_classes: int, loss: str) -> list[Array]:
+    """+-1 targets: one vector for two classes (+1 = classes_[1]), else one per class
+    (always one per class for cross-entropy)."""
+    if n_classes == 2 and loss != "cross_entropy":
+        return [np.where(y_idx == 1, 1.0, -1.0)]
+    return [np.where(y_idx == k, 1.0, -1.0) for k in range(n_classes)]
+
+
+def _progress(items: list[Any], verbose: Any, desc: str) -> Any:
+    if not verbose or len(items) < 2:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc)
+
+
+# -- cross-validated beta -----------------------------------------------------------------
+
+
+class _CVMixin:
+    """Pick ``beta`` on a geometric path by K-fold cross-validation, then refit."""
+
+    _base: type[_ConvexReLUBase]
+    _is_classifier: bool
+
+    def _base_params(self) -> dict[str, Any]:
+        own = self.get_params(deep=False)  # type: ignore[attr-defined]
+        keep = set(inspect.signature(self._base.__init__).parameters) - {"self", "beta"}
+        return {k: v for k, v in own.items() if k in keep}
+
+    def _beta_path(self, X: Array, y: Any) -> Array:
+        """``betas``, or ``n_betas`` values from beta_max down to ``beta_min_ratio * beta_max``."""
+        name = type(self).__name__
+        if self.betas is not None:  # type: ignore[attr-defined]
+            betas = np.asarray(self.betas, dtype=np.float64).reshape(-1)  # type: ignore[attr-defined]
+            for b in betas:
+                check_beta(b, caller=name, name="betas entry")
+            return np.sort(betas)[::-1]
+        n_betas = check_positive_int(self.n_betas, caller=name, name="n_betas")  # type: ignore[attr-defined]
+        ratio = self.beta_min_ratio  # type: ignore[attr-defined]
+        if not isinstance(ratio, numbers.Real) or not 0 < float(ratio) < 1:
+            raise ValueError(f"{name}: beta_min_ratio must be in (0, 1), got {ratio!r}.")
+        probe = self._base(**self._base_params())
+        params = probe._check_params(1.0)
+        Xs = probe._standardize(X)
+        D = probe._patterns(Xs, check_random_state(self.random_state))  # type: ignore[attr-defined]
+        targets = self._path_targets(probe, y)
+        beta_max = _beta_max(Xs, targets, D, params, name)
+        if not beta_max > 0:
+            raise ValueError(
+                f"{name}: the zero network is optimal for every beta (y is constant); "
+                f"pass betas explicitly."
+            )
+        return np.geomspace(beta_max, beta_max * float(ratio), n_betas)
+
+    def _path_targets(self, probe: _ConvexReLUBase, y: Any) -> list[Array]:
+        if not self._is_classifier:
+            return [np.asarray(y, dtype=np.float64)]
+        y_idx = probe._encode(y)  # type: ignore[attr-defined]
+        return _class_targets(y_idx, len(probe.classes_), probe.loss)  # type: ignore[attr-defined]
+
+    def _fit_cv(self, X: Any, y: Any) -> Any:
+        X_arr, y_arr = self._validate(  # type: ignore[attr-defined]
+            X, y, reset=True, **({} if self._is_classifier else {"y_numeric": True})
+        )
+        if self._is_classifier:
+            self._encode(y_arr)  # type: ignore[attr-defined]  # clear label errors first
+        if X_arr.shape[0] < 2:
+            raise ValueError(
+                f"{type(self).__name__}: cross-validation needs at least 2 samples, got "
+                f"n_samples = {X_arr.shape[0]}."
+            )
+        betas = self._beta_path(X_arr, y_arr)
+        cv = check_cv(self.cv, y_arr, classifier=self._is_classifier)  # type: ignore[attr-defined]
+        splits = list(cv.split(X_arr, y_arr))
+        base = self._base(**self._base_params())
+        scorer = check_scoring(base, scoring=self.scoring)  # type: ignore[attr-defined]
+        scores = np.empty((len(betas), len(splits)))
+        jobs = [(i, j) for j in range(len(splits)) for i in range(len(betas))]
+        for i, j in _progress(jobs, self.verbose, f"{type(self).__name__}: CV path"):  # type: ignore[attr-defined]
+            train, test = splits[j]
+            est = clone(base).set_params(beta=float(betas[i]))
+            est.fit(X_arr[train], y_arr[train])
+            scores[i, j] = scorer(est, X_arr[test], y_arr[test])
+        mean = scores.mean(axis=1)
+        best = int(np.flatnonzero(mean >= mean.max())[0])  # ties: the larger beta
+        self.betas_ = betas
+        self.best_beta_ = float(betas[best])
+        self.best_score_ = float(mean[best])
+        self.cv_results_ = {
+            "beta": betas,
+            "mean_test_score": mean,
+            "std_test_score": scores.std(axis=1),
+            "rank_test_score": _rank(mean),
+            **{f"split{j}_test_score": scores[:, j] for j in range(len(splits))},
+        }
+        return self._fit_at(X_arr, y_arr, self.best_beta_)  # type: ignore[attr-defined]
+
+
+def _rank(mean: Array) -> NDArray[np.int64]:
+    order = np.argsort(-mean, kind="stable")
+    rank = np.empty(len(mean), dtype=np.int64)
+    rank[order] = np.arange(1, len(mean) + 1)
+    return rank
+
+
+_CV_PARAMS_DOC = """
+    betas : array of float or None, default=None
+        Candidate weight decays. None: ``n_betas`` values, geometric, from ``beta_max``
+        (the smallest beta whose optimum is the zero network, computed from the dual
+        norms of the data over the patterns) down to ``beta_min_ratio * beta_max``.
+    n_betas : int, default=6
+    beta_min_ratio : float, default=1e-3
+    cv : int, CV splitter or iterable, default=5
+        As in scikit-learn (stratified folds for the classifier).
+    scoring : str, callable or None, default=None
+        None: the estimator's ``score`` (R^2 / accuracy).
+"""
+
+_CV_ATTRS_DOC = """
+    best_beta_ : float
+        The beta with the best mean CV score (the larger beta on ties); the estimator is
+        refitted with it on all the data, so every attribute below refers to it.
+    best_score_ : float
+    betas_ : array of shape (n_betas,)
+        The path, in decreasing order.
+    cv_results_ : dict of arrays of shape (n_betas,)
+        ``beta``, ``mean_test_score``, ``std_test_score``, ``rank_test_score``,
+        ``split{k}_test_score``.
+"""
+
+
+class ConvexReLURegressorCV(_CVMixin, ConvexReLURegressor):
+    __doc__ = f""":class:`ConvexReLURegressor` with beta chosen by cross-validation.
+
+    Parameters
+    ----------
+{_CV_PARAMS_DOC}
+    loss, patterns, n_patterns, pattern_method, formulation, solver, tol, max_iter, \
+hidden_bias, output_bias, standardize, random_state, verbose
+        As in :class:`ConvexReLURegressor`.
+
+    Attributes
+    ----------
+{_CV_ATTRS_DOC}
+    network_, objective_, lower_bound_, duality_gap_, ...
+        As in :class:`ConvexReLURegressor`, for ``best_beta_``.
+    """
+
+    _base = ConvexReLURegressor
+    _is_classifier = False
+
+    def __init__(
+        self,
+        *,
+        betas: Any = None,
+        n_betas: int = 6,
+        beta_min_ratio: float = 1e-3,
+        cv: Any = 5,
+        scoring: Any = None,
+        loss: str = "squared",
+        patterns: Any = "sampled",
+        n_patterns: int = 20,
+        pattern_method: str = "gaussian",
+        formulation: str = "relu",
+        solver: str | None = None,
+        tol: float = 1e-6,
+        max_iter: int | None = None,
+        hidden_bias: bool = True,
+        output_bias: bool = True,
+        standardize: bool = True,
+        random_state: Any = None,
+        verbose: int = 0,
+    ) -> None:
+        self.betas = betas
+        self.n_betas = n_betas
+        self.beta_min_ratio = beta_min_ratio
+        self.cv = cv
+        self.scoring = scoring
+        self.loss = loss
+        self.patterns = patterns
+        self.n_patterns = n_patterns
+        self.pattern_method = pattern_method
+        self.formulation = formulation
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.hidden_bias = hidden_bias
+        self.output_bias = output_bias
+        self.standardize = standardize
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X: Any, y: Any) -> ConvexReLURegressorCV:
+        """Cross-validate beta over the path, then refit on all the data."""
+        return self._fit_cv(X, y)  # type: ignore[no-any-return]
+
+
+class ConvexReLUClassifierCV(_CVMixin, ConvexReLUClassifier):
+    __doc__ = f""":class:`ConvexReLUClassifier` with beta chosen by cross-validation.
+
+    Parameters
+    ----------
+{_CV_PARAMS_DOC}
+    loss, patterns, n_patterns, pattern_method, formulation, solver, tol, max_iter, \
+hidden_bias, output_bias, standardize, random_state, verbose
+        As in :class:`ConvexReLUClassifier`.
+
+    Attributes
+    ----------
+{_CV_ATTRS_DOC}
+    classes_, network_, objective_, lower_bound_, duality_gap_, ...
+        As in :class:`ConvexReLUClassifier`, for ``best_beta_``.
+    """
+
+    _base = ConvexReLUClassifier
+    _is_classifier = True
+
+    def __init__(
+        self,
+        *,
+        betas: Any = None,
+        n_betas: int = 6,
+        beta_min_ratio: float = 1e-3,
+        cv: Any = 5,
+        scoring: Any = None,
+        loss: str = "logistic",
+        patterns: Any = "sampled",
+        n_patterns: int = 20,
+        pattern_method: str = "gaussian",
+        formulation: str = "relu",
+        solver: str | None = None,
+        tol: float = 1e-6,
+        max_iter: int | None = None,
+        hidden_bias: bool = True,
+        output_bias: bool = True,
+        standardize: bool = True,
+        random_state: Any = None,
+        verbose: int = 0,
+    ) -> None:
+        self.betas = betas
+        self.n_betas = n_betas
+        self.beta_min_ratio = beta_min_ratio
+        self.cv = cv
+        self.scoring = scoring
+        self.loss = loss
+        self.patterns = patterns
+        self.n_patterns = n_patterns
+        self.pattern_method = pattern_method
+        self.formulation = formulation
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.hidden_bias = hidden_bias
+        self.output_bias = output_bias
+        self.standardize = standardize
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X: Any, y: Any) -> ConvexReLUClassifierCV:
+        """Cross-validate beta over the path, then refit on all the data."""
+        return self._fit_cv(X, y)  # type: ignore[no-any-return]
+
+
+__all__ = [
+    "ConvexReLUClassifier",
+    "ConvexReLUClassifierCV",
+    "ConvexReLURegressor",
+    "ConvexReLURegressorCV",
+]

@@ -1,0 +1,18 @@
+"""Figure 3: 2-D binary data (two noisy half-moons), SGD vs Optimal vs Approximate.
+
+See :mod:`convexnn.experiments._binary2d` for the protocol (n = 50, m = 50, batch 25, hinge).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..datasets import binary_2d
+from ._binary2d import run_binary2d
+from ._common import ExperimentResult
+
+
+def run(*, quick: bool = False, out: Path | None = None, random_state: int = 0) -> ExperimentResult:
+    """Run Figure 3 (``quick``: n = 20 and 3 SGD runs instead of n = 50 and 10)."""
+    ds = binary_2d(n=20 if quick else 50, random_state=random_state)
+    return run_binary2d("fig3", ds, quick=quick, out=out, random_state=random_state)

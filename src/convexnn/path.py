@@ -1,0 +1,139 @@
+"""Regularisation path: :func:`solve` over many weight decays, warm started.
+
+The betas are solved from the largest to the smallest (the solution grows from zero),
+each warm started from the previous one through the solver option ``warm_start``; the
+working-set solver then prices and screens from that point, so the path costs a small
+multiple of one solve. Results come back in the order the betas were given.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._validation import add_ones_column, check_beta, check_X
+from .losses import Loss
+from .problem import build_problem
+from .solve import Solution, _check_support, _finish, _resolve_patterns, default_solver
+from .solvers import get_solver
+
+CALLER = "solve_path"
+
+
+class PathResult(list):  # type: ignore[type-arg]
+    """A list of :class:`Solution`, one per beta in the order given.
+
+    Attributes
+    ----------
+    betas : array of shape (n_betas,)
+        The weight decays, as given.
+    time : float
+        Total solver wall time over the path (seconds).
+    """
+
+    def __init__(self, solutions: list[Solution], betas: np.ndarray) -> None:
+        super().__init__(solutions)
+        self.betas = betas
+        self.time = float(sum(s.time for s in solutions))
+
+    @property
+    def objectives(self) -> np.ndarray:
+        """Eq.-(2) objective of each recovered network, shape (n_betas,)."""
+        return np.array([s.objective for s in self])
+
+    @property
+    def relative_gaps(self) -> np.ndarray:
+        """Certified relative gap of each solution, shape (n_betas,)."""
+        return np.array([s.relative_gap for s in self])
+
+
+def solve_path(
+    X: Any,
+    y: Any,
+    betas: Any,
+    *,
+    patterns: Any = None,
+    formulation: str = "relu",
+    solver: str | None = None,
+    loss: str | Loss = "squared",
+    hidden_bias: bool = False,
+    output_bias: bool = False,
+    n_patterns: int = 1000,
+    max_exact_patterns: int = 5000,
+    tol: float = 1e-6,
+    max_iter: int | None = None,
+    random_state: Any = None,
+    verbose: bool = False,
+    solver_options: dict[str, Any] | None = None,
+) -> PathResult:
+    """Solve the convex program (8) for every weight decay in ``betas``.
+
+    For each ``beta`` in ``betas``,
+
+        min_{v_i, w_i, c}  L(sum_i D_i X (v_i - w_i) + c, y) + beta sum_i (||v_i|| + ||w_i||)
+
+    (with the cone constraints for ``"relu"``), over ONE pattern set resolved once from
+    ``patterns`` (so every point of the path is the same program up to beta). The
+    betas are solved in decreasing order, each warm started from the previous solution.
+
+    Parameters
+    ----------
+    X, y, patterns, formulation, solver, loss, hidden_bias, output_bias, n_patterns,
+    max_exact_patterns, tol, max_iter, random_state, verbose, solver_options
+        As in :func:`convexnn.solve`.
+    betas : array-like of shape (n_betas,)
+        Weight decays, each > 0, in any order.
+
+    Returns
+    -------
+    PathResult
+        List of :class:`Solution` in the order of ``betas``.
+    """
+    X_arr = check_X(X, caller=CALLER)
+    beta_arr = _check_betas(betas)
+    X_eff = add_ones_column(X_arr) if hidden_bias else X_arr
+    D, source = _resolve_patterns(
+        patterns, X_arr, X_eff, hidden_bias, n_patterns, max_exact_patterns, random_state
+    )
+    options = dict(solver_options or {})
+    warm: tuple[Any, Any, Any] | None = options.pop("warm_start", None)
+    solutions: dict[int, Solution] = {}
+    for k in np.argsort(-beta_arr, kind="stable"):
+        problem = build_problem(
+            X_arr,
+            y,
+            float(beta_arr[k]),
+            D,
+            formulation=formulation,
+            loss=loss,
+            hidden_bias=hidden_bias,
+            output_bias=output_bias,
+            caller=CALLER,
+        )
+        solver_obj = get_solver(solver or default_solver(problem), caller=CALLER)
+        _check_support(solver_obj, problem)
+        opts = dict(options, warm_start=warm) if _warm_capable(solver_obj) and warm else options
+        result = solver_obj.solve(
+            problem, tol=tol, max_iter=max_iter, verbose=verbose, options=opts
+        )
+        solutions[int(k)] = _finish(problem, result, D, source, tol)
+        warm = (result.V, result.W, result.c)
+    return PathResult([solutions[k] for k in range(beta_arr.size)], beta_arr)
+
+
+def _warm_capable(solver_obj: Any) -> bool:
+    """CVXPY takes no warm start; the fast solvers do."""
+    return not str(getattr(solver_obj, "name", "")).startswith("cvxpy")
+
+
+def _check_betas(betas: Any) -> np.ndarray:
+    arr = np.atleast_1d(np.asarray(betas, dtype=np.float64))
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(
+            f"{CALLER}: betas must be a non-empty 1-D array of weight decays, got shape "
+            f"{arr.shape}; pass e.g. np.geomspace(1.0, 1e-3, 10)."
+        )
+    for b in arr:
+        check_beta(b, caller=CALLER)
+    return arr

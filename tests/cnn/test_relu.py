@@ -1,0 +1,120 @@
+import numpy as np
+import pytest
+
+import convexnn as cnn
+from convexnn.cnn import (
+    ConvReLUNet,
+    cnn_patterns,
+    extract_patches,
+    predict_patchwise,
+    sample_cnn_gates,
+    solve_patchwise_relu_cnn,
+    solve_relu_cnn,
+    stack_patches,
+)
+
+
+def test_patchwise_section_41_exact_and_certified():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3, 1, 6))  # 1-D signals, filter size 2 with bias: exact patterns
+    P = extract_patches(X, 2)
+    Y = rng.standard_normal(P.shape[:2])
+    sol = solve_patchwise_relu_cnn(X, Y, 0.1, kernel_size=2, hidden_bias=True)
+    assert sol.scope == "global"
+    assert sol.relative_gap < 1e-6
+    # the objective of section 4.1 evaluated directly on the per-patch outputs
+    net = sol.network
+    pred = predict_patchwise(net, P)
+    pen = 0.5 * (np.sum(net.U**2) + np.sum(net.b**2) + np.sum(net.alpha**2))
+    direct = 0.5 * np.sum((pred - Y) ** 2) + 0.1 * pen
+    assert np.isclose(direct, sol.objective, rtol=1e-12)
+    Xs, ys = stack_patches(P, Y)
+    np.testing.assert_array_equal(Xs[: len(X)], P[:, 0])  # X' = [X_1; ...; X_K]
+    # no GD run on the same objective ends below the global lower bound
+    from convexnn.baselines import train_gd
+
+    for seed in range(3):
+        gd = train_gd(Xs, ys, 0.1, n_neurons=6, hidden_bias=True, random_state=seed)
+        assert gd.objective >= sol.lower_bound * (1 - 1e-9)
+
+
+def _images(seed=0, n=20):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 1, 6, 6)), rng.standard_normal(n)
+
+
+@pytest.mark.parametrize("hidden_bias", [False, True])
+def test_relu_program_certified_and_recovered(hidden_bias):
+    X, y = _images()
+    sol = solve_relu_cnn(
+        X, y, 0.5, kernel_size=3, stride=3, n_gates=6, random_state=0, hidden_bias=hidden_bias
+    )
+    assert sol.constraint_violation < 1e-7
+    assert sol.relative_gap < 1e-6  # over these patterns
+    net = sol.network
+    # the recovered CNN reproduces the convex predictions
+    P = extract_patches(X, 3, 3)
+    np.testing.assert_allclose(net.predict(X), sol.predict_convex(P), atol=1e-6)
+    assert np.isclose(net.objective(X, y, 0.5), sol.convex_objective, rtol=1e-6)
+
+
+def test_gated_fista_matches_cvxpy():
+    X, y = _images(1)
+    kw = dict(kernel_size=3, stride=3, n_gates=6, random_state=0, formulation="gated")
+    a = solve_relu_cnn(X, y, 0.5, tol=1e-10, max_iter=50000, **kw)
+    b = solve_relu_cnn(X, y, 0.5, solver="cvxpy", **kw)
+    assert abs(a.objective - b.objective) <= 1e-6 * b.objective
+    assert a.lower_bound <= a.objective
+
+
+def test_relu_program_matches_eq8_when_K_is_1():
+    # one patch covering the image: the CNN program is program (8) of convexnn.solve
+    X, y = _images(2, n=12)
+    P = extract_patches(X[:, :, :2, :2], 2)
+    H = sample_cnn_gates(P, 5, random_state=0)
+    D = cnn_patterns(P, H)[:, 0, :]
+    D = D[:, np.unique(D, axis=1, return_index=True)[1]]
+    ours = solve_relu_cnn(X[:, :, :2, :2], y, 0.3, kernel_size=2, gates=H)
+    ref = cnn.solve(P[:, 0], y, 0.3, patterns=D)
+    assert abs(ours.convex_objective - ref.convex_objective) <= 1e-6 * ref.convex_objective
+
+
+def test_gates_from_kmeans_and_network():
+    X, _ = _images()
+    P = extract_patches(X, 3, 3)
+    H = sample_cnn_gates(P, 5, method="kmeans", hidden_bias=True, random_state=0)
+    assert H.shape == (10, 5)
+    net = ConvReLUNet(np.ones((9, 2)), np.ones(2), b=np.zeros(2), kernel_size=3, stride=3)
+    H2 = sample_cnn_gates(P, 0, method="network", network=net, hidden_bias=True)
+    np.testing.assert_array_equal(H2, np.vstack([np.ones((9, 2)), np.zeros((1, 2))]))
+    with pytest.raises(ValueError, match="unknown method"):
+        sample_cnn_gates(P, 5, method="bogus")
+    with pytest.raises(ValueError, match=r"gates must have shape \(d_eff, P\) = \(10, P\)"):
+        solve_relu_cnn(
+            X, np.zeros(20), 1.0, kernel_size=3, stride=3, gates=H2[:-1], hidden_bias=True
+        )
+    with pytest.raises(ValueError, match="'fista' handles formulation='gated' only"):
+        solve_relu_cnn(X, np.zeros(20), 1.0, kernel_size=3, solver="fista")
+
+
+@pytest.mark.parametrize("shape", [(4, 2, 7, 6), (4, 3, 9)])
+@pytest.mark.parametrize("fc", [False, True])
+def test_to_torch_identical(shape, fc):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal(shape)
+    k, s, p = (3, 2, 1)
+    K = extract_patches(X, k, s, p).shape[1]
+    d = shape[1] * k ** (len(shape) - 2)
+    alpha = rng.standard_normal((5, K)) if fc else rng.standard_normal(5)
+    net = ConvReLUNet(
+        rng.standard_normal((d, 5)),
+        alpha,
+        rng.standard_normal(5),
+        0.3,
+        kernel_size=k,
+        stride=s,
+        padding=p,
+    )
+    out = net.to_torch(shape[1:])(torch.as_tensor(X)).detach().numpy().ravel()
+    np.testing.assert_allclose(out, net.predict(X), rtol=1e-12, atol=1e-12)

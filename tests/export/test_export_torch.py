@@ -1,0 +1,197 @@
+"""PyTorch export / import: exact outputs, exact round trip, certifying a torch-trained net."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import convexnn as cnn
+from convexnn.export import from_torch, to_torch
+
+torch = pytest.importorskip("torch")
+
+
+def _network(hidden_bias: bool, output_bias: bool, seed: int = 0) -> cnn.TwoLayerReLU:
+    rng = np.random.default_rng(seed)
+    d, m = 4, 7
+    b = rng.standard_normal(m) if hidden_bias else None
+    c = float(rng.standard_normal()) if output_bias else None
+    return cnn.TwoLayerReLU(rng.standard_normal((d, m)), rng.standard_normal(m), b=b, c=c)
+
+
+def _torch_out(module: torch.nn.Module, X: np.ndarray, dtype: torch.dtype) -> np.ndarray:
+    with torch.no_grad():
+        return module(torch.tensor(X, dtype=dtype)).double().numpy()
+
+
+@pytest.mark.parametrize("hidden_bias", [False, True])
+@pytest.mark.parametrize("output_bias", [False, True])
+def test_export_matches_predict(hidden_bias: bool, output_bias: bool) -> None:
+    net = _network(hidden_bias, output_bias)
+    X = np.random.default_rng(1).standard_normal((50, net.n_features))
+    module = net.to_torch()
+    layers = list(module)
+    assert [type(layer) for layer in layers] == [
+        torch.nn.Linear,
+        torch.nn.ReLU,
+        torch.nn.Linear,
+    ]
+    assert (layers[0].bias is not None) == hidden_bias
+    assert (layers[2].bias is not None) == output_bias
+    assert layers[0].weight.dtype == torch.float64
+    expected = net.predict(X)
+    out64 = _torch_out(module, X, torch.float64)
+    assert out64.shape == (50, 1)
+    np.testing.assert_allclose(out64[:, 0], expected, rtol=0, atol=1e-10)
+    out32 = _torch_out(net.to_torch(torch.float32), X, torch.float32)
+    np.testing.assert_allclose(out32[:, 0], expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("hidden_bias", [False, True])
+@pytest.mark.parametrize("output_bias", [False, True])
+def test_round_trip_is_exact(hidden_bias: bool, output_bias: bool) -> None:
+    net = _network(hidden_bias, output_bias, seed=3)
+    back = cnn.TwoLayerReLU.from_torch(to_torch(net))
+    np.testing.assert_array_equal(back.U, net.U)
+    np.testing.assert_array_equal(back.alpha, net.alpha)
+    assert back.alpha.shape == net.alpha.shape
+    if hidden_bias:
+        np.testing.assert_array_equal(back.b, net.b)
+    else:
+        assert back.b is None
+    assert back.c == net.c
+
+
+def test_multi_output_export() -> None:
+    rng = np.random.default_rng(5)
+    try:
+        net = cnn.TwoLayerReLU(
+            rng.standard_normal((3, 6)),
+            rng.standard_normal((6, 2)),
+            b=rng.standard_normal(6),
+            c=rng.standard_normal(2),
+        )
+    except (ValueError, TypeError) as exc:
+        pytest.skip(f"TwoLayerReLU does not take alpha of shape (m, c) yet: {exc}")
+    module = to_torch(net)
+    assert module[2].out_features == 2
+    X = rng.standard_normal((20, 3))
+    np.testing.assert_allclose(
+        _torch_out(module, X, torch.float64), net.predict(X).reshape(20, 2), atol=1e-10
+    )
+    back = from_torch(module)
+    np.testing.assert_array_equal(back.alpha, net.alpha)
+    np.testing.assert_array_equal(np.asarray(back.c), np.asarray(net.c))
+
+
+def test_from_torch_accepts_custom_module() -> None:
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc1 = torch.nn.Linear(3, 5)
+            self.act = torch.nn.ReLU()
+            self.fc2 = torch.nn.Linear(5, 1, bias=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc2(self.act(self.fc1(x)))
+
+    module = Net().double()
+    net = from_torch(module)
+    assert net.c is None and net.b is not None and net.n_neurons == 5
+    X = np.random.default_rng(0).standard_normal((10, 3))
+    np.testing.assert_allclose(net.predict(X), _torch_out(module, X, torch.float64)[:, 0])
+
+
+def test_from_torch_rejects_other_architectures() -> None:
+    deep = torch.nn.Sequential(
+        torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 3), torch.nn.ReLU()
+    )
+    with pytest.raises(ValueError, match=r"from_torch: expected exactly the layers Linear, ReLU"):
+        from_torch(deep)
+    tanh = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
+    with pytest.raises(ValueError, match=r"got \[Linear, Tanh, Linear\]"):
+        from_torch(tanh)
+    with pytest.raises(TypeError, match=r"from_torch: module must be a torch\.nn\.Module"):
+        from_torch("not a module")
+
+    class Skip(torch.nn.Module):  # registers Linear-ReLU-Linear but adds a skip connection
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = torch.nn.Linear(2, 3)
+            self.r = torch.nn.ReLU()
+            self.b = torch.nn.Linear(3, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.b(self.r(self.a(x))) + x.sum(dim=1, keepdim=True)
+
+    with pytest.raises(ValueError, match="the module's output differs"):
+        from_torch(Skip().double())
+
+
+def test_to_torch_rejects_bad_input() -> None:
+    with pytest.raises(TypeError, match=r"to_torch: network must be a convexnn\.TwoLayerReLU"):
+        to_torch("net")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"to_torch: dtype must be a floating torch\.dtype"):
+        to_torch(_network(True, True), dtype=torch.int64)
+
+
+def test_torch_trained_network_is_certified() -> None:
+    """A few Adam steps on eq. (2) in torch, imported and certified over all patterns."""
+    rng = np.random.default_rng(0)
+    n, beta = 25, 0.05
+    X = rng.standard_normal((n, 2))
+    y = np.maximum(X @ np.array([1.0, -0.5]) + 0.2, 0.0) - 0.5 * np.maximum(X[:, 1], 0.0)
+    gen = torch.Generator().manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    module = module.double()
+    with torch.no_grad():  # initialise reproducibly without touching the global seed
+        for p in module.parameters():
+            p.copy_(0.5 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+    first, last = module[0], module[2]
+    opt = torch.optim.Adam(module.parameters(), lr=1e-2)
+    for _ in range(50):
+        opt.zero_grad()
+        penalty = (
+            first.weight.square().sum() + first.bias.square().sum() + last.weight.square().sum()
+        )
+        obj = 0.5 * (module(Xt)[:, 0] - yt).square().sum() + 0.5 * beta * penalty
+        obj.backward()
+        opt.step()
+
+    net = cnn.TwoLayerReLU.from_torch(module)
+    assert net.b is not None and net.c is not None
+    cert = cnn.certify(net, X, y, beta, patterns="exact")
+    assert cert.scope == "global"
+    torch_obj = 0.5 * float(np.sum((net.predict(X) - y) ** 2)) + beta * net.penalty()
+    assert cert.upper_bound == pytest.approx(torch_obj, rel=1e-12)
+    assert cert.gap > 0
+    assert cert.upper_bound >= cert.lower_bound
+    # The bound is a true lower bound: the global optimum (independent CVXPY solve) is above it.
+    sol = cnn.solve(
+        X, y, beta, patterns="exact", hidden_bias=True, output_bias=True, solver="cvxpy"
+    )
+    assert cert.lower_bound <= sol.objective * (1 + 1e-7)
+    assert sol.objective <= cert.upper_bound
+
+
+def test_zero_network_round_trip() -> None:
+    """The optimum for a large beta has no neuron: export and import it all the same."""
+    net = cnn.TwoLayerReLU(np.zeros((3, 0)), np.zeros(0), b=np.zeros(0), c=1.5)
+    module = net.to_torch()
+    X = np.random.default_rng(0).standard_normal((4, 3))
+    np.testing.assert_array_equal(_torch_out(module, X, torch.float64)[:, 0], np.full(4, 1.5))
+    back = from_torch(module)
+    assert back.n_neurons == 0 and back.c == 1.5
+
+
+def test_estimator_network_exports() -> None:
+    """A fitted one-vs-rest classifier's network_ (3 outputs) runs in torch unchanged."""
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(45, n_features=2, centers=3, random_state=0)
+    clf = cnn.ConvexReLUClassifier(loss="squared", n_patterns=6, random_state=0).fit(X, y)
+    module = clf.network_.to_torch()
+    np.testing.assert_allclose(
+        _torch_out(module, X, torch.float64), clf.decision_function(X), rtol=0, atol=1e-10
+    )

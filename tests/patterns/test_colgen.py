@@ -1,0 +1,177 @@
+"""Column generation and the pricing search, against brute force over all patterns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import convexnn as cnn
+from convexnn.duality import cone_dual_norms, dual_certificate
+from convexnn.patterns import column_generation, network_patterns, search_patterns
+from convexnn.problem import build_problem
+
+BETA = 1e-2
+
+
+def _planted(n: int, seed: int, d: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = np.maximum(X @ rng.normal(size=(d, 3)) + 0.3, 0) @ np.array([1.0, -1.0, 0.5])
+    return X, y + 0.1 * rng.normal(size=n)
+
+
+def _eff(X: np.ndarray, hidden_bias: bool) -> np.ndarray:
+    return np.hstack([X, np.ones((X.shape[0], 1))]) if hidden_bias else X
+
+
+def _keys(D: np.ndarray) -> set[bytes]:
+    return {c.tobytes() for c in np.packbits(np.asarray(D, dtype=bool), axis=0).T}
+
+
+CASES = [(30, 2, False), (25, 2, True), (15, 3, True), (12, 4, False)]
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n,d,hidden_bias", CASES)
+def test_search_finds_the_exact_relu_pricing_maximum(n, d, hidden_bias, seed):
+    """max_{||u||<=1} |lam^T (X u)_+| equals brute force over all the patterns."""
+    rng = np.random.default_rng(seed)
+    X, lam = rng.normal(size=(n, d)), rng.normal(size=n)
+    Xe = _eff(X, hidden_bias)
+    exact = cone_dual_norms(Xe, cnn.enumerate_patterns(X, hidden_bias=hidden_bias), lam).max()
+    values, D = search_patterns(Xe, lam, n_starts=32, random_state=seed)
+    assert values[0] == pytest.approx(exact, rel=1e-9)
+    assert np.all(np.diff(values) <= 0)
+    norms = cone_dual_norms(Xe, D, lam).max(axis=1)
+    assert np.all(values <= norms * (1 + 1e-12) + 1e-12)  # exact or lower bounds
+    assert values[0] == pytest.approx(norms[0], rel=1e-12)
+
+
+@pytest.mark.parametrize("n,d,hidden_bias", CASES)
+def test_gated_search_returns_real_patterns_below_the_maximum(n, d, hidden_bias):
+    rng = np.random.default_rng(5)
+    X, lam = rng.normal(size=(n, d)), rng.normal(size=n)
+    Xe = _eff(X, hidden_bias)
+    D_all = cnn.enumerate_patterns(X, hidden_bias=hidden_bias)
+    exact = cone_dual_norms(Xe, D_all, lam, formulation="gated").max()
+    values, D = search_patterns(Xe, lam, formulation="gated", random_state=0)
+    assert _keys(D) <= _keys(D_all)  # realisable: gated blocks must be real cells
+    assert values[0] <= exact * (1 + 1e-12)
+    assert values[0] >= 0.8 * exact  # a heuristic: close, not proven exact
+
+
+def _global_optimum(X, y, hidden_bias, output_bias):
+    return cnn.solve(X, y, BETA, patterns="exact", hidden_bias=hidden_bias, output_bias=output_bias)
+
+
+@pytest.mark.parametrize(
+    "n,hidden_bias,output_bias", [(20, False, False), (12, True, False), (12, True, True)]
+)
+def test_column_generation_reaches_the_global_optimum(n, hidden_bias, output_bias):
+    X, y = _planted(n, seed=1)
+    exact = _global_optimum(X, y, hidden_bias, output_bias)
+    assert exact.scope == "global"
+    D0 = cnn.sample_patterns(X, 3, hidden_bias=hidden_bias, random_state=0)
+    res = column_generation(
+        X,
+        y,
+        BETA,
+        initial_patterns=D0,
+        solver="cvxpy",
+        hidden_bias=hidden_bias,
+        output_bias=output_bias,
+        n_starts=16,
+        random_state=0,
+    )
+    sol = res.solution
+    assert res.converged and res.n_rounds > 1
+    assert sol.scope == "patterns"  # honest: certified over its own patterns only
+    assert res.patterns.shape[1] < exact.patterns.shape[1]
+    # global optimum, certified by the exhaustive program's lower bound ...
+    assert (sol.objective - exact.lower_bound) / sol.objective <= 1e-6
+    # ... and by colgen's own dual point checked against ALL the patterns
+    D_all = cnn.enumerate_patterns(X, hidden_bias=hidden_bias)
+    problem = build_problem(
+        X, y, BETA, D_all, hidden_bias=hidden_bias, output_bias=output_bias, caller="test"
+    )
+    z = np.einsum("np,np->n", _eff(X, hidden_bias) @ (sol.V - sol.W), sol.patterns)
+    cert = dual_certificate(problem, z + (sol.c or 0.0), sol.objective, scope="global")
+    assert cert.relative_gap <= 1e-6
+    hist = res.history
+    assert hist["n_patterns"][-1] == res.patterns.shape[1]
+    assert hist["n_added"][-1] == 0
+    assert np.all(np.diff(hist["objective"]) <= 1e-9 * hist["objective"][0])
+    assert res.priced_lower_bound <= exact.objective * (1 + 1e-9)
+
+
+def test_exact_pricing_oracle_plugs_in_and_gives_a_global_bound():
+    X, y = _planted(16, seed=2)
+    D_all = cnn.enumerate_patterns(X)
+    calls = []
+
+    def brute_force(X_eff, lam):
+        calls.append(1)
+        values = cone_dual_norms(X_eff, D_all, lam)[:, 0]
+        i = int(np.argmax(values))
+        return float(values[i]), D_all[:, i]
+
+    exact = _global_optimum(X, y, False, False)
+    res = column_generation(
+        X, y, BETA, initial_patterns=D_all[:, :2], solver="cvxpy", pricing=brute_force
+    )
+    assert res.converged and len(calls) == 2 * res.n_rounds
+    # with an exact pricing the priced bound is a global lower bound, and tight
+    assert res.priced_lower_bound <= exact.objective * (1 + 1e-9)
+    assert (res.solution.objective - res.priced_lower_bound) / exact.objective <= 1e-6
+
+
+def test_network_patterns_are_real_patterns_of_trained_neurons():
+    pytest.importorskip("torch")
+    X, y = _planted(30, seed=3)
+    D = network_patterns(X, y, BETA, n_neurons=6, n_runs=2, hidden_bias=True, random_state=0)
+    assert 1 <= D.shape[1] <= 12 and not D.exhaustive
+    assert _keys(D) <= _keys(cnn.enumerate_patterns(X, hidden_bias=True))
+    flips = network_patterns(X, y, BETA, n_neurons=6, hidden_bias=True, n_flips=1, random_state=0)
+    assert flips.shape[1] <= 12 and flips.method == "alg3"
+
+
+def test_clear_errors():
+    X, y = _planted(10, seed=0)
+    with pytest.raises(ValueError, match="initial_patterns must be a boolean array"):
+        column_generation(X, y, BETA, initial_patterns=np.ones((9, 2), bool), solver="cvxpy")
+    with pytest.raises(TypeError, match="pricing must be None or a callable"):
+        column_generation(X, y, BETA, pricing="exact", solver="cvxpy")
+    with pytest.raises(ValueError, match="pricing must return a pattern of shape"):
+        column_generation(
+            X, y, BETA, solver="cvxpy", pricing=lambda Xe, lam: (1.0, np.ones(3, bool))
+        )
+
+
+def test_warm_started_rounds_match_a_cold_reference_solve():
+    """Gated colgen with the fast (warm-started) solver vs CVXPY on its final patterns."""
+    from convexnn.solvers import SOLVERS
+
+    if "fast" not in SOLVERS or "gated" not in SOLVERS["fast"].formulations:
+        pytest.skip("the fast gated solver is not registered")
+    X, y = _planted(40, seed=4, d=3)
+    D0 = cnn.sample_patterns(X, 4, hidden_bias=True, random_state=0)
+    res = column_generation(
+        X,
+        y,
+        BETA,
+        initial_patterns=D0,
+        formulation="gated",
+        hidden_bias=True,
+        solver="fast",
+        max_rounds=4,
+        max_add=10,
+        random_state=0,
+    )
+    assert res.n_rounds > 1
+    assert np.all(
+        np.diff(res.history["convex_objective"]) <= 1e-6 * res.history["convex_objective"][0]
+    )
+    ref = cnn.solve(
+        X, y, BETA, patterns=res.patterns, formulation="gated", solver="cvxpy", hidden_bias=True
+    )
+    assert res.solution.convex_objective == pytest.approx(ref.convex_objective, rel=1e-5)

@@ -1,0 +1,207 @@
+"""The fast solvers: kernels against their references, accuracy, dtype, backend, warm starts.
+
+Every accuracy check compares with an independent CVXPY/Clarabel optimum of the same
+program (``reference_optimum`` of the bank, written block by block from the paper).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from test_bank import reference_optimum
+
+from convexnn import ConvergenceWarning, build_problem, sample_patterns, solve
+from convexnn.solve import default_solver
+from convexnn.solvers._kernels import (
+    adjoint,
+    adjoint_reference,
+    forward,
+    forward_reference,
+    group_prox,
+    group_prox_reference,
+)
+
+# Gated solutions: solve() certifies the recovered ReLU network against the gated bound
+# and warns; the convex gap is checked explicitly below.
+pytestmark = pytest.mark.filterwarnings("ignore::convexnn.ConvergenceWarning")
+
+
+def _data(n: int = 120, d: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = np.maximum(X @ rng.normal(size=(d, 3)) + 0.2, 0) @ np.array([1.0, -1.0, 0.5])
+    return X, y + 0.1 * rng.normal(size=n)
+
+
+@pytest.fixture(scope="module")
+def medium():
+    """n=120, d=4 (+bias), 40 sampled patterns; beta gives a sparse solution."""
+    X, y = _data()
+    D = np.asarray(sample_patterns(X, 40, hidden_bias=True, random_state=1))
+    beta = 2.0
+    p_ref = reference_optimum(
+        X, y, beta, D, formulation="gated", hidden_bias=True, output_bias=True
+    )
+    return X, y, D, beta, p_ref
+
+
+def _solve(X, y, beta, D, **kw):
+    kw.setdefault("hidden_bias", True)
+    kw.setdefault("output_bias", True)
+    return solve(X, y, beta, patterns=D, formulation="gated", solver="fast", **kw)
+
+
+# -- kernels ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kernels_match_references(dtype):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 6)).astype(dtype)
+    M = np.asfortranarray(rng.random((50, 9)) < 0.5).astype(dtype)
+    U = rng.normal(size=(6, 9)).astype(dtype)
+    r = rng.normal(size=50).astype(dtype)
+    rtol = 1e-12 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(forward(X, M, U), forward_reference(X, M, U), rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(adjoint(X, M, r), adjoint_reference(X, M, r), rtol=rtol, atol=rtol)
+    U[:, 2] *= 1e-3  # one column below the threshold
+    np.testing.assert_allclose(
+        group_prox(U.astype(np.float64), 0.5), group_prox_reference(U.astype(np.float64), 0.5)
+    )
+    # the adjoint really is the adjoint: <A U, r> = <U, A^T r>
+    lhs = float(forward_reference(X, M, U) @ r)
+    assert lhs == pytest.approx(float(np.sum(U * adjoint_reference(X, M, r))), rel=10 * rtol)
+
+
+def test_kernels_on_torch_match_numpy():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    X, M = rng.normal(size=(30, 4)), (rng.random((30, 5)) < 0.5).astype(float)
+    U, r = rng.normal(size=(4, 5)), rng.normal(size=30)
+    Xt, Mt, Ut, rt = (torch.as_tensor(a) for a in (X, M, U, r))
+    np.testing.assert_allclose(forward(Xt, Mt, Ut).numpy(), forward_reference(X, M, U))
+    np.testing.assert_allclose(adjoint(Xt, Mt, rt).numpy(), adjoint_reference(X, M, r))
+    np.testing.assert_allclose(group_prox(Ut, 0.7).numpy(), group_prox_reference(U, 0.7))
+
+
+# -- accuracy -----------------------------------------------------------------------------
+
+
+def test_gated_matches_cvxpy_and_certifies(medium):
+    X, y, D, beta, p_ref = medium
+    sol = _solve(X, y, beta, D)
+    assert sol.convex_objective == pytest.approx(p_ref, rel=1e-5)
+    assert sol.lower_bound <= p_ref * (1 + 1e-9)
+    # the float64 certificate of the convex value reaches tol
+    assert (sol.convex_objective - sol.lower_bound) / sol.convex_objective <= 1e-6
+    assert sol.status == "optimal"
+    assert 0 < np.count_nonzero(np.linalg.norm(sol.V, axis=0)) < D.shape[1]  # sparse
+
+
+def test_float32_iterations_still_certify_in_float64(medium):
+    X, y, D, beta, p_ref = medium
+    sol = _solve(X, y, beta, D, solver_options={"dtype": "float32"})
+    assert sol.V.dtype == np.float64
+    assert sol.convex_objective == pytest.approx(p_ref, rel=1e-5)
+    assert (sol.convex_objective - sol.lower_bound) / sol.convex_objective <= 1e-6
+
+
+def test_torch_backend_matches_numpy(medium):
+    pytest.importorskip("torch")
+    X, y, D, beta, p_ref = medium
+    # CPU only: no GPU in the test environment.
+    sol = _solve(X, y, beta, D, solver_options={"backend": "torch", "device": "cpu"})
+    assert isinstance(sol.V, np.ndarray) and sol.V.dtype == np.float64
+    assert sol.convex_objective == pytest.approx(p_ref, rel=1e-5)
+    assert (sol.convex_objective - sol.lower_bound) / sol.convex_objective <= 1e-6
+
+
+def test_warm_start_from_the_optimum_stops_at_once(medium):
+    X, y, D, beta, p_ref = medium
+    cold = _solve(X, y, beta, D)
+    warm = _solve(X, y, beta, D, solver_options={"warm_start": (cold.V, cold.W, cold.c)})
+    assert warm.n_iter <= 20 < cold.n_iter
+    assert warm.convex_objective == pytest.approx(p_ref, rel=1e-5)
+    with pytest.raises(ValueError, match="warm_start V and W must have shape"):
+        _solve(X, y, beta, D, solver_options={"warm_start": (cold.V[:, :3], cold.W, 0.0)})
+
+
+def test_max_iter_warns_with_the_gap_reached(medium):
+    X, y, D, beta, _ = medium
+    with pytest.warns(ConvergenceWarning, match=r"relative gap of [0-9.e+-]+ \(tol=1e-06\)"):
+        sol = _solve(X, y, beta, D, max_iter=3)
+    assert sol.status == "max_iter"
+    assert sol.n_iter <= 3
+
+
+def test_degenerate_repeated_rows_without_biases():
+    X, y = _data(40, 3, seed=3)
+    X, y = np.vstack([X, X[:10]]), np.concatenate([y, y[:10]])
+    D = np.asarray(sample_patterns(X, 15, random_state=0))
+    p_ref = reference_optimum(
+        X, y, 0.3, D, formulation="gated", hidden_bias=False, output_bias=False
+    )
+    sol = _solve(X, y, 0.3, D, hidden_bias=False, output_bias=False)
+    assert sol.convex_objective == pytest.approx(p_ref, rel=1e-5)
+
+
+# -- selection and refusals -----------------------------------------------------------------
+
+
+def test_default_solver_is_fast_where_it_applies():
+    X, y = _data(10, 2)
+    D = np.asarray(sample_patterns(X, 3, random_state=0))
+    assert default_solver(build_problem(X, y, 0.1, D, formulation="gated")) == "fast"
+    assert default_solver(build_problem(X, y, 0.1, D, formulation="relu")) == "cvxpy"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert solve(X, y, 0.1, patterns=D, formulation="gated").solver == "fast"
+
+
+def test_fast_refuses_relu_and_bad_options():
+    X, y = _data(10, 2)
+    D = np.asarray(sample_patterns(X, 3, random_state=0))
+    with pytest.raises(ValueError, match="does not support formulation 'relu'"):
+        solve(X, y, 0.1, patterns=D, formulation="relu", solver="fast")
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        _solve(X, y, 0.1, D, solver_options={"dtype": "float16"})
+    with pytest.raises(ValueError, match="backend must be 'numpy' or 'torch'"):
+        _solve(X, y, 0.1, D, solver_options={"backend": "jax"})
+
+
+@pytest.mark.parametrize("loss", ["logistic", "squared_hinge", "huber"])
+def test_other_smooth_losses_match_cvxpy(loss):
+    X, y = _data(60, 3, seed=2)
+    if loss != "huber":
+        y = np.where(y > np.median(y), 1.0, -1.0)
+    D = np.asarray(sample_patterns(X, 12, hidden_bias=True, random_state=0))
+    kw = dict(patterns=D, formulation="gated", hidden_bias=True, output_bias=True, loss=loss)
+    ref = solve(X, y, 0.2, solver="cvxpy", **kw)
+    sol = solve(X, y, 0.2, **kw)
+    assert sol.solver == "fast"
+    assert sol.convex_objective == pytest.approx(ref.convex_objective, rel=1e-5)
+    assert sol.convex_objective - sol.lower_bound <= 1e-6 * sol.convex_objective
+
+
+def test_hinge_falls_back_to_cvxpy():
+    X, y = _data(10, 2)
+    D = np.asarray(sample_patterns(X, 3, random_state=0))
+    y = np.sign(y)
+    problem = build_problem(X, y, 0.1, D, formulation="gated", loss="hinge")
+    assert default_solver(problem) == "cvxpy"
+
+
+def test_solver_result_reports_gap_and_working_set(medium):
+    from convexnn.problem import build_problem as bp
+    from convexnn.solvers import SOLVERS
+
+    X, y, D, beta, p_ref = medium
+    problem = bp(X, y, beta, D, formulation="gated", hidden_bias=True, output_bias=True)
+    res = SOLVERS["fast"].solve(problem, tol=1e-7, max_iter=None, verbose=False, options={})
+    assert res.status == "optimal" and res.n_iter > 0 and res.time > 0
+    assert res.info["relative_gap"] <= 1e-7
+    assert res.info["lower_bound"] <= p_ref * (1 + 1e-9)
+    assert res.info["primal"] == pytest.approx(p_ref, rel=1e-6)
+    assert res.info["n_active"] == np.count_nonzero(np.linalg.norm(res.V, axis=0))

@@ -1,0 +1,52 @@
+"""solve_path: one warm-started path equals independent single solves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convexnn import PathResult, sample_patterns, solve, solve_path
+
+
+def _data():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(100, 3))
+    y = np.maximum(X @ rng.normal(size=(3, 2)), 0) @ np.array([1.0, -0.7])
+    return X, y + 0.05 * rng.normal(size=100)
+
+
+@pytest.mark.filterwarnings("ignore::convexnn.ConvergenceWarning")  # gated: network vs gated bound
+def test_path_equals_independent_solves():
+    X, y = _data()
+    D = np.asarray(sample_patterns(X, 30, hidden_bias=True, random_state=0))
+    betas = [0.5, 4.0, 1.5]  # any order: results come back in this order
+    kw = dict(patterns=D, formulation="gated", hidden_bias=True, output_bias=True)
+    path = solve_path(X, y, betas, **kw)
+    assert isinstance(path, PathResult) and len(path) == 3
+    np.testing.assert_array_equal(path.betas, betas)
+    for beta, sol in zip(betas, path, strict=True):
+        single = solve(X, y, beta, solver="cvxpy", **kw)
+        assert sol.convex_objective == pytest.approx(single.convex_objective, rel=1e-5)
+        assert (sol.convex_objective - sol.lower_bound) / sol.convex_objective <= 1e-6
+        assert sol.solver == "fast"
+    # larger beta: sparser solution, larger objective
+    assert path[1].convex_objective > path[2].convex_objective > path[0].convex_objective
+    assert path.objectives.shape == (3,) and np.all(path.relative_gaps < np.inf)
+
+
+@pytest.mark.filterwarnings("ignore::convexnn.ConvergenceWarning")
+def test_path_warm_starts_save_iterations():
+    X, y = _data()
+    D = np.asarray(sample_patterns(X, 30, hidden_bias=True, random_state=0))
+    betas = np.geomspace(4.0, 0.5, 6)
+    kw = dict(patterns=D, formulation="gated", hidden_bias=True)
+    path = solve_path(X, y, betas, **kw)
+    cold = sum(solve(X, y, b, **kw).n_iter for b in betas)
+    assert sum(s.n_iter for s in path) < cold
+
+
+@pytest.mark.parametrize("betas", [[], [1.0, -1.0], [[1.0, 2.0]]])
+def test_path_refuses_bad_betas(betas):
+    X, y = _data()
+    with pytest.raises(ValueError, match="solve_path"):
+        solve_path(X, y, betas, formulation="gated")

@@ -1,0 +1,86 @@
+"""Pruning to at most n + 1 neurons keeps predictions, penalty and objective (2)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import convexnn as cnn
+from convexnn.prune import prune_network
+
+
+def _data(n: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    return X, np.maximum(X @ np.array([1.0, -1.0]), 0.0) - 0.3 * X[:, 0] + 0.1 * rng.normal(size=n)
+
+
+@pytest.mark.parametrize("hidden_bias", [False, True])
+@pytest.mark.parametrize("output_bias", [None, 0.7])
+def test_random_wide_network_is_pruned_to_n_plus_one(hidden_bias, output_bias):
+    X, y = _data(n=8, seed=1)
+    rng = np.random.default_rng(2)
+    m = 40
+    b = rng.normal(size=m) if hidden_bias else None
+    net = cnn.TwoLayerReLU(rng.normal(size=(2, m)), rng.normal(size=m), b, output_bias)
+    res = prune_network(net, X, y, 0.1)
+    assert res.n_neurons <= X.shape[0] + 1
+    assert res.n_neurons_before == m
+    np.testing.assert_allclose(res.network.predict(X), net.predict(X), rtol=0, atol=1e-10)
+    assert res.network.penalty() == pytest.approx(net.penalty(), rel=1e-10)
+    assert res.objective == pytest.approx(net.objective(X, y, 0.1), rel=1e-8)
+    # The kept neurons are rescalings of the original ones (same directions).
+    U0 = net.U_eff / np.linalg.norm(net.U_eff, axis=0)
+    U1 = res.network.U_eff / np.linalg.norm(res.network.U_eff, axis=0)
+    assert np.all(np.max(U1.T @ U0, axis=1) > 1 - 1e-12)
+
+
+def _split(net: cnn.TwoLayerReLU, parts: np.ndarray) -> cnn.TwoLayerReLU:
+    """Each neuron as len(parts) parallel copies scaled by sqrt(parts): same f and penalty."""
+    k, root = parts.size, np.tile(np.sqrt(parts), net.n_neurons)
+    b = np.repeat(net.b, k) * root if net.b is not None else None
+    return cnn.TwoLayerReLU(np.repeat(net.U, k, axis=1) * root, np.repeat(net.alpha, k) * root, b)
+
+
+def test_optimal_network_with_many_blocks_stays_optimal():
+    """Theorem-1 network over all blocks of an exact CVXPY solve, pruned: still optimal."""
+    X, y = _data(n=10, seed=3)
+    beta = 0.05
+    sol = cnn.solve(X, y, beta, hidden_bias=True, patterns="exact")
+    wide = cnn.recover_network(sol.V, sol.W, hidden_bias=True, zero_tol=1e-12, merge_tol=None)
+    assert wide.n_neurons > X.shape[0] + 1
+    res = prune_network(wide, X, y, beta)
+    assert res.n_neurons <= X.shape[0] + 1
+    assert res.objective == pytest.approx(wide.objective(X, y, beta), rel=1e-8)
+    cert = cnn.certify(res.network, X, y, beta, patterns="exact")
+    assert cert.is_global and cert.relative_gap <= 1e-6
+    # Split copies of an optimal network are pruned back to (at most) its m* neurons.
+    split = _split(sol.network, np.array([0.2, 0.3, 0.5]))
+    back = prune_network(split, X, y, beta)
+    assert back.n_neurons <= sol.n_neurons
+    assert back.objective == pytest.approx(sol.objective, rel=1e-8)
+
+
+def test_small_network_is_unchanged():
+    X, y = _data(n=6)
+    net = cnn.TwoLayerReLU(np.array([[1.0, -1.0], [0.5, 0.2]]), np.array([1.0, -2.0]))
+    res = prune_network(net, X, y, 0.1)
+    assert res.n_neurons == 2
+    np.testing.assert_array_equal(res.network.U, net.U)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"beta": 0.0}, ValueError, r"prune_network: beta must be > 0"),
+        ({"X": np.ones((6, 3))}, ValueError, r"X must have network.n_features = 2"),
+        ({"network": "net"}, TypeError, r"network must be a convexnn.TwoLayerReLU"),
+        ({"tol": 2.0}, ValueError, r"tol must be in \(0, 1\)"),
+    ],
+)
+def test_bad_inputs(kwargs, error, match):
+    X, y = _data(n=6)
+    net = cnn.TwoLayerReLU(np.ones((2, 3)), np.ones(3))
+    args = {"network": net, "X": X, "y": y, "beta": 0.1, **kwargs}
+    with pytest.raises(error, match=match):
+        prune_network(args.pop("network"), args.pop("X"), args.pop("y"), args.pop("beta"), **args)
