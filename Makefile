@@ -36,13 +36,13 @@ $(BENCH_STAMP): pyproject.toml
 
 bench-deps: $(BENCH_STAMP)
 
+BENCHMARKS := $(wildcard benchmarks/bench_*.py)
+
 bench: $(BENCH_STAMP)
-	$(BENCH_PY) benchmarks/bench_patterns.py
-	$(BENCH_PY) benchmarks/bench_reference.py
+	for b in $(BENCHMARKS); do $(BENCH_PY) $$b || exit 1; done
 
 bench-quick: $(STAMP)
-	$(PY) benchmarks/bench_patterns.py --quick
-	$(PY) benchmarks/bench_reference.py --quick
+	for b in $(BENCHMARKS); do $(PY) $$b --quick || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

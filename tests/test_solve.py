@@ -237,3 +237,21 @@ def test_two_dimensional_targets_go_through_the_multi_output_path(data_2d):
     single = cnn.solve(X, y, 0.1, hidden_bias=True, solver="cvxpy")
     # Separate mode: the first output is the scalar network of the first column.
     assert sol.solutions[0].objective == pytest.approx(single.objective, rel=1e-6)
+
+
+def test_hinge_certificate_uses_the_solver_multiplier_when_the_polish_is_too_big(monkeypatch):
+    # Above _POLISH_MAX_SIZE the margin-point SOCP is skipped, and -grad L(z) alone gives
+    # a bound far too low; CVXPY's multiplier of z = A(V - W) + c closes it.
+    import convexnn.duality as duality
+
+    monkeypatch.setattr(duality, "_POLISH_MAX_SIZE", 0)
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(20, 2))
+    y = np.where(X[:, 0] * X[:, 1] > 0, 1.0, -1.0)
+    kw = dict(loss="hinge", hidden_bias=True, patterns="exact", solver="cvxpy")
+    sol = cnn.solve(X, y, 1e-2, **kw)
+    assert sol.scope == "global"
+    assert 0 <= sol.relative_gap <= 1e-4
+    # certify() has only -grad L(z) of the same network: its bound is much weaker here.
+    plain = cnn.certify(sol.network, X, y, 1e-2, loss="hinge", patterns=sol.patterns)
+    assert plain.relative_gap > 10 * max(sol.relative_gap, 1e-6)

@@ -517,7 +517,7 @@ def _cone_dual_norms_reference(X: Any, D: Any, lam: Any, *, formulation: str = "
 
 
 def dual_certificate(
-    problem: ConvexReLUProblem, z: Any, upper_bound: float, *, scope: str
+    problem: ConvexReLUProblem, z: Any, upper_bound: float, *, scope: str, lam: Any = None
 ) -> Certificate:
     """Certificate from predictions ``z`` on ``problem.X`` and a primal value.
 
@@ -557,7 +557,7 @@ def dual_certificate(
     scope = check_choice(scope, SCOPES, caller=caller, name="scope")
     z_arr = check_y(z, problem.n, caller=caller, name="z")
     D = np.asarray(problem.D, dtype=bool)
-    lam0 = _dual_candidate(problem, z_arr, D)
+    lam0 = _dual_candidate(problem, z_arr, D, lam)
     s_max = _max_dual_norm(problem.X, D, lam0, problem.formulation)
     t_max = _SAFETY * problem.beta / s_max if s_max > 0 else np.inf
     t = float(problem.loss.best_dual_scale(lam0, problem.y, t_max))
@@ -579,8 +579,11 @@ def dual_certificate(
     )
 
 
-def _dual_candidate(problem: ConvexReLUProblem, z: Array, D: BoolArray) -> Array:
+def _dual_candidate(problem: ConvexReLUProblem, z: Array, D: BoolArray, lam: Any = None) -> Array:
     """``-grad L(z)`` (a subgradient for hinge), made feasible for the loss's domain.
+
+    A given ``lam`` (a solver's multiplier of ``z = A(V - W) + c``, e.g. CVXPY's) is
+    used instead of ``-grad L(z)`` and made feasible the same way.
 
     Coordinates the loss leaves free (hinge: points on the margin, where the
     subdifferential is an interval) are optimised by a small SOCP, the dual restricted
@@ -591,7 +594,10 @@ def _dual_candidate(problem: ConvexReLUProblem, z: Array, D: BoolArray) -> Array
     set is empty (one class only) the candidate is 0 and the bound is ``-L*(0)``.
     """
     loss = problem.loss
-    lam0, free = loss.dual_candidate(z, problem.y)
+    if lam is None:
+        lam0, free = loss.dual_candidate(z, problem.y)
+    else:
+        lam0, free = check_y(lam, problem.n, caller="dual_certificate", name="lam"), None
     lo, hi = loss.dual_box(problem.y)
     if free is not None and free.any():
         lam0 = _optimise_free_coordinates(problem, D, lam0, free, lo, hi)

@@ -23,6 +23,7 @@ SOLVERS_UNDER_TEST = [
     ("cvxpy-scs", 2e-3, 5e-2),
     ("fast", 1e-5, 1e-6),
     ("group-lasso", 1e-5, 1e-6),
+    ("relu-pgd", 1e-5, 1e-6),
 ]
 
 

@@ -49,7 +49,7 @@ def get_experiment(name: str) -> Callable[..., ExperimentResult]:
     return run
 
 
-_CACHE: dict[tuple[str, bool, int], ExperimentResult] = {}
+_CACHE: dict[tuple[str, bool, int, str | None], ExperimentResult] = {}
 
 
 def run_experiment(
@@ -63,13 +63,11 @@ def run_experiment(
     """Run experiment ``name`` and, when ``out`` is given, save its table and summary there.
 
     With ``reuse``, a result computed earlier in this process with the same settings is
-    returned instead of running again (``table1`` reuses fig2-fig5 this way); its table is
-    saved under ``out`` again, its figures stay where they were first written.
+    returned instead of running again (``table1`` reuses fig2-fig5 this way). The output
+    folder is part of the settings, so a reused result has its figures under ``out`` too.
     """
-    key = (name, quick, random_state)
+    key = (name, quick, random_state, None if out is None else str(Path(out).resolve()))
     if reuse and key in _CACHE:
-        if out is not None:
-            _CACHE[key].save(Path(out))
         return _CACHE[key]
     result = get_experiment(name)(quick=quick, out=out, random_state=random_state)
     if out is not None:

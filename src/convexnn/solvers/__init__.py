@@ -7,12 +7,14 @@ from .base import Solver, SolverResult
 from .cvxpy_ref import CvxpySolver, build_cvxpy_problem
 from .fast import FastSolver
 from .group_lasso import GroupLassoSolver
+from .relu_pgd import ReluPGDSolver
 
 SOLVERS: dict[str, Solver] = {
     "cvxpy": CvxpySolver("CLARABEL"),
     "cvxpy-scs": CvxpySolver("SCS"),
     "fast": FastSolver(),
     "group-lasso": GroupLassoSolver(),
+    "relu-pgd": ReluPGDSolver(),
 }
 
 

@@ -64,6 +64,7 @@ class CvxpySolver:
         V_val = np.asarray(V.value, dtype=np.float64)
         W_val = np.asarray(W.value, dtype=np.float64)
         c_val = float(c.value) if c is not None else None
+        lam = cvx_problem.constraints[0].dual_value
         status = "optimal" if cvx_problem.status == cp.OPTIMAL else "inaccurate"
         stats = cvx_problem.solver_stats
         return SolverResult(
@@ -75,7 +76,11 @@ class CvxpySolver:
             n_iter=int(stats.num_iters or 0),
             time=elapsed,
             solver=self.name,
-            info={"cvxpy_status": cvx_problem.status, "solve_time": stats.solve_time},
+            info={
+                "cvxpy_status": cvx_problem.status,
+                "solve_time": stats.solve_time,
+                "dual_point": None if lam is None else np.asarray(lam, dtype=np.float64),
+            },
         )
 
     def _solver_kwargs(
@@ -108,14 +113,17 @@ def build_cvxpy_problem(problem: ConvexReLUProblem) -> tuple[Any, Any, Any, Any]
     d, P = problem.d, problem.P
     V = cp.Variable((d, P), name="V")
     W = cp.Variable((d, P), name="W")
-    z = cp.sum(cp.multiply(M, X @ (V - W)), axis=1)
+    pred = cp.sum(cp.multiply(M, X @ (V - W)), axis=1)
     c = cp.Variable(name="c") if problem.output_bias else None
     if c is not None:
-        z = z + c
+        pred = pred + c
+    # The predictions as a variable of their own: the multiplier of ``z == pred`` is the
+    # optimal dual point ``lam = -grad L(z)`` of eq. (4), read back by the solver.
+    z = cp.Variable(problem.n, name="z")
     reg = cp.sum(cp.norm(V, 2, axis=0)) + cp.sum(cp.norm(W, 2, axis=0))
     objective = cp.Minimize(problem.loss.cvxpy_expr(z, problem.y) + problem.beta * reg)
-    constraints = []
+    constraints = [z == pred]
     if problem.formulation == "relu":
         S = problem.signs
-        constraints = [cp.multiply(S, X @ V) >= 0, cp.multiply(S, X @ W) >= 0]
+        constraints += [cp.multiply(S, X @ V) >= 0, cp.multiply(S, X @ W) >= 0]
     return cp.Problem(objective, constraints), V, W, c
