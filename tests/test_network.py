@@ -102,3 +102,32 @@ def test_blocks_of_opposite_sign_never_merge():
     V = np.array([[1.0], [0.0]])
     W = np.array([[2.0], [0.0]])
     assert recover_network(V, W, hidden_bias=False).n_neurons == 2
+
+
+@pytest.mark.parametrize("hidden_bias", [False, True])
+def test_network_to_convex_reproduces_the_network_and_bounds_its_objective(hidden_bias):
+    from convexnn import network_to_convex
+    from convexnn.patterns import sample_patterns
+    from convexnn.problem import build_problem
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    y = rng.normal(size=50)
+    b = rng.normal(size=6) if hidden_bias else None
+    net = TwoLayerReLU(rng.normal(size=(3, 6)), rng.normal(size=6), b=b, c=0.3)
+    U_eff = net.U_eff
+    own = sample_patterns(X, method="network", weights=U_eff, hidden_bias=hidden_bias)
+    extra = sample_patterns(X, 5, hidden_bias=hidden_bias, random_state=1)
+    D = np.hstack([np.asarray(extra), np.asarray(own)])
+    V, W, c, matched = network_to_convex(net, X, D)
+    assert matched.all() and c == 0.3
+    prob = build_problem(
+        X, y, 0.1, D, formulation="relu", hidden_bias=hidden_bias, output_bias=True
+    )
+    np.testing.assert_allclose(prob.predict(V, W, c), net.predict(X), atol=1e-12)
+    assert prob.constraint_violation(V, W) <= 1e-12
+    assert prob.objective(V, W, c) <= net.objective(X, y, 0.1) + 1e-12
+    # A neuron whose pattern is missing is left out and reported.
+    V2, W2, _, matched2 = network_to_convex(net, X, np.asarray(extra))
+    assert not matched2.all()
+    assert np.count_nonzero(np.linalg.norm(np.hstack([V2, W2]), axis=0)) <= matched2.sum()

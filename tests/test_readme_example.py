@@ -43,3 +43,22 @@ def test_readme_sklearn_example() -> None:
         assert NUMBER.sub("#", got) == NUMBER.sub("#", want), (got, want)
         for g, w in zip(NUMBER.findall(got), NUMBER.findall(want), strict=True):
             assert float(g) == pytest.approx(float(w), rel=1e-2, abs=1e-5), (got, want)
+
+
+def test_readme_alg2_example_never_worse_than_its_network() -> None:
+    """The README's Alg2 recipe runs and improves on the network it starts from."""
+    pytest.importorskip("torch")
+    import numpy as np
+
+    text = README.read_text()
+    start = text.index("### Beating Adam on sampled patterns")
+    code = re.search(r"```python\n(.*?)```", text[start:], re.S)
+    assert code is not None, "README section lost its code block"
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    y = np.maximum(X @ rng.normal(size=3), 0) + 0.1 * rng.normal(size=120)
+    scope = {"np": np, "cnn": __import__("convexnn"), "X": X, "y": y, "beta": 0.05}
+    exec(compile(code.group(1), str(README), "exec"), scope)
+    sol, run = scope["sol"], scope["run"]
+    assert sol.relative_gap <= 1e-6
+    assert sol.objective <= run.best_network.objective(X, y, 0.05) * (1 + 1e-9)

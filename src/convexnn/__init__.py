@@ -27,7 +27,7 @@ from .estimators import (
 )
 from .exceptions import ConvergenceWarning
 from .gauge import GaugeResult, neural_gauge
-from .network import TwoLayerReLU, recover_network
+from .network import TwoLayerReLU, network_to_convex, recover_network
 from .path import PathResult, solve_path
 from .patterns import (
     PatternMatrix,
@@ -68,6 +68,7 @@ __all__ = [
     "count_patterns_bound",
     "enumerate_patterns",
     "extract_patches",
+    "network_to_convex",
     "neural_gauge",
     "prune_network",
     "recover_network",

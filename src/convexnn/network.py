@@ -314,3 +314,64 @@ def _merge_parallel(blocks: Array, signs: Array, merge_tol: float) -> tuple[Arra
         merged.append(blocks[:, group].sum(axis=1))
         merged_signs.append(signs[i])
     return np.column_stack(merged), np.asarray(merged_signs)
+
+
+def network_to_convex(
+    net: TwoLayerReLU, X: Any, D: Any
+) -> tuple[Array, Array, float | None, NDArray[np.bool_]]:
+    """A network as a point of the relu program (8) over the patterns ``D`` (Theorem 1 back).
+
+    Neuron j (hidden weights ``u_j`` on ``X_eff = [X, 1]`` when the network has hidden
+    biases, output weight ``alpha_j``) whose pattern ``1[X_eff u_j >= 0]`` (or
+    ``1[X_eff u_j > 0]``) is column i of D lies in the cone ``K_i`` and adds
+    ``alpha_j u_j`` to ``v_i`` (``alpha_j > 0``) or ``|alpha_j| u_j`` to ``w_i``.
+    With every neuron matched, the point reproduces the network's predictions and its
+    convex objective is at most eq. (2) of the network (``|alpha| ||u|| <=
+    (||u||^2 + alpha^2) / 2``), so it is a warm start that can only improve on the
+    network: ``solve(..., solver_options={"warm_start": (V, W, c)})``.
+
+    Parameters
+    ----------
+    net : TwoLayerReLU
+        Scalar output.
+    X : array of shape (n, d)
+        The data (without the ones column).
+    D : array of shape (n, P) of bool
+
+    Returns
+    -------
+    V, W : arrays of shape (d_eff, P)
+    c : float or None
+        The network's output bias.
+    matched : bool array of shape (m,)
+        Neurons whose pattern is a column of D (the others are left out).
+    """
+    caller = "network_to_convex"
+    if net.is_multi_output:
+        raise ValueError(
+            f"{caller}: only scalar-output networks are supported, got alpha "
+            f"of shape {net.alpha.shape}."
+        )
+    X_eff = net._check_input(X)
+    if net.has_hidden_bias:
+        X_eff = np.hstack([X_eff, np.ones((X_eff.shape[0], 1))])
+    D_arr = np.asarray(D, dtype=bool)
+    if D_arr.ndim != 2 or D_arr.shape[0] != X_eff.shape[0]:
+        raise ValueError(
+            f"{caller}: D must have shape (n, P) = ({X_eff.shape[0]}, P), got {D_arr.shape}."
+        )
+    column = {D_arr[:, i].tobytes(): i for i in range(D_arr.shape[1] - 1, -1, -1)}
+    U, alpha = net.U_eff, np.asarray(net.alpha, dtype=np.float64)
+    Z = X_eff @ U
+    V = np.zeros((U.shape[0], D_arr.shape[1]))
+    W = np.zeros_like(V)
+    matched = np.zeros(U.shape[1], dtype=bool)
+    for j in range(U.shape[1]):
+        i = column.get((Z[:, j] >= 0).tobytes(), column.get((Z[:, j] > 0).tobytes()))
+        if i is None:
+            continue
+        matched[j] = True
+        target = V if alpha[j] > 0 else W
+        target[:, i] += abs(alpha[j]) * U[:, j]
+    c = None if net.c is None else float(net.c)
+    return V, W, c, matched

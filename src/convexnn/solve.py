@@ -107,6 +107,14 @@ class Solution:
                 f"certified lower bound      = {self.lower_bound:.10g}",
                 f"gap = {self.gap:.3g}  (relative {self.relative_gap:.3g}), scope: {scope}",
             ]
+            + (
+                [
+                    "negative gap: the returned network (after merging near-parallel "
+                    "neurons) lies outside these patterns and beats their optimum"
+                ]
+                if self.gap < 0
+                else []
+            )
         )
 
     def __repr__(self) -> str:

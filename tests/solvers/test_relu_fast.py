@@ -135,3 +135,41 @@ def test_small_beta_certifies(loss):
         assert sol.convex_objective == pytest.approx(ref.convex_objective, rel=1e-5)
     else:  # our certified optimum is at least as good as the inaccurate reference
         assert sol.convex_objective <= ref.convex_objective * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("output_bias", [False, True])
+def test_solver_certificate_equals_the_reference_kernel(output_bias):
+    """_certify (pruned, warm-started cone norms) vs the plain cone_dual_norms kernel."""
+    from convexnn.duality import cone_dual_norms
+    from convexnn.problem import build_problem
+    from convexnn.solvers._kernels import dual_candidate, dual_lower_bound, gap_scale
+    from convexnn.solvers.relu_pgd import _certify, _ConeNormCache
+
+    X, y = _data(n=80, d=4, seed=3)
+    D = sample_patterns(X, 40, random_state=1)
+    prob = build_problem(X, y, 0.05, D, formulation="relu", output_bias=output_bias)
+    rng = np.random.default_rng(0)
+    cache = _ConeNormCache(prob.P)
+    for scale in (0.0, 0.1, 1.0):  # from the zero point to a rough one, warm cache
+        S2 = np.vstack([np.where(D.T, 1.0, -1.0)] * 2)
+        B = project_cones(prob.X, S2, scale * rng.normal(size=(prob.d, 2 * prob.P)))[0]
+        chk = _certify(prob, B, 0.0, cache)
+        z = prob.A(B[:, : prob.P] - B[:, prob.P :]) + (chk.c if output_bias else 0.0)
+        lam = dual_candidate(prob.loss, z, y, output_bias)
+        exact = cone_dual_norms(prob.X, D, lam)
+        assert np.all(chk.cone >= exact - 1e-9 * exact.max())  # upper bounds everywhere
+        big = exact > prob.beta  # exact wherever a block could join the working set
+        np.testing.assert_allclose(chk.cone[big], exact[big], rtol=1e-8)
+        lower, _ = dual_lower_bound(prob.loss, lam, y, prob.beta, exact.max())
+        rel = (chk.primal - lower) / gap_scale(chk.primal, y)
+        np.testing.assert_allclose(chk.rel_gap, rel, rtol=1e-8, atol=1e-12)
+
+
+def test_negative_gap_is_explained_in_the_summary():
+    import dataclasses
+
+    X, y = _data(n=30, d=2)
+    sol = solve(X, y, 0.1, patterns=sample_patterns(X, 6, random_state=0), solver="fast")
+    assert sol.gap >= 0 and "negative gap" not in sol.summary()
+    worse = dataclasses.replace(sol, gap=-1e-3, relative_gap=-1e-4)
+    assert "negative gap: the returned network" in worse.summary()

@@ -49,7 +49,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import nnls
 
-from ..duality import _NNLS_OUTER_ITER, _NNLSState, cone_dual_norms
+from ..duality import _NNLS_OUTER_ITER, _cheap_bounds, _NNLSState
 from ..exceptions import ConvergenceWarning
 from ..problem import ConvexReLUProblem
 from ._fista import SubProblem, fista
@@ -183,22 +183,73 @@ class _Check:
     c: float
 
 
-def _certify(problem: ConvexReLUProblem, B: np.ndarray, c: float) -> _Check:
-    """Certificate of ``B = [V, W]`` (d, 2P): primal, cone norms, relative gap."""
-    X, D, y, loss, P = problem.X, problem.D, problem.y, problem.loss, problem.P
-    U = B[:, :P] - B[:, P:]
-    z = problem.A(U)
+def _primal(problem: ConvexReLUProblem, B: np.ndarray, c: float, with_z: bool = False) -> Any:
+    """Objective of ``B = [V, W]`` with the best output bias: ``(primal, c[, z])``."""
+    P, y, loss = problem.P, problem.y, problem.loss
+    nz = np.flatnonzero(B.any(axis=0))
+    U = np.zeros((B.shape[0], P))
+    np.add.at(U.T, nz % P, (np.where(nz < P, 1.0, -1.0) * B[:, nz]).T)
+    z = forward(problem.X, problem.mask[:, np.unique(nz % P)], U[:, np.unique(nz % P)])
     if problem.output_bias:
         c = best_bias(loss, z, y, c)
         z = z + c
     primal = float(loss.value(z, y)) + problem.beta * float(np.linalg.norm(B, axis=0).sum())
+    return (primal, c, z) if with_z else (primal, c)
+
+
+class _ConeNormCache:
+    """Active constraints of the last cone projection of each (pattern, sign) pair.
+
+    The dual candidate moves little between two outer rounds, so warm starting the
+    Lawson-Hanson projections from the previous active sets saves most of their steps.
+    """
+
+    def __init__(self, P: int) -> None:
+        empty = np.zeros(0, dtype=np.intp)
+        self.active: list[list[np.ndarray]] = [[empty] * P, [empty] * P]
+
+    def norms(self, X: np.ndarray, S: np.ndarray, G: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """``(k, 2)`` norms ``||P_{K_i}(+-g_i)||`` for patterns ``idx`` (G: (d, k))."""
+        out = np.empty((idx.size, 2))
+        for sign in (0, 1):
+            prev = [self.active[sign][i] for i in idx]
+            Pk, act = project_cones(X, S[idx], G if sign == 0 else -G, prev)
+            out[:, sign] = np.linalg.norm(Pk, axis=0)
+            for i, a in zip(idx, act, strict=True):
+                self.active[sign][i] = a
+        return out
+
+
+_CERT_CHUNK = 64  # patterns per batch of exact cone norms, by decreasing gated bound
+
+
+def _certify(
+    problem: ConvexReLUProblem, B: np.ndarray, c: float, cache: _ConeNormCache | None = None
+) -> _Check:
+    """Certificate of ``B = [V, W]`` (d, 2P): primal, cone norms, relative gap.
+
+    Every cone norm has a cheap upper bound (``duality._cheap_bounds``: the projection
+    on the half-space of the most violated constraint; exact when ``+-g_i`` is in the
+    cone). Exact cone norms are computed by decreasing bound, in chunks, until the next
+    bound is below both beta (no block there can enter the working set) and the largest
+    exact norm found (it cannot change ``s_max``); the other entries keep their bound.
+    """
+    X, y, loss, P = problem.X, problem.y, problem.loss, problem.P
+    cache = _ConeNormCache(P) if cache is None else cache
+    primal, c, z = _primal(problem, B, c, with_z=True)
     lam0 = dual_candidate(loss, z, y, problem.output_bias)
-    gated = np.linalg.norm(X.T @ (problem.mask * lam0[:, None]), axis=0)
-    # Cone norms only where the gated bound reaches the threshold that can matter.
-    cone = np.column_stack([gated, gated])
-    cand = np.flatnonzero(gated > 0.5 * problem.beta)
-    if cand.size:
-        cone[cand] = cone_dual_norms(X, D[:, cand], lam0)
+    G = X.T @ (problem.mask * lam0[:, None])  # (d, P)
+    cone, exact = _cheap_bounds(X, problem.D, G, np.linalg.norm(G, axis=0))
+    best = float(np.where(exact, cone, 0.0).max(initial=0.0))
+    todo = np.flatnonzero(~exact.all(axis=1))
+    todo = todo[np.argsort(-cone[todo].max(axis=1))]
+    S = np.where(problem.D.T, 1.0, -1.0)
+    for start in range(0, todo.size, _CERT_CHUNK):
+        idx = todo[start : start + _CERT_CHUNK]
+        if cone[idx[0]].max() <= min(problem.beta, best):
+            break
+        cone[idx] = cache.norms(X, S, G[:, idx], idx)
+        best = max(best, float(cone[idx].max()))
     s_max = float(cone.max(initial=0.0))
     lower, _ = dual_lower_bound(loss, lam0, y, problem.beta, s_max)
     return _Check(primal, (primal - lower) / gap_scale(primal, y), cone, c)
@@ -223,7 +274,8 @@ def _null_basis(A: np.ndarray, d: int) -> np.ndarray:
     """Orthonormal basis (d, r) of the null space of the rows of A."""
     if A.shape[0] == 0:
         return np.eye(d)
-    _, sv, Vt = np.linalg.svd(A, full_matrices=True)
+    # full V^T (d, d) always; full U only when it is small (fewer rows than d)
+    _, sv, Vt = np.linalg.svd(A, full_matrices=A.shape[0] < d)
     rank = int((sv > 1e-10 * sv[0]).sum()) if sv.size and sv[0] > 0 else 0
     return Vt[rank:].T
 
@@ -275,7 +327,8 @@ def _polish(
             cache[j] = (rows, _null_basis(X[rows], d))
 
     def value(Bs: np.ndarray, cs: float) -> float:
-        z = forward(X, M2, Bs)
+        nz = np.flatnonzero(Bs.any(axis=0))  # B is zero off the support
+        z = forward(X, M2[:, nz], Bs[:, nz])
         if ob:
             z = z + cs
         return float(loss.value(z, y)) + beta * float(np.linalg.norm(Bs, axis=0).sum())
@@ -443,8 +496,19 @@ def solve_relu(
     S_all = np.where(D.T, 1.0, -1.0)
     ops = LossOps(problem.loss, problem.y, backend)
     status, n_outer, n_polish = "max_iter", 0, 0
+    norm_cache = _ConeNormCache(P)
     while True:
-        chk = _certify(problem, B, c)
+        # Polish first, then certify the better point only (one certificate per round).
+        f, c = _primal(problem, B, c)
+        pol = _polish(problem, B, c)
+        if pol is not None:
+            n_polish += pol[2]
+            f_p, c_p = _primal(problem, pol[0], pol[1])
+            if verbose:
+                print(f"[relu] polish: {pol[2]} Newton steps, objective {f_p:.10g} (was {f:.10g})")
+            if f_p < f:
+                B, c = pol[0], c_p
+        chk = _certify(problem, B, c, norm_cache)
         c = chk.c
         if verbose:
             n_act = int((np.linalg.norm(B, axis=0) > 0).sum())
@@ -452,21 +516,6 @@ def solve_relu(
         if chk.rel_gap <= tol:
             status = "optimal"
             break
-        pol = _polish(problem, B, c)
-        if pol is not None:
-            n_polish += pol[2]
-            B_p = pol[0]
-            chk_p = _certify(problem, B_p, pol[1])
-            if verbose:
-                print(
-                    f"[relu] polish: {pol[2]} Newton steps, rel gap {chk_p.rel_gap:.3e}, "
-                    f"objective {chk_p.primal:.10g} (was {chk.primal:.10g})"
-                )
-            if chk_p.primal < chk.primal:
-                B, c, chk = B_p, chk_p.c, chk_p
-                if chk.rel_gap <= tol:
-                    status = "optimal"
-                    break
         if n_iter >= max_iter:
             break
         ws = _working_set(B, chk.cone, problem.beta)
