@@ -35,7 +35,11 @@ to rounding. The result is kept when its objective is lower; FISTA then runs onl
 small-beta reproducer (n=200, d=11, P=100, beta=1e-2) the solve went from 20000
 iterations ending at a gap of 1.7e-2 (32 s) to a gap of 2e-12 in about 3 s. Skipped
 (FISTA alone, as before) for multi-output losses and when a Newton system would cost
-more than ``_POLISH_FLOPS``.
+more than ``_POLISH_FLOPS`` flops (``n R^2``, R the free dimensions of the support) or
+its (n, R) matrix more than ``_POLISH_BYTES``. A Newton step at n = 4000, R = 1000 takes
+a fraction of a second; FISTA alone needed 20000 iterations (130 s) there and stopped
+at a gap of 3e-5, the polish reaches 1e-6 in 15 s (the Alg2 warm start of
+``benchmarks/bench_solvers.py``, n=4000, d=8).
 """
 
 from __future__ import annotations
@@ -256,9 +260,10 @@ def _certify(
 
 
 _ACTIVE_TOL = 1e-9  # slack <= tol * max |X b_j|: constraint taken as active
-_NEWTON_ITER = 500
+_NEWTON_ITER = 50  # Newton steps per polish round (FISTA rounds move the active sets between)
 _BENDS = 20  # bent-search segments after a blocked Newton step
-_POLISH_FLOPS = 2e8  # skip the polish when a Newton system costs more (n R^2)
+_POLISH_FLOPS = 1e10  # skip the polish when a Newton system costs more (n R^2)
+_POLISH_BYTES = 4e8  # ... or when its (n, R) float64 matrix is larger
 
 
 def _loss_curvature(loss: Any, z: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -292,7 +297,7 @@ def _block_diag_index(
 
 
 def _polish(
-    problem: ConvexReLUProblem, B: np.ndarray, c: float, max_iter: int = _NEWTON_ITER
+    problem: ConvexReLUProblem, B: np.ndarray, c: float, max_iter: int | None = None
 ) -> tuple[np.ndarray, float, int] | None:
     """Active-set Newton on the support of B, its active cone constraints fixed.
 
@@ -309,6 +314,7 @@ def _polish(
     X, y, loss, beta, P = problem.X, problem.y, problem.loss, problem.beta, problem.P
     if y.ndim != 1 or getattr(loss, "multi_output", False):
         return None
+    max_iter = _NEWTON_ITER if max_iter is None else max_iter
     n, d = X.shape
     ob = problem.output_bias
     S_all = np.where(problem.D.T, 1.0, -1.0)  # (P, n)
@@ -365,7 +371,7 @@ def _polish(
         sizes = np.array([N.shape[1] for N in Ns])
         offs = np.concatenate([[0], np.cumsum(sizes)])
         R = int(offs[-1])
-        if n * R * R > _POLISH_FLOPS:
+        if n * R * R > _POLISH_FLOPS or 8 * n * R > _POLISH_BYTES:
             return None
         N_all = np.hstack(Ns)  # (d, R)
         owner = np.repeat(sup, sizes)
