@@ -193,7 +193,8 @@ def _primal(problem: ConvexReLUProblem, B: np.ndarray, c: float, with_z: bool = 
     nz = np.flatnonzero(B.any(axis=0))
     U = np.zeros((B.shape[0], P))
     np.add.at(U.T, nz % P, (np.where(nz < P, 1.0, -1.0) * B[:, nz]).T)
-    z = forward(problem.X, problem.mask[:, np.unique(nz % P)], U[:, np.unique(nz % P)])
+    pats = np.unique(nz % P)  # the patterns with a non-zero block
+    z = forward(problem.X, problem.mask[:, pats], U[:, pats])
     if problem.output_bias:
         c = best_bias(loss, z, y, c)
         z = z + c
