@@ -430,6 +430,7 @@ def run_alg2(bench: Bench, width: int) -> Row:
     """
     from convexnn.baselines import train_torch
     from convexnn.patterns import sample_patterns
+    from convexnn.patterns.colgen import _unique_columns
 
     def fit() -> tuple[Any, Any, np.ndarray]:
         res = train_torch(
@@ -448,7 +449,7 @@ def run_alg2(bench: Bench, width: int) -> Row:
         D2 = sample_patterns(
             bench.X, method="network", weights=res.best_network.U_eff, hidden_bias=True
         )
-        D0 = _distinct_columns(np.hstack([bench.D, np.asarray(D2, dtype=bool)]))
+        D0 = _unique_columns(np.hstack([bench.D, np.asarray(D2, dtype=bool)]))
         # The Adam network itself, as a point of the program: the warm start.
         V, W, c, _ = cnn.network_to_convex(res.best_network, bench.X, D0)
         sol = cnn.solve(
@@ -479,11 +480,6 @@ def run_alg2(bench: Bench, width: int) -> Row:
             f"{sol.status}, m*={sol.n_neurons}; certificate over its own patterns"
         ),
     )
-
-
-def _distinct_columns(D: np.ndarray) -> np.ndarray:
-    _, first = np.unique(np.packbits(D, axis=0), axis=1, return_index=True)
-    return D[:, np.sort(first)]
 
 
 def run_colgen(bench: Bench) -> Row:
