@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convexnn import TwoLayerReLU, recover_network
+from convexnn import TwoLayerReLU, network_to_convex, recover_network
 from convexnn.problem import build_problem
 
 
@@ -106,7 +106,6 @@ def test_blocks_of_opposite_sign_never_merge():
 
 @pytest.mark.parametrize("hidden_bias", [False, True])
 def test_network_to_convex_reproduces_the_network_and_bounds_its_objective(hidden_bias):
-    from convexnn import network_to_convex
     from convexnn.patterns import sample_patterns
     from convexnn.problem import build_problem
 
@@ -131,3 +130,15 @@ def test_network_to_convex_reproduces_the_network_and_bounds_its_objective(hidde
     V2, W2, _, matched2 = network_to_convex(net, X, np.asarray(extra))
     assert not matched2.all()
     assert np.count_nonzero(np.linalg.norm(np.hstack([V2, W2]), axis=0)) <= matched2.sum()
+
+
+def test_network_to_convex_refuses_bad_input() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((10, 2))
+    D = X @ rng.standard_normal((2, 4)) > 0
+    net = TwoLayerReLU(rng.standard_normal((2, 3)), rng.standard_normal(3))
+    with pytest.raises(ValueError, match=r"network_to_convex: D must have shape \(n, P\)"):
+        network_to_convex(net, X, D[:5])
+    multi = TwoLayerReLU(rng.standard_normal((2, 3)), rng.standard_normal((3, 2)))
+    with pytest.raises(ValueError, match="network_to_convex: only scalar-output networks"):
+        network_to_convex(multi, X, D)
