@@ -165,6 +165,33 @@ def test_solver_certificate_equals_the_reference_kernel(output_bias):
         np.testing.assert_allclose(chk.rel_gap, rel, rtol=1e-8, atol=1e-12)
 
 
+def test_early_stopped_pricing_is_exact_where_priced_and_its_gap_valid():
+    """_certify(n_new=, tol=) far from the optimum: priced norms exact, gap an upper bound."""
+    from convexnn.duality import cone_dual_norms
+    from convexnn.problem import build_problem
+    from convexnn.solvers._kernels import dual_candidate, dual_lower_bound, gap_scale
+    from convexnn.solvers.relu_pgd import _CERT_CHUNK, _certify, _ConeNormCache
+
+    X, y = _data(n=120, d=3, seed=5)
+    D = sample_patterns(X, 3 * _CERT_CHUNK, random_state=2)
+    prob = build_problem(X, y, 1e-3, D, formulation="relu")
+    B = np.zeros((prob.d, 2 * prob.P))  # the zero point: almost every pair violates
+    full = _certify(prob, B, 0.0, _ConeNormCache(prob.P))
+    early = _certify(prob, B, 0.0, _ConeNormCache(prob.P), n_new=5, tol=1e-6)
+    lam = dual_candidate(prob.loss, prob.A(B[:, : prob.P]), y, False)
+    exact = cone_dual_norms(prob.X, D, lam)
+    assert 0 < early.priced.sum() < full.priced.sum()  # it did stop early
+    np.testing.assert_allclose(
+        early.cone[early.priced], exact[early.priced], rtol=1e-8, atol=1e-10 * exact.max()
+    )
+    assert (early.cone[early.priced] > prob.beta).sum() >= 5
+    assert np.all(early.cone >= exact - 1e-9 * exact.max())
+    lower, _ = dual_lower_bound(prob.loss, lam, y, prob.beta, exact.max())
+    true_gap = (early.primal - lower) / gap_scale(early.primal, y)
+    assert early.rel_gap >= true_gap - 1e-12 and true_gap > 1e-6
+    assert full.rel_gap == pytest.approx(true_gap, rel=1e-8)
+
+
 def test_negative_gap_is_explained_in_the_summary():
     import dataclasses
 

@@ -183,7 +183,8 @@ def _split(U: np.ndarray, X: np.ndarray, D: np.ndarray) -> tuple[np.ndarray, np.
 class _Check:
     primal: float
     rel_gap: float
-    cone: np.ndarray  # (P, 2) upper bounds on the cone dual norms (exact where it matters)
+    cone: np.ndarray  # (P, 2) upper bounds on the cone dual norms, exact where priced
+    priced: np.ndarray  # (P, 2) bool: exact entries
     c: float
 
 
@@ -229,7 +230,12 @@ _CERT_CHUNK = 64  # patterns per batch of exact cone norms, by decreasing gated 
 
 
 def _certify(
-    problem: ConvexReLUProblem, B: np.ndarray, c: float, cache: _ConeNormCache | None = None
+    problem: ConvexReLUProblem,
+    B: np.ndarray,
+    c: float,
+    cache: _ConeNormCache | None = None,
+    n_new: int | None = None,
+    tol: float = 0.0,
 ) -> _Check:
     """Certificate of ``B = [V, W]`` (d, 2P): primal, cone norms, relative gap.
 
@@ -238,6 +244,13 @@ def _certify(
     cone). Exact cone norms are computed by decreasing bound, in chunks, until the next
     bound is below both beta (no block there can enter the working set) and the largest
     exact norm found (it cannot change ``s_max``); the other entries keep their bound.
+
+    With ``n_new`` (the blocks the working set wants), pricing also stops once that many
+    exact violators ``norm > beta`` are known and the gap is above ``tol`` even with
+    ``s_max`` = the largest exact norm so far: the lower bound only falls as ``s_max``
+    grows, so more exact norms could not certify this point (the reported gap, from the
+    bounds, is then valid but looser). Far from the optimum this prices a few chunks
+    instead of every pattern whose bound exceeds beta.
     """
     X, y, loss, P = problem.X, problem.y, problem.loss, problem.P
     cache = _ConeNormCache(P) if cache is None else cache
@@ -249,15 +262,29 @@ def _certify(
     todo = np.flatnonzero(~exact.all(axis=1))
     todo = todo[np.argsort(-cone[todo].max(axis=1))]
     S = np.where(problem.D.T, 1.0, -1.0)
+    priced = exact.copy()
+    scale = gap_scale(primal, y)
     for start in range(0, todo.size, _CERT_CHUNK):
         idx = todo[start : start + _CERT_CHUNK]
         if cone[idx[0]].max() <= min(problem.beta, best):
             break
         cone[idx] = cache.norms(X, S, G[:, idx], idx)
+        priced[idx] = True
         best = max(best, float(cone[idx].max()))
+        if n_new is not None and _enough_to_price(cone, priced, problem.beta, n_new):
+            # ``best`` <= s_max, and the bound only falls as s_max grows: when even
+            # ``best`` cannot certify tol, no further exact norm can; stop pricing.
+            lower_best, _ = dual_lower_bound(loss, lam0, y, problem.beta, best)
+            if (primal - lower_best) / scale > tol:
+                break
     s_max = float(cone.max(initial=0.0))
     lower, _ = dual_lower_bound(loss, lam0, y, problem.beta, s_max)
-    return _Check(primal, (primal - lower) / gap_scale(primal, y), cone, c)
+    return _Check(primal, (primal - lower) / scale, cone, priced, c)
+
+
+def _enough_to_price(cone: np.ndarray, priced: np.ndarray, beta: float, n_new: int) -> bool:
+    """At least ``n_new`` exactly priced (pattern, sign) pairs violate ``norm <= beta``."""
+    return int((cone[priced] > beta).sum()) >= n_new
 
 
 _ACTIVE_TOL = 1e-9  # slack <= tol * max |X b_j|: constraint taken as active
@@ -318,15 +345,14 @@ def _polish(
     max_iter = _NEWTON_ITER if max_iter is None else max_iter
     n, d = X.shape
     ob = problem.output_bias
-    S_all = np.where(problem.D.T, 1.0, -1.0)  # (P, n)
-    S2 = np.vstack([S_all, S_all])  # (2P, n)
-    M2 = np.hstack([problem.mask, -problem.mask])  # (n, 2P) signed masks
+    D, mask = problem.D, problem.mask
     B = B.copy()
     cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # j -> (active rows, N_j)
 
     def identify(j: int, Bs: np.ndarray) -> np.ndarray:
         xb = X @ Bs[:, j]
-        return np.flatnonzero(S2[j] * xb <= _ACTIVE_TOL * np.abs(xb).max())
+        s = np.where(D[:, j % P], 1.0, -1.0)
+        return np.flatnonzero(s * xb <= _ACTIVE_TOL * np.abs(xb).max())
 
     def set_active(j: int, rows: np.ndarray) -> None:
         old = cache.get(j)
@@ -335,22 +361,21 @@ def _polish(
 
     def value(Bs: np.ndarray, cs: float) -> float:
         nz = np.flatnonzero(Bs.any(axis=0))  # B is zero off the support
-        z = forward(X, M2[:, nz], Bs[:, nz])
+        z = forward(X, _signed_masks(mask, nz), Bs[:, nz])
         if ob:
             z = z + cs
         return float(loss.value(z, y)) + beta * float(np.linalg.norm(Bs, axis=0).sum())
 
     def blocking(Bs: np.ndarray, dBs: np.ndarray, sup: np.ndarray) -> np.ndarray:
         """(n, |sup|) step ratios at which inactive constraints are crossed (inf: never)."""
-        Ssup = S2[sup].T
+        Ssup = _cone_signs(D, sup).T
         sl0, sl1 = Ssup * (X @ Bs[:, sup]), Ssup * (X @ dBs[:, sup])
-        inactive = np.ones_like(sl0, dtype=bool)
         act_rows = [cache[j][0] for j in sup]
         cols = np.repeat(np.arange(sup.size), [r.size for r in act_rows])
-        inactive[np.concatenate(act_rows), cols] = False
-        blocked = inactive & (sl1 < 0)
-        ratio = np.full(sl0.shape, np.inf)
-        ratio[blocked] = np.maximum(sl0[blocked], 0.0) / -sl1[blocked]
+        sl1[np.concatenate(act_rows), cols] = 0.0  # active constraints never block
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.maximum(sl0, 0.0) / -sl1
+        ratio[~(sl1 < 0)] = np.inf
         return ratio
 
     sup = np.flatnonzero(np.linalg.norm(B, axis=0) > 0)
@@ -376,7 +401,7 @@ def _polish(
             return None
         N_all = np.hstack(Ns)  # (d, R)
         owner = np.repeat(sup, sizes)
-        Phi = M2[:, owner] * (X @ N_all)
+        Phi = _signed_masks(mask, owner) * (X @ N_all)
         if ob:
             Phi = np.hstack([Phi, np.ones((n, 1))])
         theta = np.einsum("dr,dr->r", N_all, B[:, owner])
@@ -403,8 +428,9 @@ def _polish(
                 rows = cache[int(j)][0]
                 if rows.size == 0:
                     continue
-                r = X.T @ (M2[:, j] * g) + beta * B[:, j] / np.linalg.norm(B[:, j])
-                At = (S2[j, rows][:, None] * X[rows]).T
+                mj = _signed_masks(mask, np.array([j]))[:, 0]
+                r = X.T @ (mj * g) + beta * B[:, j] / np.linalg.norm(B[:, j])
+                At = (_cone_signs(D[rows], np.array([j]))[0][:, None] * X[rows]).T
                 mu = np.linalg.lstsq(At, r, rcond=None)[0]
                 i = int(np.argmin(mu))
                 if mu[i] < -1e-9 * (np.abs(mu).max() + beta):
@@ -440,10 +466,11 @@ def _polish(
             # Bent search: the rest of the step, the blocked block's part projected on
             # its new face, while the objective decreases (no new factorisation).
             rem = 1.0 - a_max
+            ratio = np.maximum(ratio - a_max, 0.0)  # the other blocks' ratios from B
             for _ in range(_BENDS):
                 N = cache[int(sup[k])][1]
                 dB[:, sup[k]] = N @ (N.T @ dB[:, sup[k]])
-                ratio = blocking(B, dB, sup)
+                ratio[:, k] = blocking(B, dB, sup[k : k + 1])[:, 0]
                 flat = int(np.argmin(ratio))
                 a2 = min(rem, float(ratio.flat[flat]))
                 row, k = np.unravel_index(flat, ratio.shape)
@@ -453,14 +480,29 @@ def _polish(
                 if not f_new < f:
                     break
                 B, c, f, rem = B + a2 * dB, c + a2 * dc, f_new, rem - a2
+                ratio = np.maximum(ratio - a2, 0.0)
                 if a2 == rem + a2:  # reached the end of the step
                     break
                 set_active(int(sup[k]), np.union1d(cache[int(sup[k])][0], [row]))
-    return project_cones(X, S2, B)[0], c, steps
+    nz = np.flatnonzero(B.any(axis=0))
+    B[:, nz] = project_cones(X, _cone_signs(D, nz), B[:, nz])[0]
+    return B, c, steps
 
 
-def _working_set(B: np.ndarray, cone: np.ndarray, beta: float) -> np.ndarray:
-    """Indices into the 2P blocks: non-zero blocks plus the most violated pairs."""
+def _cone_signs(D: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """(k, n) signs ``2 D_i - 1`` of blocks ``j`` (indices into the 2P blocks, i = j % P)."""
+    return np.where(D[:, j % D.shape[1]].T, 1.0, -1.0)
+
+
+def _signed_masks(mask: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """(n, k) columns ``+-D_i`` of blocks ``j`` (+ for v blocks j < P, - for w blocks)."""
+    P = mask.shape[1]
+    return mask[:, j % P] * np.where(j < P, 1.0, -1.0)
+
+
+def _working_set(B: np.ndarray, chk: _Check, beta: float) -> np.ndarray:
+    """Indices into the 2P blocks: non-zero blocks plus the most violated priced pairs."""
+    cone = np.where(chk.priced, chk.cone, 0.0)
     score = np.concatenate([cone[:, 0], cone[:, 1]])
     nonzero = np.linalg.norm(B, axis=0) > 0
     score = np.where(nonzero, -np.inf, score)
@@ -515,7 +557,8 @@ def solve_relu(
                 print(f"[relu] polish: {pol[2]} Newton steps, objective {f_p:.10g} (was {f:.10g})")
             if f_p < f:
                 B, c = pol[0], c_p
-        chk = _certify(problem, B, c, norm_cache)
+        n_new = max(_MIN_NEW, int(B.any(axis=0).sum()))
+        chk = _certify(problem, B, c, norm_cache, n_new=n_new, tol=tol)
         c = chk.c
         if verbose:
             n_act = int((np.linalg.norm(B, axis=0) > 0).sum())
@@ -525,7 +568,7 @@ def solve_relu(
             break
         if n_iter >= max_iter:
             break
-        ws = _working_set(B, chk.cone, problem.beta)
+        ws = _working_set(B, chk, problem.beta)
         pat = ws % P
         sub = ConeSubProblem(
             X=X,
