@@ -75,6 +75,7 @@ class Spec:
     cvxpy_limit: float | None = None  # Clarabel time limit (None: not run)
     cvxpy_wall: float = 600.0  # hard cap on the whole CVXPY call (canonicalisation included)
     pyscnn_iters: int = 2000  # pyscnn iteration cap (it has no time limit)
+    rfista_iters: int | None = None  # R-FISTA's own cap (None: pyscnn_iters)
     adelie_path: int = 30  # lambdas on adelie's path down to the target
     seeds: int = 3
     lrs: tuple[float, ...] = (1e-3, 1e-2, 1e-1)
@@ -104,6 +105,7 @@ FULL = [
         2000,
         adam_budget=4.0,
         pyscnn_iters=10,
+        rfista_iters=200,
         adelie_path=8,
         colgen=False,
         ours_wall=300.0,
@@ -294,6 +296,8 @@ def run_pyscnn(bench: Bench, form: str) -> Row:
     from scnn.solvers import AL, RFISTA
 
     iters = bench.spec.pyscnn_iters
+    if form == "gated" and bench.spec.rfista_iters is not None:
+        iters = bench.spec.rfista_iters
     model: Any
     if form == "relu":
         model = ConvexReLU(bench.G)
@@ -536,26 +540,31 @@ def run_colgen(bench: Bench) -> Row:
 # -- one problem ------------------------------------------------------------------------
 
 
-def bench_problem(bench: Bench, with_colgen: bool) -> list[Row]:
+def bench_problem(
+    bench: Bench, with_colgen: bool, forms: tuple[str, ...] = ("gated", "relu")
+) -> list[Row]:
     spec = bench.spec
     rows: list[Row] = []
     ours: dict[str, Row] = {}
-    for form in ("gated", "relu"):  # the first run also warms up
+    for form in forms:  # the first run also warms up
         first = capped("convexnn fast", form, lambda f=form: run_ours(bench, f), spec.ours_wall)
         ours[form] = first
         rows.append(first)
-    rows.append(guarded("adelie", "gated", lambda: run_adelie(bench)))
-    for form in ("gated", "relu"):
+    if "gated" in forms:
+        rows.append(guarded("adelie", "gated", lambda: run_adelie(bench)))
+    for form in forms:
         rows.append(guarded("pyscnn", form, lambda f=form: run_pyscnn(bench, f)))
         if form == "relu" or bench.spec.n * bench.spec.P <= 400 * 500:
             cap = bench.spec.cvxpy_wall
             rows.append(capped("CVXPY + Clarabel", form, lambda f=form: run_cvxpy(bench, f), cap))
-    for form in ("gated", "relu"):  # ours again, interleaved: keep the faster run
+    for form in forms:  # ours again, interleaved: keep the faster run
         if "killed" in ours[form].note:
             continue
         again = guarded("convexnn fast", form, lambda f=form: run_ours(bench, f))
         if np.isfinite(again.time) and not again.time >= ours[form].time:
             ours[form].time = again.time
+    if "relu" not in forms:
+        return _with_P(rows, bench)
     width = max(2 * _int_note(ours["relu"].note, "m*="), 16)
     if "killed" in ours["relu"].note:  # the Alg2 solve would be no faster: not run
         note = "not run: our relu solve on the sampled patterns hit its wall cap"
@@ -570,6 +579,10 @@ def bench_problem(bench: Bench, with_colgen: bool) -> list[Row]:
     if np.isfinite(opt):
         rows.append(guarded("torch", "eq. (2)", lambda: run_torch(bench, "adam", None, width, opt)))
         rows.append(guarded("torch", "eq. (2)", lambda: run_torch(bench, "sgd", 25, width, opt)))
+    return _with_P(rows, bench)
+
+
+def _with_P(rows: list[Row], bench: Bench) -> list[Row]:
     for row in rows:
         if row.P is None:
             row.P = bench.D.shape[1]
@@ -632,6 +645,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (CI)")
     parser.add_argument("--only", type=int, nargs="*", help="indices of the problems to run")
     parser.add_argument("--no-colgen", action="store_true", help="skip column generation rows")
+    parser.add_argument(
+        "--formulations",
+        nargs="+",
+        choices=("gated", "relu"),
+        default=("gated", "relu"),
+        help="formulations to run (gated only: no relu, Alg2 or Adam rows)",
+    )
     args = parser.parse_args()
     specs = QUICK if args.quick else FULL
     if args.only:
@@ -645,7 +665,7 @@ def main() -> None:
     start = time.perf_counter()
     for spec in specs:
         bench = make_bench(spec)
-        rows = bench_problem(bench, with_colgen=not args.no_colgen)
+        rows = bench_problem(bench, not args.no_colgen, tuple(args.formulations))
         print_table(bench, rows)
     print(
         f"\ntotal {time.perf_counter() - start:.0f} s, load average at end {os.getloadavg()[0]:.1f}"

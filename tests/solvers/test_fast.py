@@ -108,6 +108,52 @@ def test_float32_iterations_still_certify_in_float64(medium):
     assert (sol.convex_objective - sol.lower_bound) / sol.convex_objective <= 1e-6
 
 
+def test_float32_iterations_really_run_in_float32(medium):
+    """The iterates stay float32 (a float64 scalar must not promote them) until the
+    solver switches to float64 for the finish; the result still certifies."""
+    from convexnn.problem import build_problem
+    from convexnn.solvers._fista import SubProblem, fista
+    from convexnn.solvers._kernels import LossOps, make_backend
+    from convexnn.solvers.group_lasso import GroupLassoSolver
+
+    X, y, D, beta, p_ref = medium
+    prob = build_problem(X, y, beta, D, formulation="gated", hidden_bias=True, output_bias=True)
+    out = GroupLassoSolver().solve(
+        prob, tol=1e-6, max_iter=None, verbose=False, options={"dtype": "float32"}
+    )
+    assert out.info["n_iter_float32"] > 0 and out.status == "optimal"
+    assert out.objective == pytest.approx(p_ref, rel=1e-5)
+    b32 = make_backend({"dtype": "float32"}, caller="test")
+    sub = SubProblem(
+        X=prob.X.astype(np.float32),
+        Ms=prob.mask.astype(np.float32),
+        ops=LossOps(prob.loss, y, b32),
+        beta=beta,
+        output_bias=False,
+        backend=b32,
+    )
+    B0 = np.zeros((prob.d, prob.P), dtype=np.float32)
+    res = fista(sub, B0, 0.0, tol=1e-12, max_iter=30, stop="gap", y_np=y)
+    assert res.B.dtype == np.float32
+
+
+def test_auto_dtype_picks_float32_for_large_problems():
+    from convexnn.problem import build_problem
+    from convexnn.solvers.group_lasso import with_auto_dtype
+
+    rng = np.random.default_rng(0)
+    D = rng.random((20, 3)) < 0.5
+    small = build_problem(rng.normal(size=(20, 2)), rng.normal(size=20), 0.1, D)
+    assert with_auto_dtype({}, small)["dtype"] == "float64"
+    assert with_auto_dtype({"dtype": "float32"}, small)["dtype"] == "float32"
+
+    class Big:
+        n, P = 4000, 1000
+
+    assert with_auto_dtype({}, Big())["dtype"] == "float32"  # type: ignore[arg-type]
+    assert with_auto_dtype({"dtype": "float64"}, Big())["dtype"] == "float64"  # type: ignore[arg-type]
+
+
 def test_torch_backend_matches_numpy(medium):
     pytest.importorskip("torch")
     X, y, D, beta, p_ref = medium

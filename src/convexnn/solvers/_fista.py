@@ -20,6 +20,7 @@ Candes, 2015).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,6 +179,7 @@ def fista(
     y_np: np.ndarray,
     check_every: int = 10,
     backtrack: bool = False,
+    stall_checks: int = 0,
 ) -> FistaResult:
     """Minimise the composite objective from (B, c) until ``stop`` reaches ``tol``.
 
@@ -186,6 +188,9 @@ def fista(
     mapping ``Lip * ||Y - B+||`` relative to ``beta * sqrt(K)``, at every iteration.
     ``backtrack``: Beck-Teboulle backtracking on ``Lip`` (shrunk by 0.9 before each
     step), for the augmented Lagrangian whose penalty curvature acts on few rows only.
+    ``stall_checks``: with ``stop="gap"``, give up (not converged) when the gap has not
+    fallen below 0.99 times its best of ``stall_checks`` checks ago (float32 iterations
+    stall at their rounding floor; the caller then continues in float64).
     """
     xp = sub.backend.xp
     Lip = sub.Lip if sub.Lip > 0 else sub.lipschitz()
@@ -193,6 +198,7 @@ def fista(
     measure = np.inf
     last_obj = np.inf
     scale = sub.beta * max(1.0, float(np.sqrt(B.shape[1])))
+    history: list[float] = []  # best gap so far, at every check
     for k in range(1, max_iter + 1):
         if backtrack:
             f_y, gB, gc = sub.smooth_value_grad(Y, cy)
@@ -219,7 +225,7 @@ def fista(
         if restart:
             t, Y, cy = 1.0, B_new, c_new
         else:
-            t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+            t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))  # a float: keeps the dtype
             mom = (t - 1.0) / t_new
             Y, cy, t = B_new + mom * dB, c_new + mom * (c_new - c), t_new
         B, c = B_new, c_new
@@ -229,6 +235,10 @@ def fista(
             measure = subproblem_gap(sub, B, c, y_np)
             if measure <= tol:
                 return FistaResult(B, c, k, True, measure)
+            history.append(min(measure, history[-1]) if history else measure)
+            if stall_checks and len(history) > stall_checks:
+                if history[-1] > 0.99 * history[-1 - stall_checks]:
+                    return FistaResult(B, c, k, False, measure)
             obj = sub.objective(B, c)
             if obj > last_obj * (1 + 1e-7) + 1e-300:  # step too long: safeguard
                 Lip = sub.Lip = 2.0 * Lip

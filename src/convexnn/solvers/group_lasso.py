@@ -16,7 +16,9 @@ Outer loop, all in float64 where it certifies:
    most as many as are active, at least 10), solved by FISTA with adaptive restart
    (compute dtype float64 or float32) to a fraction of the current gap, warm started.
 
-Float32 iterations stop at a gap of 1e-5 at best; the loop then continues in float64.
+Float32 iterations stop at a gap of 1e-5 at best, or earlier when their gap stalls at
+the rounding floor (the subproblem's conditioning decides where); the loop then continues
+in float64.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from .base import SolverResult
 
 DEFAULT_MAX_ITER = 20000
 _FLOAT32_FLOOR = 1e-5
+_FLOAT32_STALL = 5  # gap checks without a 1% fall: float32 has stalled
 _MIN_NEW = 10
 _INNER_FRACTION = 0.2
 
@@ -161,7 +164,7 @@ def solve_gated(
     P = problem.P
     alive = np.arange(P)
     M_alive = data.M64
-    n_iter, n_outer, n_screened = 0, 0, 0
+    n_iter, n_outer, n_screened, n_iter32 = 0, 0, 0, 0
     work = backend
     status, chk = "max_iter", None
     while True:
@@ -206,7 +209,11 @@ def solve_gated(
             max_iter=max_iter - n_iter,
             stop="gap",
             y_np=data.y,
+            stall_checks=_FLOAT32_STALL if work.is_float32 else 0,
         )
+        n_iter32 += res.n_iter if work.is_float32 else 0
+        if work.is_float32 and not res.converged:  # at float32's floor: go on in float64
+            work = backend.with_dtype("float64")
         n_iter += res.n_iter
         n_outer += 1
         U = np.zeros_like(U)
@@ -219,6 +226,7 @@ def solve_gated(
         "n_outer": n_outer,
         "n_active": int((np.linalg.norm(U, axis=0) > 0).sum()),
         "n_screened": n_screened,
+        "n_iter_float32": n_iter32,
         "dtype": np.dtype(backend.dtype).name
         if isinstance(U, np.ndarray) and not str(backend.dtype).startswith("torch")
         else str(backend.dtype).replace("torch.", ""),
@@ -293,7 +301,8 @@ def _working_set(U: np.ndarray, chk: _Check, alive: np.ndarray, beta: float) -> 
 class GroupLassoSolver:
     """Working-set group-lasso solver of the gated program (registered ``"group-lasso"``).
 
-    Options: ``dtype`` ("float64" | "float32"), ``backend`` ("numpy" | "torch"),
+    Options: ``dtype`` ("auto" | "float64" | "float32"; "auto": float32 iterations when
+    ``n * P >= 1e6``, where the GEMMs dominate), ``backend`` ("numpy" | "torch"),
     ``device`` (torch device), ``warm_start`` ((V, W, c) with V, W of shape (d_eff, P)).
     """
 
@@ -312,7 +321,7 @@ class GroupLassoSolver:
     ) -> SolverResult:
         start = time.perf_counter()
         check_smooth(problem, self.name)
-        backend = make_backend(options, caller="solve")
+        backend = make_backend(with_auto_dtype(options, problem), caller="solve")
         out = solve_gated(
             problem,
             backend,
@@ -333,6 +342,22 @@ class GroupLassoSolver:
             solver=self.name,
             info=out.info,
         )
+
+
+_FLOAT32_MIN_SIZE = 1_000_000  # n * P from which float32 iterations pay off ("auto")
+
+
+def with_auto_dtype(options: dict[str, Any], problem: ConvexReLUProblem) -> dict[str, Any]:
+    """``options`` with ``dtype="auto"`` (the default) resolved for this problem.
+
+    Float32 halves the memory traffic of the two GEMMs per iteration (measured 1.5-1.7x
+    faster at n * P = 4e6 and 2e7); below ``_FLOAT32_MIN_SIZE`` the float64 finish costs
+    more than float32 saves. The certificate is float64 either way.
+    """
+    if options.get("dtype", "auto") != "auto":
+        return options
+    big = problem.n * problem.P >= _FLOAT32_MIN_SIZE
+    return {**options, "dtype": "float32" if big else "float64"}
 
 
 def check_smooth(problem: ConvexReLUProblem, name: str) -> None:
