@@ -207,6 +207,46 @@ def test_pruned_max_equals_full_max(formulation):
     assert max_cone_dual_norm(X_eff, D, np.zeros(60)) == 0.0
 
 
+def test_stopped_nnls_values_are_bounds_below_the_threshold():
+    """_batched_nnls(stop_below=t): exact above t, an upper bound <= t below it."""
+    rng = np.random.default_rng(5)
+    X_eff = with_ones(rng.normal(size=(50, 3)))
+    D = np.unique(X_eff @ rng.normal(size=(4, 400)) >= 0, axis=1)
+    lam = rng.normal(size=50)
+    exact = cone_dual_norms(X_eff, D, lam)
+    G = X_eff.T @ (D * lam[:, None])
+    S = np.where(D.T, 1.0, -1.0)
+    thr = float(np.median(exact[:, 0]))
+    vals, solved = duality._batched_nnls(X_eff, S, G.T, stop_below=thr)
+    assert solved.all()
+    assert np.all(vals >= exact[:, 0] - 1e-10 * exact.max())  # upper bounds everywhere
+    above = vals > thr
+    np.testing.assert_allclose(vals[above], exact[above, 0], rtol=1e-9)
+    assert np.any(vals[~above] > exact[~above, 0] + 1e-6 * exact.max())  # it did stop early
+
+
+def test_a_solver_dual_norm_bound_is_used_only_when_it_is_tight():
+    from convexnn.problem import build_problem
+
+    rng = np.random.default_rng(6)
+    X, y = rng.normal(size=(60, 2)), rng.normal(size=60)
+    X_eff = with_ones(X)
+    D = np.unique(X_eff @ rng.normal(size=(3, 200)) >= 0, axis=1)
+    prob = build_problem(X, y, 0.5, D, hidden_bias=True)
+    z = 0.3 * y
+    plain = duality.dual_certificate(prob, z, 10.0, scope="patterns")
+    lam0 = y - z
+    s_true = float(cone_dual_norms(prob.X, D, lam0).max())
+    assert plain.dual_norm == pytest.approx(s_true, rel=1e-12)
+    tight = (lam0, s_true * (1 + 1e-3))  # a valid but looser bound at the same point
+    hinted = duality.dual_certificate(prob, z, 10.0, scope="patterns", dual_norm_bound=tight)
+    assert hinted.dual_norm == pytest.approx(s_true * (1 + 1e-3), rel=1e-12)
+    assert hinted.lower_bound <= plain.lower_bound  # a larger s_max: never a better bound
+    moved = (lam0 + 1e-3 * rng.normal(size=60), s_true)  # not this candidate: ignored
+    other = duality.dual_certificate(prob, z, 10.0, scope="patterns", dual_norm_bound=moved)
+    assert other.dual_norm == pytest.approx(s_true, rel=1e-12)
+
+
 # -- certificates -----------------------------------------------------------------------
 
 
