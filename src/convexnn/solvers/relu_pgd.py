@@ -518,9 +518,14 @@ def _polish(
             for row, k in zip(*np.nonzero(ratio <= 1e-12), strict=True):
                 set_active(int(sup[k]), np.union1d(cache[int(sup[k])][0], [row]))
             continue
+        # Predictions are linear along the step: z(a) = zB + a zd (two forwards per step).
+        Msup = _signed_masks(mask, sup)
+        zB = forward(X, Msup, B[:, sup]) + (c if ob else 0.0)
+        zd = forward(X, Msup, dB[:, sup]) + dc
+
         a = a_max
         while True:
-            f_new = value(B + a * dB, c + a * dc)
+            f_new = _line_value(problem, zB + a * zd, B[:, sup] + a * dB[:, sup])
             if f_new <= f - 1e-4 * a * dec or a < 1e-10:
                 break
             if dec <= 1e-12 * abs(f) and f_new <= f + 1e-14 * abs(f):
@@ -528,7 +533,7 @@ def _polish(
             a *= 0.5
         if f_new > f + 1e-14 * abs(f):
             break
-        B, c, f = B + a * dB, c + a * dc, f_new
+        B, c, f, zB = B + a * dB, c + a * dc, f_new, zB + a * zd
         if a == a_max < 1.0:
             set_active(int(sup[k]), np.union1d(cache[int(sup[k])][0], [row]))
             # Bent search: the rest of the step, the blocked block's part projected on
@@ -537,17 +542,20 @@ def _polish(
             ratio = np.maximum(ratio - a_max, 0.0)  # the other blocks' ratios from B
             for _ in range(_BENDS):
                 N = cache[int(sup[k])][1]
-                dB[:, sup[k]] = N @ (N.T @ dB[:, sup[k]])
+                bent = N @ (N.T @ dB[:, sup[k]])
+                zd = zd + Msup[:, k] * (X @ (bent - dB[:, sup[k]]))
+                dB[:, sup[k]] = bent
                 ratio[:, k] = blocking(B, dB, sup[k : k + 1])[:, 0]
                 flat = int(np.argmin(ratio))
                 a2 = min(rem, float(ratio.flat[flat]))
                 row, k = np.unravel_index(flat, ratio.shape)
                 if a2 <= 1e-12:
                     break
-                f_new = value(B + a2 * dB, c + a2 * dc)
+                f_new = _line_value(problem, zB + a2 * zd, B[:, sup] + a2 * dB[:, sup])
                 if not f_new < f:
                     break
                 B, c, f, rem = B + a2 * dB, c + a2 * dc, f_new, rem - a2
+                zB = zB + a2 * zd
                 ratio = np.maximum(ratio - a2, 0.0)
                 if a2 == rem + a2:  # reached the end of the step
                     break
@@ -555,6 +563,12 @@ def _polish(
     nz = np.flatnonzero(B.any(axis=0))
     B[:, nz] = project_cones(X, _cone_signs(D, nz), B[:, nz])[0]
     return B, c, steps
+
+
+def _line_value(problem: ConvexReLUProblem, z: np.ndarray, Bs: np.ndarray) -> float:
+    """Objective at predictions z (bias included) and support blocks Bs."""
+    norms = np.linalg.norm(Bs, axis=0)
+    return float(problem.loss.value(z, problem.y)) + problem.beta * float(norms.sum())
 
 
 class _Gram:
