@@ -200,3 +200,14 @@ def test_negative_gap_is_explained_in_the_summary():
     assert sol.gap >= 0 and "negative gap" not in sol.summary()
     worse = dataclasses.replace(sol, gap=-1e-3, relative_gap=-1e-4)
     assert "negative gap: the returned network" in worse.summary()
+
+
+def test_relu_fast_refuses_the_torch_backend_and_takes_a_dtype():
+    X, y = _data(n=40, d=2)
+    D = sample_patterns(X, 10, random_state=0)
+    with pytest.raises(ValueError, match="runs on NumPy only, got backend='torch'"):
+        solve(X, y, 0.1, patterns=D, solver="relu-pgd", solver_options={"backend": "torch"})
+    a = solve(X, y, 0.1, patterns=D, solver="relu-pgd", solver_options={"dtype": "float32"})
+    b = solve(X, y, 0.1, patterns=D, solver="relu-pgd", solver_options={"dtype": "float64"})
+    assert a.status == b.status == "optimal" and a.relative_gap <= 1e-6
+    assert a.convex_objective == pytest.approx(b.convex_objective, rel=1e-6)

@@ -697,6 +697,7 @@ def solve_relu(
     max_iter: int,
     warm_start: tuple[Any, Any, Any] | None = None,
     verbose: bool = False,
+    gated_options: dict[str, Any] | None = None,
 ) -> ReluOutput:
     """Working-set proximal gradient on eq. (8); see the module docstring."""
     X, D, P = problem.X, problem.D, problem.P
@@ -708,7 +709,7 @@ def solve_relu(
             warnings.simplefilter("ignore", ConvergenceWarning)
             g = solve_gated(
                 problem,
-                make_backend(with_auto_dtype({}, problem), caller="solve"),
+                make_backend(with_auto_dtype(gated_options or {}, problem), caller="solve"),
                 tol=max(tol, _GATED_TOL),
                 max_iter=max(1, int(_GATED_SHARE * max_iter)),
             )
@@ -818,8 +819,9 @@ def _split_warm(
 class ReluPGDSolver:
     """Working-set proximal gradient for the relu formulation (registered ``"relu-pgd"``).
 
-    Options: ``warm_start`` ((V, W, c) with V, W of shape (d_eff, P)); iterations run in
-    NumPy float64 (``dtype``/``backend`` options are accepted and ignored).
+    Options: ``warm_start`` ((V, W, c) with V, W of shape (d_eff, P)); ``dtype``
+    ("auto" | "float64" | "float32") of the gated warm start's iterations. The cone
+    steps run in NumPy float64 only: ``backend="torch"`` is refused with an error.
     """
 
     name = "relu-pgd"
@@ -837,12 +839,20 @@ class ReluPGDSolver:
     ) -> SolverResult:
         start = time.perf_counter()
         check_smooth(problem, self.name)
+        if options.get("backend", "numpy") != "numpy":
+            raise ValueError(
+                f"solve: the relu fast solver {self.name!r} runs on NumPy only, got "
+                f"backend={options['backend']!r}; use formulation='gated' for the torch "
+                f"backend, or drop the backend option."
+            )
+        gated_options = with_auto_dtype({"dtype": options.get("dtype", "auto")}, problem)
         out = solve_relu(
             problem,
             tol=tol,
             max_iter=DEFAULT_MAX_ITER if max_iter is None else int(max_iter),
             warm_start=options.get("warm_start"),
             verbose=verbose,
+            gated_options=gated_options,
         )
         return SolverResult(
             V=out.V,
