@@ -22,3 +22,17 @@ def test_benchmark_quick_run(script):
 
 def test_benchmarks_exist():
     assert {p.stem for p in BENCHMARKS} >= {"bench_patterns", "bench_reference"}
+
+
+def test_solver_benchmark_gated_only_skips_relu_rows():
+    script = Path(__file__).parents[1] / "benchmarks" / "bench_solvers.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--quick", "--formulations", "gated", "--no-colgen"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| convexnn")]
+    assert rows and all("| gated |" in line for line in rows)
+    assert "| relu |" not in out.stdout and "torch" not in out.stdout
