@@ -165,6 +165,7 @@ def solve_gated(
     alive = np.arange(P)
     M_alive = data.M64
     n_iter, n_outer, n_screened, n_iter32 = 0, 0, 0, 0
+    prev: tuple[np.ndarray, Any, Any, float] | None = None  # last (ws, dtype, Ms, Lip)
     work = backend
     status, chk = "max_iter", None
     while True:
@@ -193,13 +194,16 @@ def solve_gated(
             inner_tol = max(inner_tol, _FLOAT32_FLOOR)
         Xc = data.Xc if work.dtype == backend.dtype else data.X64
         Mc = data.Mc if work.dtype == backend.dtype else data.M64
+        same = prev is not None and prev[1] == work.dtype and np.array_equal(prev[0], ws)
+        Ms, Lip = (prev[2], prev[3]) if same and prev is not None else (_take(xp, Mc, ws), 0.0)
         sub = SubProblem(
             X=Xc,
-            Ms=_take(xp, Mc, ws),
+            Ms=Ms,
             ops=LossOps(problem.loss, data.y, work),
             beta=problem.beta,
             output_bias=problem.output_bias,
             backend=work,
+            Lip=Lip,  # the same working set as the last round: no new power iteration
         )
         res = fista(
             sub,
@@ -211,6 +215,7 @@ def solve_gated(
             y_np=data.y,
             stall_checks=_FLOAT32_STALL if work.is_float32 else 0,
         )
+        prev = (ws, work.dtype, sub.Ms, sub.Lip)
         n_iter32 += res.n_iter if work.is_float32 else 0
         if work.is_float32 and not res.converged:  # at float32's floor: go on in float64
             work = backend.with_dtype("float64")
