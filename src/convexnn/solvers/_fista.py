@@ -148,6 +148,11 @@ def subproblem_gap(sub: SubProblem, B: Any, c: float, y_np: np.ndarray) -> float
     With projectors, the block dual norms are ``||Pi_j X^T D_j lam||`` (the dual of the
     group lasso restricted to the subspaces).
     """
+    return _gap_and_primal(sub, B, c, y_np)[0]
+
+
+def _gap_and_primal(sub: SubProblem, B: Any, c: float, y_np: np.ndarray) -> tuple[float, float]:
+    """:func:`subproblem_gap` and the primal value (without penalty) it computed."""
     loss: Loss = sub.ops.loss
     z = sub.predict(B, c)
     primal = sub.ops.value(z) + sub.beta * float(sub.backend.xp.sum(column_norms(B)))
@@ -156,7 +161,7 @@ def subproblem_gap(sub: SubProblem, B: Any, c: float, y_np: np.ndarray) -> float
     G = sub.project(adjoint(sub.X, sub.Ms, sub.backend.asarray(lam0)))
     s_max = float(sub.backend.xp.max(column_norms(G))) if G.shape[1] else 0.0
     lower, _ = dual_lower_bound(loss, lam0, y_np, sub.beta, s_max)
-    return (primal - lower) / gap_scale(primal, y_np)
+    return (primal - lower) / gap_scale(primal, y_np), primal
 
 
 @dataclass
@@ -232,14 +237,14 @@ def fista(
         if stop == "grad_map" and measure <= tol:
             return FistaResult(B, c, k, True, measure)
         if stop == "gap" and k % check_every == 0:
-            measure = subproblem_gap(sub, B, c, y_np)
+            measure, primal = _gap_and_primal(sub, B, c, y_np)
             if measure <= tol:
                 return FistaResult(B, c, k, True, measure)
             history.append(min(measure, history[-1]) if history else measure)
             if stall_checks and len(history) > stall_checks:
                 if history[-1] > 0.99 * history[-1 - stall_checks]:
                     return FistaResult(B, c, k, False, measure)
-            obj = sub.objective(B, c)
+            obj = primal if sub.penalty is None else sub.objective(B, c)
             if obj > last_obj * (1 + 1e-7) + 1e-300:  # step too long: safeguard
                 Lip = sub.Lip = 2.0 * Lip
                 Y, cy, t = B, c, 1.0
