@@ -85,6 +85,7 @@ _INNER_FRACTION = 0.2
 _GATED_TOL = 1e-4
 _GATED_SHARE = 0.1  # of max_iter, for the gated warm start
 _ROUND_ITER = 10  # FISTA iterations between two Newton polishes
+_STALL = 1e-6  # relative decrease below which a full polish round counts as stalled
 
 
 def project_cones(
@@ -730,9 +731,14 @@ def solve_relu(
         # Polish first, then certify the better point only (one certificate per round).
         f, c = _primal(problem, B, c)
         pol = _polish(problem, B, c)
+        stalled = False
         if pol is not None:
             n_polish += pol[2]
             f_p, c_p = _primal(problem, pol[0], pol[1])
+            # A full polish round that hardly moved: blocks that should vanish or many
+            # constraints that should change (a network's warm start); a FISTA round's
+            # prox steps zero blocks and move faces at once.
+            stalled = pol[2] >= _NEWTON_ITER and f - f_p <= _STALL * abs(f)
             if verbose:
                 print(f"[relu] polish: {pol[2]} Newton steps, objective {f_p:.10g} (was {f:.10g})")
             if f_p < f:
@@ -750,7 +756,7 @@ def solve_relu(
             break
         ws = _working_set(B, chk, problem.beta)
         new = ws[~B[:, ws].any(axis=0)]
-        if pol is not None and new.size:
+        if pol is not None and new.size and not stalled:
             added = _add_blocks(problem, B, c, new)
             if added is not None:  # the next polish optimises them: no FISTA round
                 B, c = added
