@@ -44,6 +44,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "2")
 
 import multiprocessing  # noqa: E402
+import pickle  # noqa: E402
 import platform  # noqa: E402
 import queue  # noqa: E402
 import time  # noqa: E402
@@ -424,13 +425,16 @@ def run_torch(bench: Bench, optimizer: str, batch: int | None, width: int, opt_v
 ALG2_ROW = "convexnn fast on sampled + Alg2 patterns (1 Adam run)"
 
 
-def run_alg2(bench: Bench, width: int) -> Row:
+def run_alg2(bench: Bench, width: int, save_dir: str | None = None) -> Row:
     """Ours on the sampled patterns plus those of ONE Adam run (Alg2), relu, timed together.
 
     The Adam network is feasible for the relu program over its own patterns, so the
     convex optimum is never worse than that network, and it is the solver's warm start
     (:func:`convexnn.network_to_convex`); the time is the Adam run (one
     learning rate, 1e-2; one seed; the same budget as one baseline run) plus our solve.
+    With ``save_dir``, the Adam network and the pattern matrix are pickled there
+    (a time-budgeted run depends on the machine's speed: this makes a slow case
+    reproducible).
     """
     from convexnn.baselines import train_torch
     from convexnn.patterns import sample_patterns
@@ -470,6 +474,12 @@ def run_alg2(bench: Bench, width: int) -> Row:
         return res, sol, D0
 
     (res, sol, D0), t = timed(fit)
+    if save_dir is not None:
+        os.makedirs(save_dir, exist_ok=True)
+        spec = bench.spec
+        path = os.path.join(save_dir, f"alg2_n{spec.n}_d{spec.d}_P{spec.P}.pkl")
+        with open(path, "wb") as fh:
+            pickle.dump({"network": res.best_network, "patterns": D0, "solve_time": sol.time}, fh)
     return Row(
         ALG2_ROW,
         "relu",
@@ -541,7 +551,10 @@ def run_colgen(bench: Bench) -> Row:
 
 
 def bench_problem(
-    bench: Bench, with_colgen: bool, forms: tuple[str, ...] = ("gated", "relu")
+    bench: Bench,
+    with_colgen: bool,
+    forms: tuple[str, ...] = ("gated", "relu"),
+    save_dir: str | None = None,
 ) -> list[Row]:
     spec = bench.spec
     rows: list[Row] = []
@@ -570,7 +583,7 @@ def bench_problem(
         note = "not run: our relu solve on the sampled patterns hit its wall cap"
         rows.append(Row(ALG2_ROW, "relu", note=note))
     else:
-        rows.append(guarded("alg2", "relu", lambda: run_alg2(bench, width)))
+        rows.append(guarded("alg2", "relu", lambda: run_alg2(bench, width, save_dir)))
     if with_colgen and bench.spec.colgen:
         rows.append(guarded("colgen", "relu", lambda: run_colgen(bench)))
     # Adam's target: the best relu network any convex solver found (ours first)
@@ -652,6 +665,9 @@ def main() -> None:
         default=("gated", "relu"),
         help="formulations to run (gated only: no relu, Alg2 or Adam rows)",
     )
+    parser.add_argument(
+        "--save-networks", metavar="DIR", help="pickle the Alg2 row's Adam network and patterns"
+    )
     args = parser.parse_args()
     specs = QUICK if args.quick else FULL
     if args.only:
@@ -665,7 +681,8 @@ def main() -> None:
     start = time.perf_counter()
     for spec in specs:
         bench = make_bench(spec)
-        rows = bench_problem(bench, not args.no_colgen, tuple(args.formulations))
+        forms = tuple(args.formulations)
+        rows = bench_problem(bench, not args.no_colgen, forms, args.save_networks)
         print_table(bench, rows)
     print(
         f"\ntotal {time.perf_counter() - start:.0f} s, load average at end {os.getloadavg()[0]:.1f}"

@@ -36,3 +36,21 @@ def test_solver_benchmark_gated_only_skips_relu_rows():
     rows = [line for line in out.stdout.splitlines() if line.startswith("| convexnn")]
     assert rows and all("| gated |" in line for line in rows)
     assert "| relu |" not in out.stdout and "torch" not in out.stdout
+
+
+def test_solver_benchmark_saves_the_alg2_network(tmp_path):
+    import pickle
+
+    pytest.importorskip("torch")
+    script = Path(__file__).parents[1] / "benchmarks" / "bench_solvers.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--quick", "--no-colgen", "--save-networks", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    (saved,) = tmp_path.glob("alg2_*.pkl")
+    with open(saved, "rb") as fh:
+        data = pickle.load(fh)
+    assert data["patterns"].dtype == bool and data["network"].n_neurons > 0
