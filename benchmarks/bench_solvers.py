@@ -40,8 +40,10 @@ from __future__ import annotations
 import argparse
 import os
 
+# One BLAS thread unless told otherwise: with two on the 2-core machine, a process that
+# has forked and run the peers' thread runtimes slowed our Alg2 solve 24x (BENCHMARKS.md).
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "2")
+    os.environ.setdefault(_var, "1")
 
 import multiprocessing  # noqa: E402
 import pickle  # noqa: E402
