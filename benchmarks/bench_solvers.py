@@ -6,9 +6,10 @@ peers live in the bench environment)::
     cd /work/main && .venv-bench/bin/python benchmarks/bench_solvers.py
 
 ``--quick`` runs a tiny version in seconds (CI, in any environment: peers that are
-not importable are reported as "not installed"). BLAS threads are pinned to 2 (the
-machine's cores) before numpy is imported; adelie runs with 1 thread (its scaling was
-negative on 2 cores).
+not importable are reported as "not installed"). BLAS threads are pinned to 1 before
+numpy is imported unless ``OMP_NUM_THREADS`` etc. are set (two threads on the 2-core
+machine made a process that had forked and run the peers 24x slower); adelie runs with
+1 thread (its scaling was negative on 2 cores).
 
 Every solver gets the SAME problem and the SAME pattern set (Gaussian gate vectors G,
 patterns ``1[X_eff G > 0]``, deduplicated, the all-zero pattern dropped, as pyscnn
