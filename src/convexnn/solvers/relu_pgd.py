@@ -479,8 +479,7 @@ def _polish(
             hPhi = Phi.sum(axis=0) if loss.name == "squared" else h @ Phi
             H = np.block([[H, hPhi[:, None]], [hPhi[None, :], np.array([[h.sum()]])]])
             grad = np.append(grad, g.sum())
-        else:
-            H = H.copy()
+        # H is a fresh array (gram.squared() returns a copy), modified in place below.
         # Hessian of beta ||theta_k||: beta / ||theta_k|| (I - u_k u_k^T), all blocks at once.
         nt = np.sqrt(np.add.reduceat(theta * theta, offs[:-1]))
         u = theta / np.repeat(nt, sizes)
@@ -804,7 +803,8 @@ def solve_relu(
         "n_newton": n_polish,
         "n_active": int((np.linalg.norm(B, axis=0) > 0).sum()),
         "dtype": "float64",
-        "dual_norm_bound": (chk.lam0, chk.s_max),
+        # the last pricing was complete when it certified tol (an early stop cannot)
+        "dual_norm_bound": (chk.lam0, chk.s_max) if status == "optimal" else None,
     }
     c_out = c if problem.output_bias else None
     return ReluOutput(B[:, :P], B[:, P:], c_out, n_iter, status, info)
