@@ -417,7 +417,7 @@ def _polish(
 
     def identify(j: int, Bs: np.ndarray) -> np.ndarray:
         xb = X @ Bs[:, j]
-        s = np.where(D[:, j % P], 1.0, -1.0)
+        s = _cone_signs(D, np.array([j]))[0]
         return np.flatnonzero(s * xb <= _ACTIVE_TOL * np.abs(xb).max())
 
     def set_active(j: int, rows: np.ndarray) -> None:
@@ -429,9 +429,7 @@ def _polish(
     def value(Bs: np.ndarray, cs: float) -> float:
         nz = np.flatnonzero(Bs.any(axis=0))  # B is zero off the support
         z = forward(X, _signed_masks(mask, nz), Bs[:, nz])
-        if ob:
-            z = z + cs
-        return float(loss.value(z, y)) + beta * float(np.linalg.norm(Bs, axis=0).sum())
+        return _line_value(problem, z + cs if ob else z, Bs[:, nz])
 
     def blocking(Bs: np.ndarray, dBs: np.ndarray, sup: np.ndarray) -> np.ndarray:
         """(n, |sup|) step ratios at which inactive constraints are crossed (inf: never)."""
@@ -723,8 +721,6 @@ def solve_relu(
         c = float(warm_start[2]) if warm_start[2] is not None and problem.output_bias else 0.0
         n_iter = 0
     B = np.concatenate([V, W], axis=1)
-    signs = np.concatenate([np.ones(P), -np.ones(P)])
-    S_all = np.where(D.T, 1.0, -1.0)
     ops = LossOps(problem.loss, problem.y, backend)
     status, n_outer, n_polish = "max_iter", 0, 0
     norm_cache = _ConeNormCache(P)
@@ -764,16 +760,15 @@ def solve_relu(
                 n_iter += 1
                 n_outer += 1
                 continue
-        pat = ws % P
         sub = ConeSubProblem(
             X=X,
-            Ms=np.asfortranarray(problem.mask[:, pat] * signs[ws]),
+            Ms=np.asfortranarray(_signed_masks(problem.mask, ws)),
             ops=ops,
             beta=problem.beta,
             output_bias=problem.output_bias,
             backend=backend,
         )
-        sub.S = S_all[pat]
+        sub.S = _cone_signs(D, ws)
         res = fista(
             sub,
             B[:, ws],
@@ -853,14 +848,13 @@ class ReluPGDSolver:
                 f"backend={options['backend']!r}; use formulation='gated' for the torch "
                 f"backend, or drop the backend option."
             )
-        gated_options = with_auto_dtype({"dtype": options.get("dtype", "auto")}, problem)
         out = solve_relu(
             problem,
             tol=tol,
             max_iter=DEFAULT_MAX_ITER if max_iter is None else int(max_iter),
             warm_start=options.get("warm_start"),
             verbose=verbose,
-            gated_options=gated_options,
+            gated_options={"dtype": options.get("dtype", "auto")},
         )
         return SolverResult(
             V=out.V,
