@@ -6,10 +6,12 @@ peers live in the bench environment)::
     cd /work/main && .venv-bench/bin/python benchmarks/bench_solvers.py
 
 ``--quick`` runs a tiny version in seconds (CI, in any environment: peers that are
-not importable are reported as "not installed"). BLAS threads are pinned to 1 before
-numpy is imported unless ``OMP_NUM_THREADS`` etc. are set (two threads on the 2-core
-machine made a process that had forked and run the peers 24x slower); adelie runs with
-1 thread (its scaling was negative on 2 cores).
+not importable are reported as "not installed"). Every timed run (ours, each peer, each
+Adam baseline) runs in its own spawned process, after an untimed warm-up of the same
+run on the tiny problem: no run inherits another's thread pools or heap. BLAS threads
+are pinned to 1 before numpy is imported unless ``OMP_NUM_THREADS`` etc. are set (two
+threads on the 2-core machine made a process that had forked and run the peers 24x
+slower); adelie runs with 1 thread (its scaling was negative on 2 cores).
 
 Every solver gets the SAME problem and the SAME pattern set (Gaussian gate vectors G,
 patterns ``1[X_eff G > 0]``, deduplicated, the all-zero pattern dropped, as pyscnn
@@ -227,26 +229,62 @@ def guarded(name: str, form: str, fn: Callable[[], Row]) -> Row:
         return Row(name, form, note=f"error: {type(exc).__name__}: {str(exc)[:80]}")
 
 
-def capped(name: str, form: str, fn: Callable[[], Row], wall: float) -> Row:
-    """:func:`guarded` in a forked child killed after ``wall`` seconds.
+def isolated(
+    name: str,
+    form: str,
+    spec: Spec,
+    kind: str,
+    args: tuple[Any, ...] = (),
+    wall: float | None = None,
+    save_dir: str | None = None,
+) -> Row:
+    """Row ``kind`` (a key of :data:`RUNNERS`) of problem ``spec`` in a clean process.
 
-    For peers whose own time limit does not cover all their work (CVXPY's
-    canonicalisation is outside Clarabel's ``time_limit``). A killed run reports
-    ``time = wall``, a LOWER bound on its time, and says so.
+    Every timed run gets its own SPAWNED process: it rebuilds the (seeded, identical)
+    problem, warms up with an untimed run of the same row on the tiny problem (imports,
+    first-call set-up), then runs and scores the real one. No run inherits the thread
+    pools, caches or heap of another (a process that had forked and run the peers slowed
+    our later solves 24x, BENCHMARKS.md). A run killed at the ``wall`` cap (for peers
+    whose own limits do not cover all their work, e.g. CVXPY's canonicalisation)
+    reports ``time = wall``, a LOWER bound on its time, and says so.
     """
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")
     out: Any = ctx.Queue()
-    child = ctx.Process(target=lambda: out.put(guarded(name, form, fn)), daemon=True)
-    start = time.perf_counter()
+    child = ctx.Process(
+        target=_run_row, args=(name, form, spec, kind, args, save_dir, out), daemon=True
+    )
     child.start()
     try:
+        out.get(timeout=_SETUP_WALL)  # "ready": set up and warmed up, the cap starts now
         row: Row = out.get(timeout=wall)
     except queue.Empty:
         child.kill()
-        row = Row(name, form, time=time.perf_counter() - start)
+        row = Row(name, form, time=float(wall or _SETUP_WALL))
         row.note = f"killed at the {wall:g} s wall cap, no result: time is a LOWER bound"
     child.join()
     return row
+
+
+_SETUP_WALL = 300.0  # limit on the child's set-up (imports, problem, warm-up)
+
+
+def _run_row(
+    name: str,
+    form: str,
+    spec: Spec,
+    kind: str,
+    args: tuple[Any, ...],
+    save_dir: str | None,
+    out: Any,
+) -> None:
+    """Child side of :func:`isolated`: build, warm up (untimed), run, score, send."""
+    run = RUNNERS[kind]
+    tiny = make_bench(QUICK[0])
+    guarded(name, form, lambda: run(tiny, *args))  # warm-up, result discarded
+    bench = make_bench(spec)
+    kwargs = {"save_dir": save_dir} if save_dir is not None else {}
+    out.put("ready")
+    out.put(guarded(name, form, lambda: run(bench, *args, **kwargs)))
 
 
 # -- solvers ----------------------------------------------------------------------------
@@ -550,6 +588,17 @@ def run_colgen(bench: Bench) -> Row:
     )
 
 
+RUNNERS: dict[str, Callable[..., Row]] = {
+    "ours": run_ours,
+    "cvxpy": run_cvxpy,
+    "pyscnn": run_pyscnn,
+    "adelie": run_adelie,
+    "alg2": run_alg2,
+    "colgen": run_colgen,
+    "torch": run_torch,
+}
+
+
 # -- one problem ------------------------------------------------------------------------
 
 
@@ -562,21 +611,21 @@ def bench_problem(
     spec = bench.spec
     rows: list[Row] = []
     ours: dict[str, Row] = {}
-    for form in forms:  # the first run also warms up
-        first = capped("convexnn fast", form, lambda f=form: run_ours(bench, f), spec.ours_wall)
+    for form in forms:
+        first = isolated("convexnn fast", form, spec, "ours", (form,), spec.ours_wall)
         ours[form] = first
         rows.append(first)
     if "gated" in forms:
-        rows.append(guarded("adelie", "gated", lambda: run_adelie(bench)))
+        rows.append(isolated("adelie", "gated", spec, "adelie"))
     for form in forms:
-        rows.append(guarded("pyscnn", form, lambda f=form: run_pyscnn(bench, f)))
-        if form == "relu" or bench.spec.n * bench.spec.P <= 400 * 500:
-            cap = bench.spec.cvxpy_wall
-            rows.append(capped("CVXPY + Clarabel", form, lambda f=form: run_cvxpy(bench, f), cap))
-    for form in forms:  # ours again, interleaved: keep the faster run
+        rows.append(isolated("pyscnn", form, spec, "pyscnn", (form,)))
+        if form == "relu" or spec.n * spec.P <= 400 * 500:
+            cvx = isolated("CVXPY + Clarabel", form, spec, "cvxpy", (form,), spec.cvxpy_wall)
+            rows.append(cvx)
+    for form in forms:  # ours again, after the peers: keep the faster run
         if "killed" in ours[form].note:
             continue
-        again = guarded("convexnn fast", form, lambda f=form: run_ours(bench, f))
+        again = isolated("convexnn fast", form, spec, "ours", (form,), spec.ours_wall)
         if np.isfinite(again.time) and not again.time >= ours[form].time:
             ours[form].time = again.time
     if "relu" not in forms:
@@ -586,15 +635,15 @@ def bench_problem(
         note = "not run: our relu solve on the sampled patterns hit its wall cap"
         rows.append(Row(ALG2_ROW, "relu", note=note))
     else:
-        rows.append(guarded("alg2", "relu", lambda: run_alg2(bench, width, save_dir)))
-    if with_colgen and bench.spec.colgen:
-        rows.append(guarded("colgen", "relu", lambda: run_colgen(bench)))
+        rows.append(isolated("alg2", "relu", spec, "alg2", (width,), save_dir=save_dir))
+    if with_colgen and spec.colgen:
+        rows.append(isolated("colgen", "relu", spec, "colgen"))
     # Adam's target: the best relu network any convex solver found (ours first)
     relu = [r.objective for r in rows if r.formulation == "relu" and np.isfinite(r.objective)]
     opt = min(relu, default=float("nan"))
     if np.isfinite(opt):
-        rows.append(guarded("torch", "eq. (2)", lambda: run_torch(bench, "adam", None, width, opt)))
-        rows.append(guarded("torch", "eq. (2)", lambda: run_torch(bench, "sgd", 25, width, opt)))
+        for args in (("adam", None, width, opt), ("sgd", 25, width, opt)):
+            rows.append(isolated("torch", "eq. (2)", spec, "torch", args))
     return _with_P(rows, bench)
 
 
@@ -640,22 +689,6 @@ def print_table(bench: Bench, rows: list[Row]) -> None:
         )
 
 
-def _warm_up_torch() -> None:
-    """Import torch and run one tiny training outside every timed region.
-
-    The first ``train_torch`` call in a process pays about 1 s of one-time set-up,
-    which the Alg2 row (the first to train) would otherwise be charged.
-    """
-    try:
-        from convexnn.baselines import train_torch
-
-        rng = np.random.default_rng(0)
-        X, y = rng.standard_normal((20, 3)), rng.standard_normal(20)
-        train_torch(X, y, 0.1, n_neurons=4, max_epochs=5, random_state=0)
-    except ImportError:
-        pass
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (CI)")
@@ -680,7 +713,6 @@ def main() -> None:
         f"BLAS threads {os.environ['OMP_NUM_THREADS']}, load average at start "
         f"{os.getloadavg()[0]:.1f}"
     )
-    _warm_up_torch()
     start = time.perf_counter()
     for spec in specs:
         bench = make_bench(spec)
