@@ -383,14 +383,30 @@ class _NNLSState:
         self.running = g_norm > 0
         self.solved = ~self.running
 
+    def width(self, ia: NDArray[np.intp]) -> int:
+        """Slots in use by problems ``ia``: 1 + the last valid slot (``add`` fills the first
+        free one, so the passive sets stay packed at the front)."""
+        used = np.asarray(self.valid[ia].any(axis=0))
+        return int(used.size - np.argmax(used[::-1])) if used.any() else 1
+
     def rows(self, ia: NDArray[np.intp]) -> Array:
-        """Passive constraint rows ``s_j x_j`` of problems ``ia``, (b, kmax, d); 0 if unused."""
-        signs = np.take_along_axis(self.S[ia], self.idx[ia], axis=1) * self.valid[ia]
-        return self.X[self.idx[ia]] * signs[:, :, None]
+        """Passive constraint rows ``s_j x_j`` of problems ``ia``, (b, k, d); 0 if unused.
+
+        ``k = width(ia)``: the slots past the last one in use are left out.
+        """
+        k = self.width(ia)
+        idx, valid = self.idx[ia, :k], self.valid[ia, :k]
+        signs = np.take_along_axis(self.S[ia], idx, axis=1) * valid
+        return self.X[idx] * signs[:, :, None]
+
+    def passive_point(self, ia: NDArray[np.intp], mu: Array) -> Array:
+        """``g + C^T mu`` of problems ``ia`` for coefficients ``mu`` (b, kmax)."""
+        C = self.rows(ia)
+        return self.g[ia] + np.einsum("bk,bkd->bd", mu[:, : C.shape[1]], C)
 
     def most_violated(self, ia: NDArray[np.intp]) -> tuple[NDArray[np.intp], BoolArray]:
         """Index of the most violated constraint, and whether it violates beyond ``tol``."""
-        p = self.g[ia] + np.einsum("bk,bkd->bd", self.mu[ia], self.rows(ia))
+        p = self.passive_point(ia, self.mu[ia])
         w = -self.S[ia] * (p @ self.X.T)
         b_idx, k_idx = np.nonzero(self.valid[ia])
         w[b_idx, self.idx[ia][b_idx, k_idx]] = -np.inf
@@ -415,17 +431,20 @@ class _NNLSState:
         most of the error that squaring the condition number brings.
         """
         C = self.rows(ia)
+        k = C.shape[1]
         gram = C @ C.transpose(0, 2, 1)
         diag = np.einsum("bkk->bk", gram)
         ridge = _NNLS_RIDGE * diag.max(axis=1, initial=0.0) + np.finfo(np.float64).tiny
-        gram += np.einsum("bk,kl->bkl", ~self.valid[ia] + ridge[:, None], np.eye(C.shape[1]))
-        valid = self.valid[ia]
+        valid = self.valid[ia, :k]
+        gram += np.einsum("bk,kl->bkl", ~valid + ridge[:, None], np.eye(k))
         z = np.zeros(valid.shape)
         for _ in range(2):  # normal equations + one step of iterative refinement
             p = self.g[ia] + np.einsum("bk,bkd->bd", z, C)
             z += np.linalg.solve(gram, -np.einsum("bkd,bd->bk", C, p)[:, :, None])[:, :, 0]
             z *= valid
-        return z
+        out = np.zeros(self.valid[ia].shape)
+        out[:, :k] = z
+        return out
 
     def restore_feasibility(self, ia: NDArray[np.intp]) -> None:
         """Lawson-Hanson inner loop: least squares, then step back while some ``z <= 0``."""
@@ -459,7 +478,7 @@ class _NNLSState:
         if ia.size == 0:
             return ia
         mu = np.maximum(self.mu[ia], 0.0) * self.valid[ia]
-        p = self.g[ia] + np.einsum("bk,bkd->bd", mu, self.rows(ia))
+        p = self.passive_point(ia, mu)
         done = ia[np.linalg.norm(p, axis=1) <= threshold[ia]]
         self.running[done] = False
         self.solved[done] = True
@@ -469,7 +488,7 @@ class _NNLSState:
         """``min(||g + C^T max(mu, 0)||, ||g||)`` for every problem."""
         all_b = np.arange(self.g.shape[0])
         mu = np.maximum(self.mu, 0.0) * self.valid
-        p = self.g + np.einsum("bk,bkd->bd", mu, self.rows(all_b))
+        p = self.passive_point(all_b, mu)
         return np.minimum(np.linalg.norm(p, axis=1), np.linalg.norm(self.g, axis=1))
 
 

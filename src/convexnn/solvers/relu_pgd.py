@@ -181,7 +181,7 @@ def _lawson_hanson(
         if stop_below is not None:
             exact[todo[st.stop_bounded(stop_below[todo])]] = False
     mu = np.maximum(st.mu, 0.0) * st.valid
-    proj = st.g + np.einsum("bk,bkd->bd", mu, st.rows(np.arange(todo.size)))
+    proj = st.passive_point(np.arange(todo.size), mu)
     for b, k in enumerate(todo):
         if st.solved[b]:
             out[:, k] = proj[b]
