@@ -49,7 +49,10 @@ at a gap of 3e-5, the polish reaches 1e-6 in 15 s (the Alg2 warm start of
 Pricing cost: exact cone norms are Lawson-Hanson NNLS solves. Far from the optimum the
 pricing stops once it knows enough violators (``_certify(n_new=)``), and a pair whose
 NNLS bound ``||g + A^T mu||`` (any ``mu >= 0``) already falls below the threshold that
-matters stops there (:func:`cone_norm_bounds`). The last certificate is handed to
+matters stops there (:func:`cone_norm_bounds`); the NNLS steps a window of
+``_LH_WINDOW`` columns at once, refilled as columns finish, so that a few slow columns
+do not cost a batch of nearly empty steps (a cold certificate at the n = 1e4 optimum
+of the benchmark: 18.8 s -> 12.9 s with the support priced first). The last certificate is handed to
 ``solve`` (``info["dual_norm_bound"]``), which then need not recompute the cone norms.
 With the Gram matrix of the polish updated per changed block (``_Gram``), the
 n=4000, d=8, P=1000 problem of the benchmark went from 18.7 s to 5.0 s (one thread).
@@ -87,6 +90,7 @@ _INNER_FRACTION = 0.2
 _GATED_TOL = 1e-4
 _GATED_SHARE = 0.1  # of max_iter, for the gated warm start
 _ROUND_ITER = 10  # FISTA iterations between two Newton polishes
+_LH_WINDOW = 64  # Lawson-Hanson columns stepped together (see _lawson_hanson)
 _STALL = 1e-6  # relative decrease below which a full polish round counts as stalled
 
 
@@ -168,10 +172,26 @@ def _lawson_hanson(
         st.solved[:] = ~st.running
         if stop_below is not None:  # the warm active set alone often bounds it enough
             exact[todo[st.stop_bounded(stop_below[todo])]] = False
-    for _ in range(_NNLS_OUTER_ITER * (X.shape[1] + 1)):
+    # A window of _LH_WINDOW columns runs at once, refilled in column order as columns
+    # finish: a few slow columns do not hold a whole batch of one-column steps.
+    waiting = np.flatnonzero(st.running)
+    st.running[:] = False
+    steps = np.zeros(todo.size, dtype=np.intp)
+    cap, head = _NNLS_OUTER_ITER * (X.shape[1] + 1), 0
+    while True:
+        free = _LH_WINDOW - int(st.running.sum())
+        if free > 0 and head < waiting.size:
+            st.running[waiting[head : head + free]] = True
+            head += free
         ia = np.flatnonzero(st.running)
         if ia.size == 0:
             break
+        steps[ia] += 1
+        over = steps[ia] > cap
+        st.running[ia[over]] = False  # left unsolved: the scipy fallback below
+        ia = ia[~over]
+        if ia.size == 0:
+            continue
         j, ok = st.most_violated(ia)
         st.solved[ia[~ok]] = True
         st.running[ia[~ok]] = False
@@ -291,7 +311,7 @@ class _ConeNormCache:
         return out, exact
 
 
-_CERT_CHUNK = 64  # patterns per batch of exact cone norms, by decreasing gated bound
+_CERT_CHUNK = 256  # patterns per batch of exact cone norms, by decreasing gated bound
 
 
 def _certify(
@@ -306,9 +326,12 @@ def _certify(
 
     Every cone norm has a cheap upper bound (``duality._cheap_bounds``: the projection
     on the half-space of the most violated constraint; exact when ``+-g_i`` is in the
-    cone). Exact cone norms are computed by decreasing bound, in chunks, until the next
-    bound is below both beta (no block there can enter the working set) and the largest
-    exact norm found (it cannot change ``s_max``); the other entries keep their bound.
+    cone). Exact cone norms are computed for the support patterns first (their norms are
+    about beta, which makes the threshold below tight at once), then by decreasing
+    bound, in chunks, until the next bound is below both beta (no block there can enter
+    the working set) and the largest exact norm found (it cannot change ``s_max``); the
+    other entries keep their bound. A pair whose NNLS bound falls below that threshold
+    stops there (:func:`cone_norm_bounds`).
 
     With ``n_new`` (the blocks the working set wants), pricing also stops once that many
     exact violators ``norm > beta`` are known and the gap is above ``tol`` even with
@@ -325,13 +348,21 @@ def _certify(
     cone, exact = _cheap_bounds(X, problem.D, G, np.linalg.norm(G, axis=0))
     best = float(np.where(exact, cone, 0.0).max(initial=0.0))
     todo = np.flatnonzero(~exact.all(axis=1))
-    todo = todo[np.argsort(-cone[todo].max(axis=1))]
+    # Support patterns first (their norms are about beta: a tight ``best`` at once, so
+    # the other pairs stop at a bound), then by decreasing bound.
+    on_support = np.asarray(B.reshape(B.shape[0], 2, P).any(axis=(0, 1)))[todo]
+    rest = todo[~on_support]
+    rest = rest[np.argsort(-cone[rest].max(axis=1))]
+    chunks = [todo[on_support]] + [
+        rest[i : i + _CERT_CHUNK] for i in range(0, rest.size, _CERT_CHUNK)
+    ]
     S = np.where(problem.D.T, 1.0, -1.0)
     priced = exact.copy()
     scale = gap_scale(primal, y)
-    for start in range(0, todo.size, _CERT_CHUNK):
-        idx = todo[start : start + _CERT_CHUNK]
-        if cone[idx[0]].max() <= min(problem.beta, best):
+    for k, idx in enumerate(chunks):
+        if idx.size == 0 or cone[idx].max() <= min(problem.beta, best):
+            if k == 0:  # the support chunk; the rest is by decreasing bound
+                continue
             break
         cone[idx], priced[idx] = cache.norms(X, S, G[:, idx], idx, min(problem.beta, best))
         best = max(best, float(np.where(priced[idx], cone[idx], 0.0).max()))
