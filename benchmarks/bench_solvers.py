@@ -635,7 +635,8 @@ def bench_problem(
         note = "not run: our relu solve on the sampled patterns hit its wall cap"
         rows.append(Row(ALG2_ROW, "relu", note=note))
     else:
-        rows.append(isolated("alg2", "relu", spec, "alg2", (width,), save_dir=save_dir))
+        cap = 2 * spec.ours_wall  # a network warm start over more patterns: can be slower
+        rows.append(isolated("alg2", "relu", spec, "alg2", (width,), cap, save_dir))
     if with_colgen and spec.colgen:
         rows.append(isolated("colgen", "relu", spec, "colgen"))
     # Adam's target: the best relu network any convex solver found (ours first)
