@@ -68,6 +68,7 @@ _CHUNK_ELEMENTS = 1 << 20  # n * (columns per chunk) of the (n, P) temporaries
 _SAFETY = 1.0 - 8.0 * np.finfo(np.float64).eps  # keeps t * s_max <= beta after rounding
 _PRUNE_BLOCK = 1024  # (pattern, sign) pairs solved together by the pruned maximum
 _NNLS_OUTER_ITER = 6  # batched Lawson-Hanson: at most 6 (d + 1) outer steps
+_NNLS_WINDOW = 64  # problems stepped together (_NNLSState.run)
 _NNLS_TOL = 1e-12  # optimality test: w_j <= tol * max_j ||x_j|| * ||g||
 _NNLS_RIDGE = 1e-14  # relative ridge on the passive-set normal equations
 
@@ -352,19 +353,7 @@ def _batched_nnls(X: Array, S: Array, g: Array, stop_below: float = 0.0) -> tupl
     keep ``mu >= 0``. Problems that run out of slots or iterations are left unsolved.
     """
     st = _NNLSState(X, S, g)
-    for _ in range(_NNLS_OUTER_ITER * (X.shape[1] + 1)):
-        ia = np.flatnonzero(st.running)
-        if ia.size == 0:
-            break
-        j, ok = st.most_violated(ia)
-        st.solved[ia[~ok]] = True
-        st.running[ia[~ok]] = False
-        ia, j = ia[ok], j[ok]
-        st.add(ia, j)
-        st.restore_feasibility(ia[st.running[ia]])
-        if stop_below > 0:
-            st.stop_bounded(np.full(st.g.shape[0], stop_below))
-    st.running[:] = False
+    st.run(np.full(st.g.shape[0], stop_below) if stop_below > 0 else None)
     return st.values(), st.solved
 
 
@@ -382,6 +371,45 @@ class _NNLSState:
         self.tol = _NNLS_TOL * float(np.linalg.norm(X, axis=1).max(initial=0.0)) * g_norm
         self.running = g_norm > 0
         self.solved = ~self.running
+
+    def run(self, stop_below: Array | None = None) -> NDArray[np.intp]:
+        """Lawson-Hanson outer steps until every running problem is settled.
+
+        ``_NNLS_WINDOW`` problems step together, refilled in index order as problems
+        finish (callers order them by priority): a few slow problems do not hold a whole
+        batch of nearly empty steps. A problem stops unsolved after
+        ``_NNLS_OUTER_ITER (d + 1)`` steps. With ``stop_below`` (B,), a problem also stops
+        once its value is proven ``<= stop_below[b]`` (:meth:`stop_bounded`); those are
+        returned.
+        """
+        waiting = np.flatnonzero(self.running)
+        self.running[:] = False
+        steps = np.zeros(self.g.shape[0], dtype=np.intp)
+        cap, head = _NNLS_OUTER_ITER * (self.X.shape[1] + 1), 0
+        bounded: list[NDArray[np.intp]] = []
+        while True:
+            free = _NNLS_WINDOW - int(self.running.sum())
+            if free > 0 and head < waiting.size:
+                self.running[waiting[head : head + free]] = True
+                head += free
+            ia = np.flatnonzero(self.running)
+            if ia.size == 0:
+                break
+            steps[ia] += 1
+            over = steps[ia] > cap
+            self.running[ia[over]] = False  # left unsolved
+            ia = ia[~over]
+            if ia.size == 0:
+                continue
+            j, ok = self.most_violated(ia)
+            self.solved[ia[~ok]] = True
+            self.running[ia[~ok]] = False
+            ia, j = ia[ok], j[ok]
+            self.add(ia, j)
+            self.restore_feasibility(ia[self.running[ia]])
+            if stop_below is not None:
+                bounded.append(self.stop_bounded(stop_below))
+        return np.concatenate(bounded) if bounded else np.zeros(0, dtype=np.intp)
 
     def width(self, ia: NDArray[np.intp]) -> int:
         """Slots in use by problems ``ia``: 1 + the last valid slot (``add`` fills the first

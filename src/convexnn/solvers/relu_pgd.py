@@ -49,11 +49,12 @@ at a gap of 3e-5, the polish reaches 1e-6 in 15 s (the Alg2 warm start of
 Pricing cost: exact cone norms are Lawson-Hanson NNLS solves. Far from the optimum the
 pricing stops once it knows enough violators (``_certify(n_new=)``), and a pair whose
 NNLS bound ``||g + A^T mu||`` (any ``mu >= 0``) already falls below the threshold that
-matters stops there (:func:`cone_norm_bounds`); the NNLS steps a window of
-``_LH_WINDOW`` columns at once, refilled as columns finish, so that a few slow columns
-do not cost a batch of nearly empty steps (a cold certificate at the n = 1e4 optimum
-of the benchmark: 18.8 s -> 12.9 s with the support priced first). The last certificate is handed to
-``solve`` (``info["dual_norm_bound"]``), which then need not recompute the cone norms.
+matters stops there (:func:`cone_norm_bounds`). The NNLS steps a window of 64
+columns at once, refilled as columns finish (``_NNLSState.run``), so that a few slow
+columns do not cost a batch of nearly empty steps; with the support priced first, a
+cold certificate at the n = 1e4 optimum of the benchmark went from 18.8 s to 12.9 s.
+The last certificate is handed to ``solve`` (``info["dual_norm_bound"]``), which then
+need not recompute the cone norms.
 With the Gram matrix of the polish updated per changed block (``_Gram``), the
 n=4000, d=8, P=1000 problem of the benchmark went from 18.7 s to 5.0 s (one thread).
 """
@@ -69,7 +70,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import nnls
 
-from ..duality import _NNLS_OUTER_ITER, _cheap_bounds, _NNLSState
+from ..duality import _cheap_bounds, _NNLSState
 from ..exceptions import ConvergenceWarning
 from ..problem import ConvexReLUProblem
 from ._fista import SubProblem, fista
@@ -90,7 +91,6 @@ _INNER_FRACTION = 0.2
 _GATED_TOL = 1e-4
 _GATED_SHARE = 0.1  # of max_iter, for the gated warm start
 _ROUND_ITER = 10  # FISTA iterations between two Newton polishes
-_LH_WINDOW = 64  # Lawson-Hanson columns stepped together (see _lawson_hanson)
 _STALL = 1e-6  # relative decrease below which a full polish round counts as stalled
 
 
@@ -172,34 +172,8 @@ def _lawson_hanson(
         st.solved[:] = ~st.running
         if stop_below is not None:  # the warm active set alone often bounds it enough
             exact[todo[st.stop_bounded(stop_below[todo])]] = False
-    # A window of _LH_WINDOW columns runs at once, refilled in column order as columns
-    # finish: a few slow columns do not hold a whole batch of one-column steps.
-    waiting = np.flatnonzero(st.running)
-    st.running[:] = False
-    steps = np.zeros(todo.size, dtype=np.intp)
-    cap, head = _NNLS_OUTER_ITER * (X.shape[1] + 1), 0
-    while True:
-        free = _LH_WINDOW - int(st.running.sum())
-        if free > 0 and head < waiting.size:
-            st.running[waiting[head : head + free]] = True
-            head += free
-        ia = np.flatnonzero(st.running)
-        if ia.size == 0:
-            break
-        steps[ia] += 1
-        over = steps[ia] > cap
-        st.running[ia[over]] = False  # left unsolved: the scipy fallback below
-        ia = ia[~over]
-        if ia.size == 0:
-            continue
-        j, ok = st.most_violated(ia)
-        st.solved[ia[~ok]] = True
-        st.running[ia[~ok]] = False
-        ia, j = ia[ok], j[ok]
-        st.add(ia, j)
-        st.restore_feasibility(ia[st.running[ia]])
-        if stop_below is not None:
-            exact[todo[st.stop_bounded(stop_below[todo])]] = False
+    bounded = st.run(None if stop_below is None else stop_below[todo])
+    exact[todo[bounded]] = False
     mu = np.maximum(st.mu, 0.0) * st.valid
     proj = st.passive_point(np.arange(todo.size), mu)
     for b, k in enumerate(todo):
