@@ -225,6 +225,21 @@ def test_stopped_nnls_values_are_bounds_below_the_threshold():
     assert np.any(vals[~above] > exact[~above, 0] + 1e-6 * exact.max())  # it did stop early
 
 
+def test_the_nnls_window_does_not_change_the_values(monkeypatch):
+    """Problems step in a refilled window; each one's Lawson-Hanson path is its own."""
+    rng = np.random.default_rng(7)
+    X_eff = with_ones(rng.normal(size=(50, 3)))
+    D = np.unique(X_eff @ rng.normal(size=(4, 300)) >= 0, axis=1)
+    G = X_eff.T @ (D * rng.normal(size=50)[:, None])
+    S = np.where(D.T, 1.0, -1.0)
+    monkeypatch.setattr(duality, "_NNLS_WINDOW", 10**6)  # all at once
+    all_vals, all_solved = duality._batched_nnls(X_eff, S, G.T)
+    monkeypatch.setattr(duality, "_NNLS_WINDOW", 3)
+    vals, solved = duality._batched_nnls(X_eff, S, G.T)
+    assert S.shape[0] > 100 and solved.all() and all_solved.all()
+    np.testing.assert_allclose(vals, all_vals, rtol=1e-12, atol=1e-14 * all_vals.max())
+
+
 def test_a_solver_dual_norm_bound_is_used_only_when_it_is_tight():
     from convexnn.problem import build_problem
 
