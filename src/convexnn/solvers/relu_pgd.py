@@ -520,8 +520,10 @@ def _polish(
         a_max = min(1.0, float(ratio.flat[flat]))
         row, k = np.unravel_index(flat, ratio.shape)
         if a_max <= 1e-12:  # degenerate: constraints at zero slack block the step
-            for row, k in zip(*np.nonzero(ratio <= 1e-12), strict=True):
-                set_active(int(sup[k]), np.union1d(cache[int(sup[k])][0], [row]))
+            zero_rows, zero_k = np.nonzero(ratio <= 1e-12)
+            for kz in np.unique(zero_k):  # all of a block's rows at once: one basis each
+                jz = int(sup[kz])
+                set_active(jz, np.union1d(cache[jz][0], zero_rows[zero_k == kz]))
             continue
         # Predictions are linear along the step: z(a) = zB + a zd (two forwards per step).
         Msup = _signed_masks(mask, sup)
