@@ -255,14 +255,30 @@ def isolated(
     )
     child.start()
     try:
-        out.get(timeout=_SETUP_WALL)  # "ready": set up and warmed up, the cap starts now
-        row: Row = out.get(timeout=wall)
+        _receive(out, child, _SETUP_WALL)  # "ready": set up and warmed up; the cap starts
+        row: Row = _receive(out, child, wall)
     except queue.Empty:
         child.kill()
-        row = Row(name, form, time=float(wall or _SETUP_WALL))
-        row.note = f"killed at the {wall:g} s wall cap, no result: time is a LOWER bound"
+        if not child.is_alive() and child.exitcode not in (None, 0, -9):
+            row = Row(name, form, note=f"error: the process died (exit code {child.exitcode})")
+        else:
+            row = Row(name, form, time=float(wall or _SETUP_WALL))
+            cap = f"{wall:g} s wall cap" if wall is not None else f"{_SETUP_WALL:g} s set-up cap"
+            row.note = f"killed at the {cap}, no result: time is a LOWER bound"
     child.join()
     return row
+
+
+def _receive(out: Any, child: Any, timeout: float | None) -> Any:
+    """The child's next message; ``queue.Empty`` after ``timeout`` s or if it died."""
+    end = None if timeout is None else time.perf_counter() + timeout
+    while True:
+        left = 1.0 if end is None else min(1.0, end - time.perf_counter())
+        try:
+            return out.get(timeout=max(left, 0.0))
+        except queue.Empty:
+            if not child.is_alive() or (end is not None and time.perf_counter() >= end):
+                raise
 
 
 _SETUP_WALL = 300.0  # limit on the child's set-up (imports, problem, warm-up)

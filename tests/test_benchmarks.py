@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARKS = sorted((Path(__file__).parents[1] / "benchmarks").glob("bench_*.py"))
@@ -54,3 +55,18 @@ def test_solver_benchmark_saves_the_alg2_network(tmp_path):
     with open(saved, "rb") as fh:
         data = pickle.load(fh)
     assert data["patterns"].dtype == bool and data["network"].n_neurons > 0
+
+
+def test_solver_benchmark_row_killed_at_its_wall_cap_reports_a_lower_bound(monkeypatch):
+    import importlib
+
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(var, "1")  # what the module sets on import; undone after the test
+    # the spawned child imports the module by name, with the parent's sys.path
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    bench = importlib.import_module("bench_solvers")
+    row = bench.isolated("ours", "relu", bench.QUICK[0], "ours", ("relu",), wall=1e-3)
+    assert "killed at the 0.001 s wall cap" in row.note and row.time == 1e-3
+    assert np.isnan(row.objective)
+    done = bench.isolated("ours", "relu", bench.QUICK[0], "ours", ("relu",), wall=120.0)
+    assert "status optimal" in done.note and done.gap <= 1e-6
