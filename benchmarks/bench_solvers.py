@@ -254,17 +254,20 @@ def isolated(
         target=_run_row, args=(name, form, spec, kind, args, save_dir, out), daemon=True
     )
     child.start()
+    timed_phase = False
     try:
         _receive(out, child, _SETUP_WALL)  # "ready": set up and warmed up; the cap starts
+        timed_phase = True
         row: Row = _receive(out, child, wall)
     except queue.Empty:
         child.kill()
         if not child.is_alive() and child.exitcode not in (None, 0, -9):
             row = Row(name, form, note=f"error: the process died (exit code {child.exitcode})")
+        elif timed_phase and wall is not None:
+            row = Row(name, form, time=wall)
+            row.note = f"killed at the {wall:g} s wall cap, no result: time is a LOWER bound"
         else:
-            row = Row(name, form, time=float(wall or _SETUP_WALL))
-            cap = f"{wall:g} s wall cap" if wall is not None else f"{_SETUP_WALL:g} s set-up cap"
-            row.note = f"killed at the {cap}, no result: time is a LOWER bound"
+            row = Row(name, form, note=f"error: set-up not done within {_SETUP_WALL:g} s")
     child.join()
     return row
 
