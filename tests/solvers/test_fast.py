@@ -109,8 +109,8 @@ def test_float32_iterations_still_certify_in_float64(medium):
 
 
 def test_float32_iterations_really_run_in_float32(medium):
-    """The iterates stay float32 (a float64 scalar must not promote them) until the
-    solver switches to float64 for the finish; the result still certifies."""
+    """Plain float32 FISTA keeps float32 iterates (a float64 scalar must not promote
+    them); the solver's mixed-precision rounds certify in float64."""
     from convexnn.problem import build_problem
     from convexnn.solvers._fista import SubProblem, fista
     from convexnn.solvers._kernels import LossOps, make_backend
@@ -137,6 +137,54 @@ def test_float32_iterations_really_run_in_float32(medium):
     assert res.B.dtype == np.float32
 
 
+def test_refined_operators_reach_float64_accuracy():
+    """Float32 GEMMs on corrections from a float64 anchor: the error is float32's
+    epsilon times the correction, orders of magnitude below a plain float32 product."""
+    from convexnn.losses import get_loss
+    from convexnn.solvers._fista import SubProblem, refine
+    from convexnn.solvers._kernels import LossOps, make_backend
+
+    rng = np.random.default_rng(3)
+    n, d, K = 400, 6, 30
+    X = rng.normal(size=(n, d))
+    M = np.asfortranarray((rng.random((n, K)) < 0.5).astype(float))
+    y = rng.normal(size=n)
+    b64, b32 = make_backend({}, caller="t"), make_backend({"dtype": "float32"}, caller="t")
+    sub = SubProblem(X, M, LossOps(get_loss("squared", caller="t"), y, b64), 1.0, True, b64)
+    B0 = rng.normal(size=(d, K))
+    refine(sub, X.astype(np.float32), M.astype(np.float32), b32, B0, 0.3)
+    assert sub.low is not None and sub.low.Ms.dtype == np.float32
+    B = B0 + 1e-4 * rng.normal(size=(d, K))
+    g = sub.low.g0 + 1e-4 * rng.normal(size=n)
+    z_ref, G_ref = forward_reference(X, M, B), adjoint_reference(X, M, g)
+    z32 = forward(X.astype(np.float32), M.astype(np.float32), B.astype(np.float32))
+    G32 = adjoint(X.astype(np.float32), M.astype(np.float32), g.astype(np.float32))
+    err = np.linalg.norm(sub.forward(B) - z_ref) / np.linalg.norm(z_ref)
+    err32 = np.linalg.norm(z32 - z_ref) / np.linalg.norm(z_ref)
+    assert err < 1e-10 and err32 > 1e-8 and err < 1e-3 * err32
+    errG = np.linalg.norm(sub.adjoint(g) - G_ref) / np.linalg.norm(G_ref)
+    errG32 = np.linalg.norm(G32 - G_ref) / np.linalg.norm(G_ref)
+    assert errG < 1e-10 and errG32 > 1e-8 and errG < 1e-3 * errG32
+    assert sub.forward(B).dtype == np.float64 and sub.adjoint(g).dtype == np.float64
+
+
+def test_float32_gemms_reach_a_gap_plain_float32_cannot(medium):
+    """Mixed precision takes the gap far below float32's floor (about 1e-5 for plain
+    float32 iterations) with float32 GEMMs in nearly every iteration."""
+    from convexnn.problem import build_problem
+    from convexnn.solvers.group_lasso import GroupLassoSolver
+
+    X, y, D, beta, p_ref = medium
+    prob = build_problem(X, y, beta, D, formulation="gated", hidden_bias=True, output_bias=True)
+    run = GroupLassoSolver().solve
+    out = run(prob, tol=1e-8, max_iter=None, verbose=False, options={"dtype": "float32"})
+    ref = run(prob, tol=1e-8, max_iter=None, verbose=False, options={"dtype": "float64"})
+    assert out.status == "optimal" and out.info["relative_gap"] <= 1e-8
+    assert out.info["n_iter_float32"] >= 0.9 * out.n_iter > 0
+    assert out.objective == pytest.approx(ref.objective, rel=1e-8)
+    assert out.objective == pytest.approx(p_ref, rel=1e-5)
+
+
 def test_auto_dtype_picks_float32_for_large_problems():
     from convexnn.problem import build_problem
     from convexnn.solvers.group_lasso import with_auto_dtype
@@ -154,11 +202,13 @@ def test_auto_dtype_picks_float32_for_large_problems():
     assert with_auto_dtype({"dtype": "float64"}, Big())["dtype"] == "float64"  # type: ignore[arg-type]
 
 
-def test_torch_backend_matches_numpy(medium):
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_torch_backend_matches_numpy(medium, dtype):
     pytest.importorskip("torch")
     X, y, D, beta, p_ref = medium
     # CPU only: no GPU in the test environment.
-    sol = _solve(X, y, beta, D, solver_options={"backend": "torch", "device": "cpu"})
+    opts = {"backend": "torch", "device": "cpu", "dtype": dtype}
+    sol = _solve(X, y, beta, D, solver_options=opts)
     assert isinstance(sol.V, np.ndarray) and sol.V.dtype == np.float64
     assert sol.convex_objective == pytest.approx(p_ref, rel=1e-5)
     assert (sol.convex_objective - sol.lower_bound) / sol.convex_objective <= 1e-6

@@ -16,6 +16,14 @@ constraints ``S_j * (X b_j) >= 0`` with multipliers ``Gamma`` (n, K) >= 0,
 Step ``1 / Lip`` with ``Lip = smoothness * lambda_max(A A^T (+ 1 1^T)) + rho ||X||_2^2``
 (power iteration); momentum restarts when ``(Y - B+)^T (B+ - B) > 0`` (O'Donoghue &
 Candes, 2015).
+
+Mixed precision (:class:`Refined`): the iterates, the loss and the certificate stay in
+float64 while the two GEMMs run in float32 on *corrections* from a float64 anchor,
+
+    A(B) = A(B0) + A32(B - B0),        A^T(g) = A^T(g0) + A32^T(g - g0),
+
+so that the rounding error is float32's epsilon times the correction, which shrinks as
+the iterates converge (iterative refinement): float32 speed, float64 accuracy.
 """
 
 from __future__ import annotations
@@ -64,6 +72,42 @@ class Penalty:
 
 
 @dataclass
+class Refined:
+    """Float32 operators applied to corrections from a float64 anchor point ``B0``.
+
+    ``z0 = A(B0)`` and ``G0 = A^T(g0)`` are exact (float64); ``X`` and ``Ms`` are the
+    float32 copies, ``low`` their backend. See the module docstring.
+    """
+
+    X: Any  # (n, d) low dtype
+    Ms: Any  # (n, K) low dtype
+    low: Backend
+    B0: Any  # (d, K) float64
+    z0: Any  # (n,) float64
+    g0: Any  # (n,) float64
+    G0: Any  # (d, K) float64
+
+    def forward(self, B: Any, f64: Backend) -> Any:
+        dz = forward(self.X, self.Ms, self.low.asarray(B - self.B0))
+        return self.z0 + f64.asarray(dz, f64.f64)
+
+    def adjoint(self, g: Any, f64: Backend) -> Any:
+        dG = adjoint(self.X, self.Ms, self.low.asarray(g - self.g0))
+        return self.G0 + f64.asarray(dG, f64.f64)
+
+    def parts(self) -> tuple[Any, Any, Backend]:
+        return self.X, self.Ms, self.low
+
+
+def refine(sub: SubProblem, X_low: Any, Ms_low: Any, low: Backend, B0: Any, c0: float) -> None:
+    """Run ``sub``'s GEMMs in ``low`` precision, anchored at ``(B0, c0)`` (float64)."""
+    sub.low = None
+    z0 = forward(sub.X, sub.Ms, B0)
+    g0 = sub.ops.gradient(z0 + c0 if sub.output_bias else z0)
+    sub.low = Refined(X_low, Ms_low, low, B0, z0, g0, adjoint(sub.X, sub.Ms, g0))
+
+
+@dataclass
 class SubProblem:
     """Data of one FISTA run on the working set (all arrays in the compute dtype)."""
 
@@ -79,6 +123,20 @@ class SubProblem:
     #: (K, d, d) orthogonal projectors onto the subspaces the blocks are confined to
     #: (the null spaces of their active cone constraints; 0 freezes a block at zero).
     projectors: Any = None
+    #: mixed precision: float32 GEMMs on corrections (see :func:`refine`)
+    low: Refined | None = None
+
+    def forward(self, B: Any) -> Any:
+        """``A_s(B)`` (float64 accuracy when refined)."""
+        if self.low is not None:
+            return self.low.forward(B, self.backend)
+        return forward(self.X, self.Ms, B)
+
+    def adjoint(self, g: Any) -> Any:
+        """``A_s^T(g)``, shape (d, K)."""
+        if self.low is not None:
+            return self.low.adjoint(g, self.backend)
+        return adjoint(self.X, self.Ms, g)
 
     def project(self, B: Any) -> Any:
         """``b_j <- Pi_j b_j`` for every column (identity without projectors)."""
@@ -88,7 +146,7 @@ class SubProblem:
         return xp.sum(self.projectors * B.T[:, None, :], axis=2).T
 
     def predict(self, B: Any, c: float) -> Any:
-        z = forward(self.X, self.Ms, B)
+        z = self.forward(B)
         return z + c if self.output_bias else z
 
     def smooth_grad(self, B: Any, c: float) -> tuple[Any, float]:
@@ -98,7 +156,7 @@ class SubProblem:
         """Value and gradient of the smooth part (loss + penalty) at (B, c)."""
         z = self.predict(B, c)
         g = self.ops.gradient(z)
-        gB = adjoint(self.X, self.Ms, g)
+        gB = self.adjoint(g)
         val = self.ops.value(z)
         if self.penalty is not None:
             pv, pg = self.penalty.value_grad(self.X, B)
@@ -123,15 +181,16 @@ class SubProblem:
 
     def lipschitz(self) -> float:
         """Step constant ``Lip`` (see module docstring), recomputed on demand."""
-        xp, ob = self.backend.xp, self.output_bias
+        ob = self.output_bias
+        # An estimate: with mixed precision the low-precision copies do.
+        X, Ms, bk = (self.X, self.Ms, self.backend) if self.low is None else self.low.parts()
+        xp = bk.xp
 
         def gram(r: Any) -> Any:
-            out = forward(self.X, self.Ms, adjoint(self.X, self.Ms, r))
+            out = forward(X, Ms, adjoint(X, Ms, r))
             return out + xp.sum(r) if ob else out
 
-        lip = float(self.ops.loss.smoothness or 1.0) * spectral_norm_sq(
-            gram, self.X.shape[0], self.backend
-        )
+        lip = float(self.ops.loss.smoothness or 1.0) * spectral_norm_sq(gram, X.shape[0], bk)
         if self.penalty is not None:
             if self.X_sq_norm == 0.0:
                 self.X_sq_norm = spectral_norm_sq(
@@ -158,7 +217,7 @@ def _gap_and_primal(sub: SubProblem, B: Any, c: float, y_np: np.ndarray) -> tupl
     primal = sub.ops.value(z) + sub.beta * float(sub.backend.xp.sum(column_norms(B)))
     z_np = to_numpy(z)
     lam0 = dual_candidate(loss, z_np, y_np, sub.output_bias)
-    G = sub.project(adjoint(sub.X, sub.Ms, sub.backend.asarray(lam0)))
+    G = sub.project(sub.adjoint(sub.backend.asarray(lam0)))
     s_max = float(sub.backend.xp.max(column_norms(G))) if G.shape[1] else 0.0
     lower, _ = dual_lower_bound(loss, lam0, y_np, sub.beta, s_max)
     return (primal - lower) / gap_scale(primal, y_np), primal

@@ -14,25 +14,26 @@ Outer loop, all in float64 where it certifies:
    ``t ||g_i|| + r ||D_i X||_F < beta`` is zero at every optimum and is dropped for good;
 4. working set = the non-zero groups plus the most violated ones (``||g_i|| > beta``, at
    most as many as are active, at least 10), solved by FISTA with adaptive restart
-   (compute dtype float64 or float32) to a fraction of the current gap, warm started.
+   to a fraction of the current gap, warm started.
 
-Float32 iterations stop at a gap of 1e-5 at best, or earlier when their gap stalls at
-the rounding floor (the subproblem's conditioning decides where); the loop then continues
-in float64.
+With ``dtype="float32"`` the iterates, the loss and every gap stay in float64 and only the
+two GEMMs per iteration run in float32, on corrections from a float64 anchor taken at the
+start of each round (``_fista.Refined``): float32 speed to float64 accuracy. If a round's
+gap stalls even so (five checks without a 1% fall), the loop goes on in plain float64.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..exceptions import ConvergenceWarning
 from ..problem import ConvexReLUProblem
-from ._fista import SubProblem, fista
+from ._fista import SubProblem, fista, refine
 from ._kernels import (
     Backend,
     LossOps,
@@ -49,7 +50,6 @@ from ._kernels import (
 from .base import SolverResult
 
 DEFAULT_MAX_ITER = 20000
-_FLOAT32_FLOOR = 1e-5
 _FLOAT32_STALL = 5  # gap checks without a 1% fall: float32 has stalled
 _MIN_NEW = 10
 _INNER_FRACTION = 0.2
@@ -105,6 +105,21 @@ def _index(A: Any, idx: np.ndarray) -> Any:
     import torch
 
     return torch.as_tensor(idx, dtype=torch.int64, device=A.device)
+
+
+@dataclass
+class _Round:
+    """A working set and what is cached for it across rounds (masks, step constant)."""
+
+    ws: np.ndarray
+    Lip: float = 0.0
+    masks: dict[bool, Any] = field(default_factory=dict)
+
+    def mask(self, xp: Any, M: Any, *, low: bool = False) -> Any:
+        """Columns ``ws`` of M (float64, or the low-precision copy), sliced once."""
+        if low not in self.masks:
+            self.masks[low] = _take(xp, M, self.ws)
+        return self.masks[low]
 
 
 @dataclass
@@ -165,8 +180,9 @@ def solve_gated(
     alive = np.arange(P)
     M_alive = data.M64
     n_iter, n_outer, n_screened, n_iter32 = 0, 0, 0, 0
-    prev: tuple[np.ndarray, Any, Any, float] | None = None  # last (ws, dtype, Ms, Lip)
-    work = backend
+    prev: _Round | None = None  # the last round's working set, masks and Lip
+    refined = backend.is_float32  # float32 GEMMs on corrections from float64 anchors
+    f64 = backend.with_dtype("float64")
     status, chk = "max_iter", None
     while True:
         chk = _certify(data, problem, backend, U, c, alive, M_alive)
@@ -187,38 +203,34 @@ def solve_gated(
         alive, M_alive, chk, n_drop = _screen(data, problem, backend, U, chk, alive, M_alive)
         n_screened += n_drop
         ws = _working_set(U, chk, alive, problem.beta)
-        if work.is_float32 and chk.rel_gap <= 2 * _FLOAT32_FLOOR:
-            work = backend.with_dtype("float64")
-        inner_tol = max(_INNER_FRACTION * chk.rel_gap, 0.5 * tol)
-        if work.is_float32:
-            inner_tol = max(inner_tol, _FLOAT32_FLOOR)
-        Xc = data.Xc if work.dtype == backend.dtype else data.X64
-        Mc = data.Mc if work.dtype == backend.dtype else data.M64
-        same = prev is not None and prev[1] == work.dtype and np.array_equal(prev[0], ws)
-        Ms, Lip = (prev[2], prev[3]) if same and prev is not None else (_take(xp, Mc, ws), 0.0)
+        rnd = prev if prev is not None and np.array_equal(prev.ws, ws) else _Round(ws)
         sub = SubProblem(
-            X=Xc,
-            Ms=Ms,
-            ops=LossOps(problem.loss, data.y, work),
+            X=data.X64,
+            Ms=rnd.mask(xp, data.M64),
+            ops=LossOps(problem.loss, data.y, f64),
             beta=problem.beta,
             output_bias=problem.output_bias,
-            backend=work,
-            Lip=Lip,  # the same working set as the last round: no new power iteration
+            backend=f64,
         )
+        B0 = f64.asarray(U[:, ws])
+        if refined:
+            refine(sub, data.Xc, rnd.mask(xp, data.Mc, low=True), backend, B0, c)
+        sub.Lip = rnd.Lip  # the same working set as the last round: no new power iteration
         res = fista(
             sub,
-            work.asarray(U[:, ws]),
+            B0,
             c,
-            tol=inner_tol,
+            tol=max(_INNER_FRACTION * chk.rel_gap, 0.5 * tol),
             max_iter=max_iter - n_iter,
             stop="gap",
             y_np=data.y,
-            stall_checks=_FLOAT32_STALL if work.is_float32 else 0,
+            stall_checks=_FLOAT32_STALL if refined else 0,
         )
-        prev = (ws, work.dtype, sub.Ms, sub.Lip)
-        n_iter32 += res.n_iter if work.is_float32 else 0
-        if work.is_float32 and not res.converged:  # at float32's floor: go on in float64
-            work = backend.with_dtype("float64")
+        rnd.Lip = sub.Lip
+        prev = rnd
+        n_iter32 += res.n_iter if refined else 0
+        if refined and not res.converged and res.n_iter < max_iter - n_iter:
+            refined = False  # stalled at float32's floor even so: go on in float64
         n_iter += res.n_iter
         n_outer += 1
         U = np.zeros_like(U)
