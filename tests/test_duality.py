@@ -434,3 +434,21 @@ def test_kernel_input_errors():
         cone_dual_norms(X, np.ones((3, 2), bool), np.ones(4))
     with pytest.raises(ValueError, match="unknown formulation"):
         cone_dual_norms(X, np.ones((4, 2), bool), np.ones(4), formulation="x")
+
+
+def test_nnls_row_cache_and_float32_ranking_keep_float64_values(monkeypatch):
+    """The cached passive rows and the rows rebuilt on demand (no cache: large d) give
+    the same values; the float32 ranking of violations leaves scipy's NNLS values."""
+    rng = np.random.default_rng(8)
+    X_eff = with_ones(rng.normal(size=(80, 5)))
+    D = np.unique(X_eff @ rng.normal(size=(6, 200)) >= 0, axis=1)
+    G = X_eff.T @ (D * rng.normal(size=80)[:, None])
+    S = np.where(D.T, 1.0, -1.0)
+    cached, ok_cached = duality._batched_nnls(X_eff, S, G.T)
+    monkeypatch.setattr(duality, "_NNLS_ROW_CACHE", 0)
+    assert duality._NNLSState(X_eff, S, G.T).C is None
+    rebuilt, ok_rebuilt = duality._batched_nnls(X_eff, S, G.T)
+    assert ok_cached.all() and ok_rebuilt.all()
+    np.testing.assert_allclose(cached, rebuilt, rtol=1e-12, atol=1e-14 * cached.max())
+    ref = [duality._cone_norm(X_eff, D[:, k], G[:, k]) for k in range(D.shape[1])]
+    np.testing.assert_allclose(cached, ref, rtol=0, atol=1e-10 * cached.max())

@@ -71,6 +71,7 @@ _NNLS_OUTER_ITER = 6  # batched Lawson-Hanson: at most 6 (d + 1) outer steps
 _NNLS_WINDOW = 64  # problems stepped together (_NNLSState.run)
 _NNLS_TOL = 1e-12  # optimality test: w_j <= tol * max_j ||x_j|| * ||g||
 _NNLS_RIDGE = 1e-14  # relative ridge on the passive-set normal equations
+_NNLS_ROW_CACHE = 1 << 24  # float64 entries of the cached passive rows (128 MB)
 
 
 # -- the certificate --------------------------------------------------------------------
@@ -364,9 +365,14 @@ class _NNLSState:
         B = S.shape[0]
         kmax = X.shape[1] + 1
         self.X, self.S, self.g = X, S, g
+        # Float32 copies price the constraints (see most_violated).
+        self.X32, self.S32 = X.astype(np.float32), S.astype(np.float32)
         self.idx = np.zeros((B, kmax), dtype=np.intp)
         self.valid = np.zeros((B, kmax), dtype=bool)
         self.mu = np.zeros((B, kmax))
+        # The row s_j x_j of each slot, kept unless that takes too much memory.
+        fits = B * kmax * X.shape[1] <= _NNLS_ROW_CACHE
+        self.C = np.zeros((B, kmax, X.shape[1])) if fits else None
         g_norm = np.linalg.norm(g, axis=1)
         self.tol = _NNLS_TOL * float(np.linalg.norm(X, axis=1).max(initial=0.0)) * g_norm
         self.running = g_norm > 0
@@ -423,9 +429,18 @@ class _NNLSState:
         ``k = width(ia)``: the slots past the last one in use are left out.
         """
         k = self.width(ia)
+        if self.C is not None:
+            return self.C[ia, :k] * self.valid[ia, :k, None]
         idx, valid = self.idx[ia, :k], self.valid[ia, :k]
         signs = np.take_along_axis(self.S[ia], idx, axis=1) * valid
         return self.X[idx] * signs[:, :, None]
+
+    def warm_start(self, b: int, active: NDArray[np.intp]) -> None:
+        """Put constraints ``active`` (at most d + 1) in problem b's passive set."""
+        k = active.size
+        self.idx[b, :k], self.valid[b, :k] = active, True
+        if self.C is not None:
+            self.C[b, :k] = self.X[active] * self.S[b, active, None]
 
     def passive_point(self, ia: NDArray[np.intp], mu: Array) -> Array:
         """``g + C^T mu`` of problems ``ia`` for coefficients ``mu`` (b, kmax)."""
@@ -433,13 +448,35 @@ class _NNLSState:
         return self.g[ia] + np.einsum("bk,bkd->bd", mu[:, : C.shape[1]], C)
 
     def most_violated(self, ia: NDArray[np.intp]) -> tuple[NDArray[np.intp], BoolArray]:
-        """Index of the most violated constraint, and whether it violates beyond ``tol``."""
+        """A violated constraint of each problem, and whether it violates beyond ``tol``.
+
+        The violations ``w_j = -s_j x_j^T p`` of all n constraints are ranked in float32
+        (half the cost of the (b, d) x (d, n) product and of the (b, n) temporaries); the
+        chosen one is checked in float64. Where it fails that check (float32 rounding
+        hides violations near ``tol``: the last step of each problem), the problem is
+        ranked again in float64, so the optimality test is float64's.
+        """
         p = self.passive_point(ia, self.mu[ia])
-        w = -self.S[ia] * (p @ self.X.T)
+        j = self._argmax_violation(ia, p, self.X32, self.S32)
+        ok = self._violation(ia, p, j) > self.tol[ia]
+        if not ok.all():
+            redo = np.flatnonzero(~ok)
+            j[redo] = self._argmax_violation(ia[redo], p[redo], self.X, self.S)
+            ok[redo] = self._violation(ia[redo], p[redo], j[redo]) > self.tol[ia[redo]]
+        return j, ok
+
+    def _argmax_violation(
+        self, ia: NDArray[np.intp], p: Array, X: NDArray[np.floating], S: NDArray[np.floating]
+    ) -> NDArray[np.intp]:
+        w = p.astype(X.dtype) @ X.T
+        w *= -S[ia]
         b_idx, k_idx = np.nonzero(self.valid[ia])
         w[b_idx, self.idx[ia][b_idx, k_idx]] = -np.inf
-        j = np.argmax(w, axis=1)
-        return j, w[np.arange(ia.size), j] > self.tol[ia]
+        return np.argmax(w, axis=1)
+
+    def _violation(self, ia: NDArray[np.intp], p: Array, j: NDArray[np.intp]) -> Array:
+        """Float64 ``-s_j x_j^T p`` of constraint ``j[b]`` of problem ``ia[b]``."""
+        return -self.S[ia, j] * np.einsum("bd,bd->b", self.X[j], p)
 
     def add(self, ia: NDArray[np.intp], j: NDArray[np.intp]) -> None:
         """Move constraint j into the passive set (give up on problems with no free slot)."""
@@ -450,6 +487,8 @@ class _NNLSState:
         self.idx[ia, slot] = j
         self.valid[ia, slot] = True
         self.mu[ia, slot] = 0.0
+        if self.C is not None:
+            self.C[ia, slot] = self.X[j] * self.S[ia, j][:, None]
 
     def least_squares(self, ia: NDArray[np.intp]) -> Array:
         """``z = argmin ||g + C_P^T z||`` on the passive slots, (b, kmax), 0 on unused slots.

@@ -164,9 +164,7 @@ def _lawson_hanson(
     st = _NNLSState(X, S[todo], np.ascontiguousarray(Z[:, todo].T))
     if active is not None:
         for b, k in enumerate(todo):
-            a = active[k][: X.shape[1]]
-            st.idx[b, : a.size] = a
-            st.valid[b, : a.size] = True
+            st.warm_start(b, active[k][: X.shape[1]])
         st.restore_feasibility(np.flatnonzero(st.running))
         st.running[:] = st.g.any(axis=1)
         st.solved[:] = ~st.running
