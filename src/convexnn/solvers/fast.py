@@ -9,8 +9,9 @@ solver iterates in NumPy float64 whatever ``dtype``/``backend`` say.
 
 Solver options (``solver_options``):
 
-- ``dtype``: ``"float64"`` (default) or ``"float32"`` for the working-set iterations;
-  residuals, dual points and certificates are always float64.
+- ``dtype``: ``"auto"`` (default: float32 from ``n * P >= 1e6``), ``"float64"`` or
+  ``"float32"``: float32 runs the gated solver's two GEMMs per iteration on corrections
+  from a float64 anchor; iterates, residuals, dual points and certificates are float64.
 - ``backend``: ``"numpy"`` (default) or ``"torch"``; ``device``: a torch device
   (``"cpu"``, ``"cuda"``). Results come back as float64 NumPy arrays.
 - ``warm_start``: ``(V, W, c)`` with V, W of shape (d_eff, P) (zero columns allowed).
