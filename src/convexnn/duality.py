@@ -365,8 +365,7 @@ class _NNLSState:
         B = S.shape[0]
         kmax = X.shape[1] + 1
         self.X, self.S, self.g = X, S, g
-        # Float32 copies price the constraints (see most_violated).
-        self.X32, self.S32 = X.astype(np.float32), S.astype(np.float32)
+        self._low: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None
         self.idx = np.zeros((B, kmax), dtype=np.intp)
         self.valid = np.zeros((B, kmax), dtype=bool)
         self.mu = np.zeros((B, kmax))
@@ -457,7 +456,9 @@ class _NNLSState:
         ranked again in float64, so the optimality test is float64's.
         """
         p = self.passive_point(ia, self.mu[ia])
-        j = self._argmax_violation(ia, p, self.X32, self.S32)
+        if self._low is None:  # float32 copies, made once a problem takes a step
+            self._low = (self.X.astype(np.float32), self.S.astype(np.float32))
+        j = self._argmax_violation(ia, p, *self._low)
         ok = self._violation(ia, p, j) > self.tol[ia]
         if not ok.all():
             redo = np.flatnonzero(~ok)
