@@ -95,13 +95,9 @@ class Refined:
         dG = adjoint(self.X, self.Ms, self.low.asarray(g - self.g0))
         return self.G0 + f64.asarray(dG, f64.f64)
 
-    def parts(self) -> tuple[Any, Any, Backend]:
-        return self.X, self.Ms, self.low
-
 
 def refine(sub: SubProblem, X_low: Any, Ms_low: Any, low: Backend, B0: Any, c0: float) -> None:
     """Run ``sub``'s GEMMs in ``low`` precision, anchored at ``(B0, c0)`` (float64)."""
-    sub.low = None
     z0 = forward(sub.X, sub.Ms, B0)
     g0 = sub.ops.gradient(z0 + c0 if sub.output_bias else z0)
     sub.low = Refined(X_low, Ms_low, low, B0, z0, g0, adjoint(sub.X, sub.Ms, g0))
@@ -183,7 +179,8 @@ class SubProblem:
         """Step constant ``Lip`` (see module docstring), recomputed on demand."""
         ob = self.output_bias
         # An estimate: with mixed precision the low-precision copies do.
-        X, Ms, bk = (self.X, self.Ms, self.backend) if self.low is None else self.low.parts()
+        low = self.low
+        X, Ms, bk = (self.X, self.Ms, self.backend) if low is None else (low.X, low.Ms, low.low)
         xp = bk.xp
 
         def gram(r: Any) -> Any:
