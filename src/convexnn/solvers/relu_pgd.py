@@ -49,7 +49,7 @@ at a gap of 3e-5, the polish reaches 1e-6 in 15 s (the Alg2 warm start of
 Pricing cost: exact cone norms are Lawson-Hanson NNLS solves. Far from the optimum the
 pricing stops once it knows enough violators (``_certify(n_new=)``), and a pair whose
 NNLS bound ``||g + A^T mu||`` (any ``mu >= 0``) already falls below the threshold that
-matters stops there (:func:`cone_norm_bounds`). The NNLS steps a window of 64
+matters stops there (:func:`cone_norm_bounds`). The NNLS steps a window of up to 256
 columns at once, refilled as columns finish (``_NNLSState.run``), so that a few slow
 columns do not cost a batch of nearly empty steps; with the support priced first, a
 cold certificate at the n = 1e4 optimum of the benchmark went from 18.8 s to 12.9 s, and
