@@ -444,7 +444,11 @@ class _NNLSState:
         k = active.size
         self.idx[b, :k], self.valid[b, :k] = active, True
         if self.C is not None:
-            self.C[b, :k] = self.X[active] * self.S[b, active, None]
+            self.C[b, :k] = self._signed_rows(b, active)
+
+    def _signed_rows(self, b: Any, j: NDArray[np.intp]) -> Array:
+        """Constraint rows ``s_bj x_j`` (one per entry of j; b a problem or one per j)."""
+        return self.X[j] * self.S[b, j][:, None]
 
     def passive_point(self, ia: NDArray[np.intp], mu: Array) -> Array:
         """``g + C^T mu`` of problems ``ia`` for coefficients ``mu`` (b, kmax)."""
@@ -494,7 +498,7 @@ class _NNLSState:
         self.valid[ia, slot] = True
         self.mu[ia, slot] = 0.0
         if self.C is not None:
-            self.C[ia, slot] = self.X[j] * self.S[ia, j][:, None]
+            self.C[ia, slot] = self._signed_rows(ia, j)
 
     def least_squares(self, ia: NDArray[np.intp]) -> Array:
         """``z = argmin ||g + C_P^T z||`` on the passive slots, (b, kmax), 0 on unused slots.
