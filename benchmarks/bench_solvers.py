@@ -444,11 +444,15 @@ def run_torch(bench: Bench, optimizer: str, batch: int | None, width: int, opt_v
     """Best of 3 lr x seeds; time to within TARGET of ``opt_value``.
 
     ``opt_value`` is the best relu objective (eq. 2) of the convex solvers in the table.
+    Every recorded network is compared after the free rescaling of its neurons
+    (:meth:`convexnn.TwoLayerReLU.balanced`: the same function at the least weight
+    decay; a short run is far from balanced, e.g. eq. (2) 3168 -> 974 after 4 s of Adam
+    at n = 1e4), so the peer gets the best objective its weights can give.
     """
     from convexnn.baselines import train_torch
 
     spec = bench.spec
-    best, reach, best_net = np.inf, np.inf, None
+    best, reach, best_net, raw = np.inf, np.inf, None, np.inf
     seeds = spec.seeds if batch is None else 1
     for lr in spec.lrs:
         for seed in range(seeds):
@@ -466,13 +470,15 @@ def run_torch(bench: Bench, optimizer: str, batch: int | None, width: int, opt_v
                 random_state=seed,
                 record_every=1 if batch else 5,
             )
-            if res.best_objective < best:
-                best, best_net = res.best_objective, res.best_network
-            hit = np.nonzero(res.history["objective"] <= opt_value * (1 + TARGET))[0]
+            raw = min(raw, res.best_objective)
+            if res.best_balanced_objective < best:
+                best, best_net = res.best_balanced_objective, res.best_balanced_network
+            hit = np.nonzero(res.history["balanced_objective"] <= opt_value * (1 + TARGET))[0]
             if hit.size:
                 reach = min(reach, float(res.history["time"][hit[0]]))
     label = "Adam, full batch" if batch is None else f"{optimizer.upper()}, batch {batch}"
     note = f"m={width}, {len(spec.lrs)} lr x {seeds} seeds, {spec.adam_budget:g} s each; "
+    note += f"balanced networks (raw eq. (2) best {raw:.8g}); "
     note += f"first within {TARGET:g} of the best convex relu objective: "
     note += "not reached" if np.isinf(reach) else f"{reach:.2f} s"
     if best < opt_value:
@@ -514,12 +520,11 @@ def run_alg2(bench: Bench, width: int, save_dir: str | None = None) -> Row:
             random_state=0,
             record_every=50,
         )
-        D2 = sample_patterns(
-            bench.X, method="network", weights=res.best_network.U_eff, hidden_bias=True
-        )
+        net = res.best_balanced_network
+        D2 = sample_patterns(bench.X, method="network", weights=net.U_eff, hidden_bias=True)
         D0 = _unique_columns(np.hstack([bench.D, np.asarray(D2, dtype=bool)]))
         # The Adam network itself, as a point of the program: the warm start.
-        V, W, c, _ = cnn.network_to_convex(res.best_network, bench.X, D0)
+        V, W, c, _ = cnn.network_to_convex(net, bench.X, D0)
         sol = cnn.solve(
             bench.X,
             bench.y,
@@ -539,7 +544,8 @@ def run_alg2(bench: Bench, width: int, save_dir: str | None = None) -> Row:
         spec = bench.spec
         path = os.path.join(save_dir, f"alg2_n{spec.n}_d{spec.d}_P{spec.P}.pkl")
         with open(path, "wb") as fh:
-            pickle.dump({"network": res.best_network, "patterns": D0, "solve_time": sol.time}, fh)
+            net = res.best_balanced_network
+            pickle.dump({"network": net, "patterns": D0, "solve_time": sol.time}, fh)
     return Row(
         ALG2_ROW,
         "relu",
@@ -550,7 +556,8 @@ def run_alg2(bench: Bench, width: int, save_dir: str | None = None) -> Row:
         P=D0.shape[1],
         note=(
             f"time = Adam run ({bench.spec.adam_budget:g} s, lr 1e-2, m={width}, its own "
-            f"objective {res.best_objective:.8g}) + solve ({sol.time:.2f} s), status "
+            f"objective {res.best_balanced_objective:.8g} balanced) + solve "
+            f"({sol.time:.2f} s), status "
             f"{sol.status}, m*={sol.n_neurons}; certificate over its own patterns"
         ),
     )

@@ -142,3 +142,39 @@ def test_network_to_convex_refuses_bad_input() -> None:
     multi = TwoLayerReLU(rng.standard_normal((2, 3)), rng.standard_normal((3, 2)))
     with pytest.raises(ValueError, match="network_to_convex: only scalar-output networks"):
         network_to_convex(multi, X, D)
+
+
+@pytest.mark.parametrize("vector_output", [False, True])
+@pytest.mark.parametrize("hidden_bias", [False, True])
+def test_balanced_keeps_the_function_at_the_least_weight_decay(vector_output, hidden_bias):
+    """Same predictions; penalty = sum_j ||alpha_j|| ||(u_j, b_j)||, below every rescaling."""
+    rng = np.random.default_rng(4)
+    n, d, m = 30, 3, 6
+    X = rng.normal(size=(n, d))
+    U = rng.normal(size=(d, m)) * rng.uniform(0.1, 10.0, size=m)
+    alpha = rng.normal(size=(m, 2) if vector_output else m)
+    alpha[1] = 0.0  # a dead neuron (zero output weights) ...
+    U[:, 2] = 0.0  # ... and one with zero hidden weights
+    b = rng.normal(size=m) if hidden_bias else None
+    if b is not None:
+        b[2] = 0.0
+    c = np.array([0.5, -1.0]) if vector_output else 0.5
+    net = TwoLayerReLU(U, alpha, b=b, c=c)
+    bal = net.balanced()
+    np.testing.assert_allclose(bal.predict(X), net.predict(X), rtol=1e-12, atol=1e-12)
+    outer = np.abs(alpha) if alpha.ndim == 1 else np.linalg.norm(alpha, axis=1)
+    expected = float(outer @ np.linalg.norm(net.U_eff, axis=0))
+    assert bal.penalty() == pytest.approx(expected, rel=1e-12)
+    assert bal.penalty() < net.penalty()
+    for t in (0.5, 2.0):  # any other rescaling of a live neuron costs more
+        scale = np.ones(m)
+        scale[0] = t
+        other = TwoLayerReLU(
+            bal.U * scale,
+            bal.alpha / (scale if alpha.ndim == 1 else scale[:, None]),
+            b=None if b is None else bal.b * scale,
+            c=c,
+        )
+        assert other.penalty() > bal.penalty()
+    assert not bal.U[:, [1, 2]].any() and not bal.alpha[[1, 2]].any()
+    assert bal.balanced().penalty() == pytest.approx(bal.penalty(), rel=1e-14)

@@ -134,6 +134,31 @@ class TwoLayerReLU:
             total += float(np.sum(self.b**2))
         return 0.5 * total
 
+    def balanced(self) -> TwoLayerReLU:
+        """The same function with the least weight decay: each neuron rescaled.
+
+        ReLU is positively homogeneous, so ``(t u_j, t b_j, alpha_j / t)`` (``t > 0``)
+        computes the same function; ``t = sqrt(||alpha_j|| / ||(u_j, b_j)||)`` makes the
+        two norms equal and the neuron's penalty ``||alpha_j|| ||(u_j, b_j)||``, its
+        minimum (AM-GM). A neuron with a zero side computes zero and becomes all zeros.
+
+        Returns
+        -------
+        TwoLayerReLU
+            Same shapes and predictions; ``penalty()`` equals
+            ``sum_j ||alpha_j|| ||(u_j, b_j)||`` and is at most this network's.
+        """
+        U_eff = self.U_eff
+        inner = np.linalg.norm(U_eff, axis=0)
+        outer = np.abs(self.alpha) if self.alpha.ndim == 1 else np.linalg.norm(self.alpha, axis=1)
+        live = (inner > 0) & (outer > 0)
+        t = np.zeros_like(inner)
+        t[live] = np.sqrt(outer[live] / inner[live])
+        inv = np.divide(1.0, t, out=np.zeros_like(t), where=live)
+        alpha = self.alpha * (inv if self.alpha.ndim == 1 else inv[:, None])
+        b = None if self.b is None else self.b * t
+        return TwoLayerReLU(self.U * t, alpha, b, self.c)
+
     def objective(self, X: Any, y: Any, beta: float, *, loss: str | Loss = "squared") -> float:
         """The training objective of eq. (2): ``L(f(X), y) + beta * penalty()``.
 

@@ -45,6 +45,12 @@ def test_recorded_objective_is_our_eq2(optimizer, batch_size, biases):
     assert res.history["objective"][-1] == res.objective
     assert res.best_objective == res.best_network.objective(X, y, BETA)
     assert res.best_objective == res.history["objective"].min()
+    # the balanced network: same predictions, least weight decay
+    bal = res.best_balanced_network
+    assert res.best_balanced_objective == pytest.approx(bal.objective(X, y, BETA), rel=1e-12)
+    assert res.best_balanced_objective == res.history["balanced_objective"].min()
+    assert np.all(res.history["balanced_objective"] <= res.history["objective"])
+    np.testing.assert_allclose(bal.penalty(), bal.balanced().penalty(), rtol=1e-12)
     assert res.history["epoch"].tolist() == [0, 3, 6, 9, 12, 15, 18, 20]
     assert np.all(np.diff(res.history["time"]) >= 0)
     assert res.network.has_hidden_bias == biases[0]

@@ -59,9 +59,17 @@ class TorchTrainResult:
         The network that reached ``best_objective``.
     history : dict of str to array
         ``"epoch"`` (epochs done, may be fractional when a time budget stops an epoch),
-        ``"time"`` (training seconds, excluding the time spent recording) and
-        ``"objective"`` (full-data eq. (2), float64), one entry per record; the first
+        ``"time"`` (training seconds, excluding the time spent recording),
+        ``"objective"`` (full-data eq. (2), float64) and ``"balanced_objective"`` (eq. (2)
+        of the same network rescaled neuron by neuron, :meth:`TwoLayerReLU.balanced`:
+        the same predictions at the least weight decay), one entry per record; the first
         entry is the initial network (epoch 0, time 0).
+    best_balanced_objective : float
+        Smallest recorded ``"balanced_objective"``. Weight decay balances the layers
+        only at a stationary point, so early in training (few epochs) this can be far
+        below ``best_objective``: compare a rival network with this one.
+    best_balanced_network : TwoLayerReLU
+        The balanced network that reached ``best_balanced_objective``.
     n_epochs : float
         Epochs done (fractional when the time budget stopped mid-epoch).
     time : float
@@ -77,6 +85,8 @@ class TorchTrainResult:
     history: dict[str, Array]
     n_epochs: float
     time: float
+    best_balanced_objective: float
+    best_balanced_network: TwoLayerReLU
     diverged: bool = False
 
 
@@ -362,11 +372,13 @@ class _Trainer:
             self.opt = torch.optim.Adam(groups, lr=opts["lr"])
         else:
             self.opt = torch.optim.SGD(groups, lr=opts["lr"])
-        self.history: dict[str, list[float]] = {"epoch": [], "time": [], "objective": []}
+        keys = ("epoch", "time", "objective", "balanced_objective")
+        self.history: dict[str, list[float]] = {k: [] for k in keys}
         self.clock = 0.0
         self.network: TwoLayerReLU | None = None
         self.objective = np.inf
         self.best: tuple[float, TwoLayerReLU] | None = None
+        self.best_balanced: tuple[float, TwoLayerReLU] | None = None
 
     def _record(self, epoch: float) -> bool:
         """Record the full-data objective; False when the weights are not finite."""
@@ -380,9 +392,14 @@ class _Trainer:
         self.network, self.objective = net, obj
         if self.best is None or obj < self.best[0]:
             self.best = (obj, net)
+        bal = net.balanced()  # same predictions: only the penalty changes
+        bal_obj = obj - self.beta * (net.penalty() - bal.penalty())
+        if self.best_balanced is None or bal_obj < self.best_balanced[0]:
+            self.best_balanced = (bal_obj, bal)
         self.history["epoch"].append(epoch)
         self.history["time"].append(self.clock)
         self.history["objective"].append(obj)
+        self.history["balanced_objective"].append(bal_obj)
         return True
 
     def _step(self, Xb: Any, yb: Any) -> None:
@@ -428,6 +445,7 @@ class _Trainer:
         if not diverged and recorded_at != epochs:
             diverged = not self._record(epochs)
         assert self.network is not None and self.best is not None
+        assert self.best_balanced is not None
         return TorchTrainResult(
             network=self.network,
             objective=float(self.objective),
@@ -436,6 +454,8 @@ class _Trainer:
             history={k: np.asarray(v, dtype=np.float64) for k, v in self.history.items()},
             n_epochs=float(epochs),
             time=float(self.clock),
+            best_balanced_objective=float(self.best_balanced[0]),
+            best_balanced_network=self.best_balanced[1],
             diverged=diverged,
         )
 
