@@ -211,3 +211,102 @@ def test_relu_fast_refuses_the_torch_backend_and_takes_a_dtype():
     b = solve(X, y, 0.1, patterns=D, solver="relu-pgd", solver_options={"dtype": "float64"})
     assert a.status == b.status == "optimal" and a.relative_gap <= 1e-6
     assert a.convex_objective == pytest.approx(b.convex_objective, rel=1e-6)
+
+
+def test_wide_warm_start_is_polished_chunk_by_chunk(monkeypatch):
+    """A network warm start too wide for one Newton system: block-coordinate sweeps.
+
+    The caps are lowered so that 25 neurons (R = 125 free dimensions) exceed them; the
+    sweep polishes chunks of a few blocks with the others fixed, never raises the
+    objective, keeps every block in its cone, and the solve ends at the reference optimum.
+    """
+    import convexnn.solvers.relu_pgd as rp
+    from convexnn import TwoLayerReLU, network_to_convex
+    from convexnn.patterns.colgen import _unique_columns
+    from convexnn.problem import build_problem
+
+    X, y = _data(seed=5)
+    n, d = X.shape
+    rng = np.random.default_rng(0)
+    net = TwoLayerReLU(rng.normal(size=(d, 25)), 0.3 * rng.normal(size=25), c=0.1)
+    D0 = sample_patterns(X, 30, random_state=0)
+    own = sample_patterns(X, method="network", weights=net.U)
+    D = _unique_columns(np.hstack([D0, np.asarray(own, dtype=bool)]))
+    V, W, c, _ = network_to_convex(net, X, D)
+    monkeypatch.setattr(rp, "_POLISH_FLOPS", n * 40.0**2)  # R <= 40: about 8 blocks
+    chunks: list[int] = []
+    polish = rp._polish
+
+    def spy(*args, **kwargs):
+        if kwargs.get("free") is not None:
+            chunks.append(len(kwargs["free"]))
+        return polish(*args, **kwargs)
+
+    monkeypatch.setattr(rp, "_polish", spy)
+    prob = build_problem(X, y, 0.1, D, formulation="relu", output_bias=True)
+    B = np.hstack([V, W])
+    f0 = rp._primal(prob, B, c)[0]
+    B1, c1, steps = rp._polish_wide(prob, B, c)
+    assert len(chunks) >= 3 and max(chunks) <= 8 and steps > 0
+    assert rp._primal(prob, B1, c1)[0] < f0
+    S = np.where(D.T, 1.0, -1.0)
+    XB = X @ B1
+    assert np.min(np.hstack([S.T, S.T]) * XB) >= -1e-10 * np.abs(XB).max()
+
+    n_chunks = len(chunks)
+    sol = solve(
+        X, y, 0.1, patterns=D, formulation="relu", solver="relu-pgd", output_bias=True,
+        solver_options={"warm_start": (V, W, c)},
+    )  # fmt: skip
+    assert sol.convex_objective == pytest.approx(
+        _reference(X, y, 0.1, D, output_bias=True), rel=1e-5
+    )
+    assert sol.relative_gap <= 1e-6
+    assert sol.constraint_violation <= 1e-8
+    assert len(chunks) > n_chunks  # the solve itself started with a sweep
+
+
+def test_polish_gram_updates_equal_a_fresh_gram():
+    """``_Gram`` keeps ``Phi`` and ``Phi^T Phi`` through basis changes without drift.
+
+    Steps: a constraint joins a block (basis shrinks: entries derived through T), a
+    constraint leaves (basis grows: fresh columns), a block enters, a block leaves, two
+    blocks swap places. Each time Phi equals ``s_j D_j X N_j`` and G equals Phi^T Phi.
+    """
+    import convexnn.solvers.relu_pgd as rp
+
+    rng = np.random.default_rng(7)
+    n, d, P = 50, 6, 5
+    X = rng.normal(size=(n, d))
+    D = sample_patterns(X, P, random_state=1)
+    mask = D.astype(float)
+    gram = rp._Gram(X, mask)
+    rows = {j: rng.choice(n, size=k, replace=False) for j, k in [(0, 1), (3, 2), (6, 0), (9, 1)]}
+    version = dict.fromkeys(rows, 0)
+
+    def check(order):
+        Ns = [rp._null_basis(X[rows[j]], d) for j in order]
+        sizes = np.array([N.shape[1] for N in Ns])
+        owner = np.repeat(order, sizes)
+        N_all = np.hstack(Ns)
+        Phi = gram.basis([(j, version[j]) for j in order], sizes, owner, N_all)
+        expected = rp._signed_masks(mask, owner) * (X @ N_all)
+        np.testing.assert_allclose(Phi, expected, atol=1e-12)
+        np.testing.assert_allclose(gram.squared(), expected.T @ expected, atol=1e-10)
+
+    check([0, 3, 6, 9])
+    rows[3] = np.append(rows[3], 11)  # a constraint joins block 3: derived through T
+    version[3] += 1
+    check([0, 3, 6, 9])
+    assert any(seg[3] is not None for seg in gram._segs)
+    rows[0] = rows[0][:0]  # block 0's constraint leaves: fresh columns
+    version[0] += 1
+    check([0, 3, 6, 9])
+    rows[7], version[7] = np.array([4, 5]), 0  # a block enters, one leaves
+    check([0, 3, 7, 9])
+    check([3, 0, 7, 9])  # reordered
+    rows[9] = np.append(rows[9], [20, 21])
+    version[9] += 1
+    rows[7] = np.append(rows[7], 30)
+    version[7] += 1
+    check([3, 0, 7, 9])

@@ -396,9 +396,17 @@ def _block_diag_index(
 
 
 def _polish(
-    problem: ConvexReLUProblem, B: np.ndarray, c: float, max_iter: int | None = None
+    problem: ConvexReLUProblem,
+    B: np.ndarray,
+    c: float,
+    max_iter: int | None = None,
+    free: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float, int] | None:
     """Active-set Newton on the support of B, its active cone constraints fixed.
+
+    With ``free`` (block indices), only the support blocks among them move; the others
+    stay fixed and enter through their predictions (a block-coordinate step, see
+    :func:`_polish_wide`).
 
     On the non-zero blocks ``J`` with active constraints ``A_j b_j = 0`` (rows of
     ``(2 D_i - I) X`` at zero slack), ``b_j = N_j theta_j`` with ``N_j`` an orthonormal
@@ -462,6 +470,11 @@ def _polish(
         return sl0
 
     sup = np.flatnonzero(np.linalg.norm(B, axis=0) > 0)
+    fixed = sup[~np.isin(sup, free)] if free is not None else sup[:0]
+    sup = np.setdiff1d(sup, fixed)
+    # The fixed blocks' predictions and penalty: constants of this polish.
+    z_off = forward(X, _signed_masks(mask, fixed), B[:, fixed]) if fixed.size else 0.0
+    pen_off = beta * float(np.linalg.norm(B[:, fixed], axis=0).sum())
     for j in sup:
         set_active(int(j), identify(int(j), B))
     f = value(B, c)
@@ -471,8 +484,8 @@ def _polish(
         rank_ok = np.array([cache[int(j)][1].shape[1] > 0 for j in sup], dtype=np.bool_)
         keep = sup[np.logical_and(rank_ok, B[:, sup].any(axis=0))]
         if keep.size < sup.size:
+            B[:, np.setdiff1d(sup, keep)] = 0.0
             sup = keep
-            B[:, np.setdiff1d(np.arange(2 * P), sup)] = 0.0
             f = value(B, c)
         if sup.size == 0:
             break
@@ -486,7 +499,7 @@ def _polish(
         owner = np.repeat(sup, sizes)
         theta = np.einsum("dr,dr->r", N_all, B[:, owner])
         Phi = gram.basis([(int(j), version[int(j)]) for j in sup], sizes, owner, N_all)
-        z = Phi @ theta + (c if ob else 0.0)
+        z = Phi @ theta + (c if ob else 0.0) + z_off
         g = np.asarray(loss.gradient(z, y), dtype=np.float64)
         h = _loss_curvature(loss, z, y)
         H = gram.squared() if loss.name == "squared" else Phi.T @ (h[:, None] * Phi)
@@ -540,12 +553,12 @@ def _polish(
             continue
         # Predictions are linear along the step: z(a) = zB + a zd (two forwards per step).
         Msup = _signed_masks(mask, sup)
-        zB = forward(X, Msup, B[:, sup]) + (c if ob else 0.0)
+        zB = forward(X, Msup, B[:, sup]) + (c if ob else 0.0) + z_off
         zd = forward(X, Msup, dB[:, sup]) + dc
 
         a = a_max
         while True:
-            f_new = _line_value(problem, zB + a * zd, B[:, sup] + a * dB[:, sup])
+            f_new = _line_value(problem, zB + a * zd, B[:, sup] + a * dB[:, sup]) + pen_off
             if f_new <= f - 1e-4 * a * dec or a < 1e-10:
                 break
             if dec <= 1e-12 * abs(f) and f_new <= f + 1e-14 * abs(f):
@@ -574,6 +587,7 @@ def _polish(
                 if a2 <= 1e-12:
                     break
                 f_new = _line_value(problem, zB + a2 * zd, B[:, sup] + a2 * dB[:, sup])
+                f_new += pen_off
                 if not f_new < f:
                     break
                 B, c, f, rem = B + a2 * dB, c + a2 * dc, f_new, rem - a2
@@ -582,8 +596,56 @@ def _polish(
                 if a2 == rem + a2:  # reached the end of the step
                     break
                 set_active(int(sup[k]), np.union1d(cache[int(sup[k])][0], [row]))
-    nz = np.flatnonzero(B.any(axis=0))
+    nz = sup[B[:, sup].any(axis=0)]  # the fixed blocks are untouched
     B[:, nz] = project_cones(X, _cone_signs(D, nz), B[:, nz])[0]
+    return B, c, steps
+
+
+def _polish_wide(
+    problem: ConvexReLUProblem, B: np.ndarray, c: float
+) -> tuple[np.ndarray, float, int] | None:
+    """:func:`_polish` on the whole support, or chunk by chunk when it is too large.
+
+    A wide support (e.g. an SGD network's warm start: hundreds of neurons, each inside
+    its cone, so ``R`` = hundreds x d free dimensions) exceeds the caps of one dense
+    Newton system. Then the blocks are taken by decreasing KKT residual (the gradient
+    of the objective in the block, projected on the null space of its active
+    constraints) in chunks whose free dimensions fit the caps, and each chunk is
+    polished with the others fixed: one sweep of block-coordinate Newton, each step
+    exact on its chunk's face, so the objective never rises.
+    """
+    X, beta = problem.X, problem.beta
+    n, d = X.shape
+    sup = np.flatnonzero(B.any(axis=0))
+    if sup.size == 0 or problem.y.ndim != 1 or getattr(problem.loss, "multi_output", False):
+        return _polish(problem, B, c)
+    XB = X @ B[:, sup]
+    XB *= _cone_signs(problem.D, sup).T
+    act = XB <= _ACTIVE_TOL * np.abs(XB).max(axis=0)
+    r_low = np.maximum(d - act.sum(axis=0), 1)  # free dimensions, at least
+    cap = min(np.sqrt(_POLISH_FLOPS / n), _POLISH_BYTES / (8 * n))  # on R
+    if r_low.sum() <= cap:  # it may fit: the whole support at once
+        return _polish(problem, B, c)
+    cap *= 0.8  # r_low is a lower bound: chunks a little below the cap
+    z = _primal(problem, B, c, with_z=True)[2]
+    g = np.asarray(problem.loss.gradient(z, problem.y), dtype=np.float64)
+    grad = X.T @ (_signed_masks(problem.mask, sup) * g[:, None])
+    grad += beta * B[:, sup] / np.linalg.norm(B[:, sup], axis=0)
+    res = np.empty(sup.size)
+    for k in range(sup.size):
+        N = _null_basis(X[act[:, k]], d)
+        res[k] = np.linalg.norm(N.T @ grad[:, k])
+    order = np.argsort(-res)
+    bounds = np.searchsorted(np.cumsum(r_low[order]), cap * np.arange(1, sup.size + 1))
+    steps, start = 0, 0
+    for stop in np.unique(np.clip(bounds, 1, sup.size)):
+        out = _polish(problem, B, c, free=sup[order[start:stop]])
+        start = stop
+        if out is not None:
+            B, c, k_steps = out
+            steps += k_steps
+        if start >= sup.size:
+            break
     return B, c, steps
 
 
@@ -604,11 +666,14 @@ class _Gram:
 
     def __init__(self, X: np.ndarray, mask: np.ndarray) -> None:
         self.X, self.mask = X, mask
-        self.cols: dict[tuple[int, int], np.ndarray] = {}  # block key -> its columns
+        self.cols: dict[tuple[int, int], int] = {}  # block key -> its first column
+        self.blocks: dict[int, tuple[int, np.ndarray]] = {}  # j -> (first column, N_j)
         self.Phi = np.zeros((X.shape[0], 0), order="F")
         self.G: np.ndarray | None = None  # Phi^T Phi of the last layout, when asked
         self._fresh = np.zeros(0, dtype=np.intp)
-        self._kept: tuple[np.ndarray, np.ndarray] = (self._fresh, self._fresh)
+        # Columns derived from the old layout: (new start, old start, width, T or None):
+        # new = old @ T (identity when None, whole runs of kept blocks at once).
+        self._segs: list[tuple[int, int, int, np.ndarray | None]] = []
 
     def basis(
         self, keys: list[tuple[int, int]], sizes: np.ndarray, owner: np.ndarray, N: np.ndarray
@@ -616,37 +681,69 @@ class _Gram:
         """Phi of blocks ``keys`` ((j, basis version), in order, ``sizes`` columns each).
 
         ``owner`` (R,) is the block of each column and ``N`` (d, R) the bases, side by side.
+        A block whose new basis lies in the span of its old one (a constraint joined its
+        active set: ``N_new = N_old T``, ``T = N_old^T N_new``) keeps its Gram entries
+        through T, without a pass over the n rows.
         """
-        new_cols: dict[tuple[int, int], np.ndarray] = {}
-        kept_new, kept_old, fresh = [], [], []
+        new_cols: dict[tuple[int, int], int] = {}
+        new_blocks: dict[int, tuple[int, np.ndarray]] = {}
+        segs: list[tuple[int, int, int, np.ndarray | None]] = []
+        fresh = []
         pos = 0
         for key, size in zip(keys, sizes, strict=True):
-            cols = np.arange(pos, pos + size)
-            new_cols[key] = cols
-            if key in self.cols:
-                kept_new.append(cols)
-                kept_old.append(self.cols[key])
+            size = int(size)
+            Nj = N[:, pos : pos + size]
+            new_cols[key], new_blocks[key[0]] = pos, (pos, Nj)
+            old = self.cols.get(key)
+            prev = self.blocks.get(key[0]) if old is None else None
+            T = None if prev is None else prev[1].T @ Nj
+            if old is not None:
+                last = segs[-1] if segs else None
+                if (
+                    last
+                    and last[3] is None
+                    and last[0] + last[2] == pos
+                    and last[1] + last[2] == old
+                ):
+                    segs[-1] = (last[0], last[1], last[2] + size, None)
+                else:
+                    segs.append((pos, old, size, None))
+            elif prev is not None and T is not None and np.allclose(prev[1] @ T, Nj, atol=1e-10):
+                segs.append((pos, prev[0], size, T))
             else:
-                fresh.append(cols)
-            pos += int(size)
-        kn, ko, fr = (_cat_index(a) for a in (kept_new, kept_old, fresh))
-        # Column-major: the kept columns are copied as contiguous runs (a row-major
+                fresh.append(np.arange(pos, pos + size))
+            pos += size
+        fr = _cat_index(fresh)
+        # Column-major: the derived columns are copied as contiguous runs (a row-major
         # column gather was measured 8x slower at n = 1e4).
         Phi = np.empty((self.X.shape[0], pos), order="F")
-        Phi[:, kn] = self.Phi[:, ko]
+        for new, old, width, T in segs:
+            src = self.Phi[:, old : old + (width if T is None else T.shape[0])]
+            Phi[:, new : new + width] = src if T is None else src @ T
         Phi[:, fr] = _signed_masks(self.mask, owner[fr]) * (self.X @ N[:, fr])
-        self.cols, self.Phi, self._kept, self._fresh = new_cols, Phi, (kn, ko), fr
+        self.cols, self.blocks, self.Phi = new_cols, new_blocks, Phi
+        self._segs, self._fresh = segs, fr
         if self.G is not None:
             self.G = self._update_gram(self.G)
         return Phi
 
     def _update_gram(self, G_old: np.ndarray) -> np.ndarray:
-        (kn, ko), fr, Phi = self._kept, self._fresh, self.Phi
-        G = np.empty((Phi.shape[1], Phi.shape[1]))
-        G[np.ix_(kn, kn)] = G_old[np.ix_(ko, ko)]
-        C = Phi.T @ Phi[:, fr]
-        G[:, fr] = C
-        G[fr, :] = C.T
+        """``Q^T G_old Q`` on the derived columns (Q: identity runs and the T blocks, so
+        ``O(R^2)`` work), ``Phi^T Phi_fresh`` (``O(n R r)``) on the fresh ones."""
+        segs, fr, Phi = self._segs, self._fresh, self.Phi
+        R = Phi.shape[1]
+        M = np.empty((G_old.shape[0], R))  # G_old Q; its fresh columns are not used
+        for new, old, width, T in segs:
+            src = G_old[:, old : old + (width if T is None else T.shape[0])]
+            M[:, new : new + width] = src if T is None else src @ T
+        G = np.empty((R, R))
+        for new, old, width, T in segs:
+            src = M[old : old + (width if T is None else T.shape[0])]
+            G[new : new + width] = src if T is None else T.T @ src
+        if fr.size:
+            C = Phi.T @ Phi[:, fr]
+            G[:, fr] = C
+            G[fr, :] = C.T
         return G
 
     def squared(self) -> np.ndarray:
@@ -751,7 +848,7 @@ def solve_relu(
     while True:
         # Polish first, then certify the better point only (one certificate per round).
         f, c = _primal(problem, B, c)
-        pol = _polish(problem, B, c)
+        pol = _polish_wide(problem, B, c)
         stalled = False
         if pol is not None:
             n_polish += pol[2]
