@@ -645,17 +645,20 @@ def _polish_wide(
     for k in range(sup.size):
         N = _null_basis(X[act[:, k]], d)
         res[k] = np.linalg.norm(N.T @ grad[:, k])
-    order = np.argsort(-res)
-    bounds = np.searchsorted(np.cumsum(r_low[order]), cap * np.arange(1, sup.size + 1))
-    steps, start = 0, 0
-    for stop in np.unique(np.clip(bounds, 1, sup.size)):
-        out = _polish(problem, B, c, free=sup[order[start:stop]])
-        start = stop
+    chunks: list[list[int]] = [[]]
+    width = 0
+    for k in np.argsort(-res):  # greedy: each chunk's free dimensions within the cap
+        if chunks[-1] and width + r_low[k] > cap:
+            chunks.append([])
+            width = 0
+        chunks[-1].append(int(sup[k]))
+        width += int(r_low[k])
+    steps = 0
+    for chunk in chunks:
+        out = _polish(problem, B, c, free=np.array(chunk))
         if out is not None:
             B, c, k_steps = out
             steps += k_steps
-        if start >= sup.size:
-            break
     return B, c, steps
 
 
