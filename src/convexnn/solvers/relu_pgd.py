@@ -394,6 +394,13 @@ def _null_basis(A: np.ndarray, d: int) -> np.ndarray:
     return Vt[rank:].T
 
 
+def _active_rows(X: np.ndarray, D: np.ndarray, B: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """(n, k) bool: the cone constraints of blocks ``j`` at zero slack (``_ACTIVE_TOL``)."""
+    XB = X @ B[:, j]
+    XB *= _cone_signs(D, j).T
+    return XB <= _ACTIVE_TOL * np.abs(XB).max(axis=0)
+
+
 def _block_diag_index(
     sizes: np.ndarray, offs: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -442,9 +449,7 @@ def _polish(
     gram = _Gram(X, mask)
 
     def identify(j: int, Bs: np.ndarray) -> np.ndarray:
-        xb = X @ Bs[:, j]
-        s = _cone_signs(D, np.array([j]))[0]
-        return np.flatnonzero(s * xb <= _ACTIVE_TOL * np.abs(xb).max())
+        return np.flatnonzero(_active_rows(X, D, Bs, np.array([j]))[:, 0])
 
     def set_active(j: int, rows: np.ndarray) -> None:
         old = cache.get(j)
@@ -629,9 +634,7 @@ def _polish_wide(
     sup = np.flatnonzero(B.any(axis=0))
     if sup.size == 0 or problem.y.ndim != 1 or getattr(problem.loss, "multi_output", False):
         return _polish(problem, B, c)
-    XB = X @ B[:, sup]
-    XB *= _cone_signs(problem.D, sup).T
-    act = XB <= _ACTIVE_TOL * np.abs(XB).max(axis=0)
+    act = _active_rows(X, problem.D, B, sup)
     r_low = np.maximum(d - act.sum(axis=0), 1)  # free dimensions, at least
     cap = min(np.sqrt(_POLISH_FLOPS / n), _POLISH_BYTES / (8 * n))  # on R
     if r_low.sum() <= cap:  # it may fit: the whole support at once
