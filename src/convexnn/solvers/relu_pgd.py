@@ -639,7 +639,7 @@ def _polish_wide(
     cap = min(np.sqrt(_POLISH_FLOPS / n), _POLISH_BYTES / (8 * n))  # on R
     if r_low.sum() <= cap:  # it may fit: the whole support at once
         return _polish(problem, B, c)
-    cap *= 0.8  # r_low is a lower bound: chunks a little below the cap
+    cap = min(0.8 * cap + d, cap)  # r_low is only a lower bound on R: some margin
     z = _primal(problem, B, c, with_z=True)[2]
     g = np.asarray(problem.loss.gradient(z, problem.y), dtype=np.float64)
     grad = X.T @ (_signed_masks(problem.mask, sup) * g[:, None])
