@@ -682,8 +682,8 @@ class _Gram:
 
     def __init__(self, X: np.ndarray, mask: np.ndarray) -> None:
         self.X, self.mask = X, mask
-        self.cols: dict[tuple[int, int], int] = {}  # block key -> its first column
-        self.blocks: dict[int, tuple[int, np.ndarray]] = {}  # j -> (first column, N_j)
+        # block j -> (basis version, first column, N_j) in the current layout
+        self.blocks: dict[int, tuple[int, int, np.ndarray]] = {}
         self.Phi = np.zeros((X.shape[0], 0), order="F")
         self.G: np.ndarray | None = None  # Phi^T Phi of the last layout, when asked
         self._fresh = np.zeros(0, dtype=np.intp)
@@ -701,20 +701,17 @@ class _Gram:
         active set: ``N_new = N_old T``, ``T = N_old^T N_new``) keeps its Gram entries
         through T, without a pass over the n rows.
         """
-        new_cols: dict[tuple[int, int], int] = {}
-        new_blocks: dict[int, tuple[int, np.ndarray]] = {}
+        new_blocks: dict[int, tuple[int, int, np.ndarray]] = {}
         segs: list[tuple[int, int, int, np.ndarray | None]] = []
         fresh = []
         pos = 0
-        for key, size in zip(keys, sizes, strict=True):
+        for (j, version), size in zip(keys, sizes, strict=True):
             size = int(size)
             Nj = N[:, pos : pos + size]
-            new_cols[key], new_blocks[key[0]] = pos, (pos, Nj)
-            old = self.cols.get(key)
-            prev = self.blocks.get(key[0]) if old is None else None
-            T = None if prev is None else prev[1].T @ Nj
-            if old is not None:
-                last = segs[-1] if segs else None
+            new_blocks[j] = (version, pos, Nj)
+            prev = self.blocks.get(j)
+            if prev is not None and prev[0] == version:  # kept: extend the last run
+                old, last = prev[1], segs[-1] if segs else None
                 if (
                     last
                     and last[3] is None
@@ -724,8 +721,8 @@ class _Gram:
                     segs[-1] = (last[0], last[1], last[2] + size, None)
                 else:
                     segs.append((pos, old, size, None))
-            elif prev is not None and T is not None and np.allclose(prev[1] @ T, Nj, atol=1e-10):
-                segs.append((pos, prev[0], size, T))
+            elif prev is not None and np.allclose(prev[2] @ (T := prev[2].T @ Nj), Nj, atol=1e-10):
+                segs.append((pos, prev[1], size, T))
             else:
                 fresh.append(np.arange(pos, pos + size))
             pos += size
@@ -737,7 +734,7 @@ class _Gram:
             src = self.Phi[:, old : old + (width if T is None else T.shape[0])]
             Phi[:, new : new + width] = src if T is None else src @ T
         Phi[:, fr] = _signed_masks(self.mask, owner[fr]) * (self.X @ N[:, fr])
-        self.cols, self.blocks, self.Phi = new_cols, new_blocks, Phi
+        self.blocks, self.Phi = new_blocks, Phi
         self._segs, self._fresh = segs, fr
         if self.G is not None:
             self.G = self._update_gram(self.G)
