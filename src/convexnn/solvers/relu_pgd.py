@@ -436,7 +436,7 @@ def _polish(
     (B, c, steps), feasible, or None (multi-output loss); the caller certifies it.
     """
     X, y, loss, beta, P = problem.X, problem.y, problem.loss, problem.beta, problem.P
-    if y.ndim != 1 or getattr(loss, "multi_output", False):
+    if not _polish_applies(problem):
         return None
     max_iter = _NEWTON_ITER if max_iter is None else max_iter
     n, d = X.shape
@@ -616,6 +616,11 @@ def _polish(
     return B, c, steps
 
 
+def _polish_applies(problem: ConvexReLUProblem) -> bool:
+    """The polish handles scalar outputs only (one loss curvature per sample)."""
+    return problem.y.ndim == 1 and not getattr(problem.loss, "multi_output", False)
+
+
 def _polish_wide(
     problem: ConvexReLUProblem, B: np.ndarray, c: float
 ) -> tuple[np.ndarray, float, int] | None:
@@ -632,7 +637,7 @@ def _polish_wide(
     X, beta = problem.X, problem.beta
     n, d = X.shape
     sup = np.flatnonzero(B.any(axis=0))
-    if sup.size == 0 or problem.y.ndim != 1 or getattr(problem.loss, "multi_output", False):
+    if sup.size == 0 or not _polish_applies(problem):
         return _polish(problem, B, c)
     act = _active_rows(X, problem.D, B, sup)
     r_low = np.maximum(d - act.sum(axis=0), 1)  # free dimensions, at least
