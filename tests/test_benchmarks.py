@@ -58,15 +58,48 @@ def test_solver_benchmark_saves_the_alg2_network(tmp_path):
 
 
 def test_solver_benchmark_row_killed_at_its_wall_cap_reports_a_lower_bound(monkeypatch):
-    import importlib
-
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        monkeypatch.setenv(var, "1")  # what the module sets on import; undone after the test
     # the spawned child imports the module by name, with the parent's sys.path
-    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
-    bench = importlib.import_module("bench_solvers")
+    bench = _bench_module(monkeypatch)
     row = bench.isolated("ours", "relu", bench.QUICK[0], "ours", ("relu",), wall=1e-3)
     assert "killed at the 0.001 s wall cap" in row.note and row.time == 1e-3
     assert np.isnan(row.objective)
     done = bench.isolated("ours", "relu", bench.QUICK[0], "ours", ("relu",), wall=120.0)
     assert "status optimal" in done.note and done.gap <= 1e-6
+
+
+def _bench_module(monkeypatch):
+    import importlib
+
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(var, "1")  # what the module sets on import; undone after the test
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    return importlib.import_module("bench_solvers")
+
+
+def test_pyscnn_cap_is_raised_only_when_its_first_run_settles_nothing(monkeypatch):
+    bench = _bench_module(monkeypatch)
+    ours = bench.Row("convexnn fast", "relu", gap=1e-9, time=2.0)
+    # stopped above our gap after 10 s < 20 x 2 s: cap scaled to 1.1 x 40 s
+    assert bench.raised_iters(100, 10.0, 1e-2, ours, 20.0, 600.0) == 440
+    # ... but never beyond the wall
+    assert bench.raised_iters(100, 10.0, 1e-2, ours, 20.0, 30.0) == 300
+    # reached our accuracy (within 1e-6), or already took goal x ours: settled
+    assert bench.raised_iters(100, 10.0, 5e-7, ours, 20.0, 600.0) is None
+    assert bench.raised_iters(100, 45.0, 1e-2, ours, 20.0, 600.0) is None
+    # a raise under 20%, or no usable first run (not installed / failed)
+    assert bench.raised_iters(100, 10.0, 1e-2, ours, 20.0, 11.0) is None
+    assert bench.raised_iters(100, float("nan"), 1e-2, ours, 20.0, 600.0) is None
+
+
+def test_solver_benchmark_peers_filter_runs_only_the_chosen_rows():
+    script = Path(__file__).parents[1] / "benchmarks" / "bench_solvers.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--quick", "--peers", "cvxpy"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    solvers = {line.split("|")[1].strip() for line in out.stdout.splitlines()[1:] if "|" in line}
+    solvers -= {"solver", "---"}
+    assert solvers == {"convexnn fast", "CVXPY + Clarabel (qdldl)"}, solvers
