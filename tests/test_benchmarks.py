@@ -86,9 +86,10 @@ def test_pyscnn_cap_is_raised_only_when_its_first_run_settles_nothing(monkeypatc
     # reached our accuracy (within 1e-6), or already took goal x ours: settled
     assert bench.raised_iters(100, 10.0, 5e-7, ours, 20.0, 600.0) is None
     assert bench.raised_iters(100, 45.0, 1e-2, ours, 20.0, 600.0) is None
-    # a raise under 20%, or no usable first run (not installed / failed)
-    assert bench.raised_iters(100, 10.0, 1e-2, ours, 20.0, 11.0) is None
+    # no room under the wall, or no usable first run (not installed / failed)
+    assert bench.raised_iters(100, 10.0, 1e-2, ours, 20.0, 10.0) is None
     assert bench.raised_iters(100, float("nan"), 1e-2, ours, 20.0, 600.0) is None
+    assert bench.raised_iters(0, 10.0, 1e-2, ours, 20.0, 600.0) is None
 
 
 def test_solver_benchmark_peers_filter_runs_only_the_chosen_rows():
