@@ -104,3 +104,13 @@ def test_solver_benchmark_peers_filter_runs_only_the_chosen_rows():
     solvers = {line.split("|")[1].strip() for line in out.stdout.splitlines()[1:] if "|" in line}
     solvers -= {"solver", "---"}
     assert solvers == {"convexnn fast", "CVXPY + Clarabel (qdldl)"}, solvers
+
+
+def test_time_to_reach_is_the_first_iterate_within_reach(monkeypatch):
+    bench = _bench_module(monkeypatch)
+    objective = np.array([10.0, 2.0, 1.0 + 2e-6, 1.0 + 5e-7, 1.0])
+    clock = np.array([0.0, 1.0, 2.0, 3.0, 4.0])  # cumulative solver time
+    # wall 5 s (1 s of set-up): iterate 3 came 1 s before the end
+    assert bench.time_to_reach(objective, clock, 5.0, 1.0) == (3, 4.0)
+    k, t = bench.time_to_reach(objective, clock, 5.0, 0.5)
+    assert k is None and np.isnan(t)
