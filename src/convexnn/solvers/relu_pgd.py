@@ -457,6 +457,23 @@ def _polish(
             cache[j] = (rows, _null_basis(X[rows], d))
             version[j] = version.get(j, -1) + 1
 
+    def release(sup: np.ndarray, g: np.ndarray, Bs: np.ndarray) -> bool:
+        """Drop the most negative multiplier of each block (KKT); True if any was."""
+        released = False
+        for j in sup:
+            rows = cache[int(j)][0]
+            if rows.size == 0:
+                continue
+            mj = _signed_masks(mask, np.array([j]))[:, 0]
+            r = X.T @ (mj * g) + beta * Bs[:, j] / np.linalg.norm(Bs[:, j])
+            At = (_cone_signs(D[rows], np.array([j]))[0][:, None] * X[rows]).T
+            mu = np.linalg.lstsq(At, r, rcond=None)[0]
+            i = int(np.argmin(mu))
+            if mu[i] < -1e-9 * (np.abs(mu).max() + beta):
+                set_active(int(j), np.delete(rows, i))
+                released = True
+        return released
+
     def value(Bs: np.ndarray, cs: float) -> float:
         nz = np.flatnonzero(Bs.any(axis=0))  # B is zero off the support
         z = forward(X, _signed_masks(mask, nz), Bs[:, nz])
@@ -537,20 +554,7 @@ def _polish(
             step = -np.linalg.lstsq(H, grad, rcond=1e-12)[0]
         dec = -float(grad @ step)
         if not dec > 0 or dec <= 1e-24 * max(abs(f), 1e-300):
-            released = False
-            for j in sup:
-                rows = cache[int(j)][0]
-                if rows.size == 0:
-                    continue
-                mj = _signed_masks(mask, np.array([j]))[:, 0]
-                r = X.T @ (mj * g) + beta * B[:, j] / np.linalg.norm(B[:, j])
-                At = (_cone_signs(D[rows], np.array([j]))[0][:, None] * X[rows]).T
-                mu = np.linalg.lstsq(At, r, rcond=None)[0]
-                i = int(np.argmin(mu))
-                if mu[i] < -1e-9 * (np.abs(mu).max() + beta):
-                    set_active(int(j), np.delete(rows, i))
-                    released = True
-            if released:
+            if release(sup, g, B):
                 continue
             break
         dB = np.zeros_like(B)
