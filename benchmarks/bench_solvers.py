@@ -1,7 +1,7 @@
 """Side-by-side solvers of the convex program (8) and Adam/SGD on eq. (2), same problems.
 
-Command (full: about 25 minutes for problems 0-3, problem 4 (n = 1e4) over 30 more; the
-peers live in the bench environment)::
+Command (full: about 35 minutes for problems 0-3, problem 4 (n = 1e4) about 30 more,
+pyscnn's second runs included; the peers live in the bench environment)::
 
     cd /work/main && .venv-bench/bin/python benchmarks/bench_solvers.py
 
