@@ -9,7 +9,13 @@ Outer loop, all in float64 where it certifies:
 1. predictions ``z``, dual candidate ``lam0 = -grad L(z)`` (centred with an output bias);
 2. one full adjoint ``G = [X^T D_i lam0]_i`` prices every remaining group; the dual
    norm is ``max_i ||g_i||``, the feasible dual point ``t lam0`` gives a lower bound, the
-   primal value an upper bound: stop when the relative gap is ``<= tol``;
+   primal value an upper bound: stop when the relative gap is ``<= tol``. The bound of
+   ``lam0`` only falls like the square root of the primal suboptimality; a second
+   candidate, ``lam0`` aligned with the non-zero blocks
+   (:func:`~convexnn.solvers._kernels.aligned_dual_candidate`: one k x k solve and one
+   more adjoint), falls like the suboptimality itself and the better bound is kept.
+   At n = 1e4, d = 41, P = 2000 that certifies 1e-6 after 860 FISTA iterations instead
+   of 1340; the inner FISTA still stops at a fraction of the plain gap;
 3. gap-safe screening: with ``r = sqrt(2 smoothness gap)``, a group with
    ``t ||g_i|| + r ||D_i X||_F < beta`` is zero at every optimum and is dropped for good;
 4. working set = the non-zero groups plus the most violated ones (``||g_i|| > beta``, at
@@ -38,6 +44,7 @@ from ._kernels import (
     Backend,
     LossOps,
     adjoint,
+    aligned_dual_candidate,
     best_bias,
     column_norms,
     dual_candidate,
@@ -45,6 +52,7 @@ from ._kernels import (
     forward,
     gap_scale,
     make_backend,
+    take_columns,
     to_numpy,
 )
 from .base import SolverResult
@@ -92,21 +100,6 @@ def _fortran(M: Any) -> Any:
     return np.asfortranarray(M) if isinstance(M, np.ndarray) else M
 
 
-def _take(xp: Any, A: Any, idx: np.ndarray) -> Any:
-    """Columns ``idx`` of A (a NumPy index array, converted for the backend)."""
-    if idx.size == A.shape[1] and np.array_equal(idx, np.arange(A.shape[1])):
-        return A
-    if isinstance(A, np.ndarray):
-        return A.T[idx].T  # a Fortran-order mask: one memcpy per column
-    return xp.take(A, _index(A, idx), axis=1)
-
-
-def _index(A: Any, idx: np.ndarray) -> Any:
-    import torch
-
-    return torch.as_tensor(idx, dtype=torch.int64, device=A.device)
-
-
 @dataclass
 class _Round:
     """A working set and what is cached for it across rounds (masks, step constant)."""
@@ -115,10 +108,10 @@ class _Round:
     Lip: float = 0.0
     masks: dict[bool, Any] = field(default_factory=dict)
 
-    def mask(self, xp: Any, M: Any, *, low: bool = False) -> Any:
+    def mask(self, M: Any, *, low: bool = False) -> Any:
         """Columns ``ws`` of M (float64, or the low-precision copy), sliced once."""
         if low not in self.masks:
-            self.masks[low] = _take(xp, M, self.ws)
+            self.masks[low] = take_columns(M, self.ws)
         return self.masks[low]
 
 
@@ -129,9 +122,12 @@ class _Check:
     primal: float
     lower: float
     rel_gap: float
+    plain_gap: float  # the relative gap of lam0 alone (what the inner FISTA measures)
     t: float
-    gnorm: np.ndarray  # ||X^T D_i lam0|| of the alive groups
+    gnorm: np.ndarray  # ||X^T D_i lam0|| of the alive groups (lam0 = -grad L: pricing)
     c: float  # the output bias, re-optimised for the current blocks
+    lam: np.ndarray  # the dual candidate of the bound (lam0 or its aligned form), unscaled
+    dual_norms: np.ndarray  # ||X^T D_i lam|| of the alive groups (screening)
 
 
 def _certify(
@@ -143,9 +139,8 @@ def _certify(
     alive: np.ndarray,
     M_alive: Any,
 ) -> _Check:
-    xp = backend.xp
     nz = np.flatnonzero(np.linalg.norm(U, axis=0) > 0)
-    z = forward(data.X64, _take(xp, data.M64, nz), backend.asarray(U[:, nz], backend.f64))
+    z = forward(data.X64, take_columns(data.M64, nz), backend.asarray(U[:, nz], backend.f64))
     loss = problem.loss
     z_np = to_numpy(z)
     if problem.output_bias:
@@ -153,11 +148,47 @@ def _certify(
         z_np = z_np + c
     primal = float(loss.value(z_np, data.y)) + problem.beta * float(np.linalg.norm(U, axis=0).sum())
     lam0 = dual_candidate(loss, z_np, data.y, problem.output_bias)
-    G = adjoint(data.X64, M_alive, backend.asarray(lam0, backend.f64))
-    gnorm = to_numpy(column_norms(G))
-    s_max = float(gnorm.max(initial=0.0))
-    lower, t = dual_lower_bound(loss, lam0, data.y, problem.beta, s_max)
-    return _Check(primal, lower, (primal - lower) / gap_scale(primal, data.y), t, gnorm, c)
+    gnorm = _dual_norms(data, backend, M_alive, lam0)
+    lower, t = dual_lower_bound(loss, lam0, data.y, problem.beta, float(gnorm.max(initial=0.0)))
+    plain_gap = (primal - lower) / gap_scale(primal, data.y)
+    lam, dual_norms = lam0, gnorm
+    if _worth_aligning(nz.size, problem.n):
+        lam1 = to_numpy(
+            aligned_dual_candidate(
+                data.X64,
+                take_columns(data.M64, nz),
+                backend.asarray(U[:, nz], backend.f64),
+                backend.asarray(lam0, backend.f64),
+                problem.beta,
+                problem.output_bias,
+            )
+        )
+        norms1 = _dual_norms(data, backend, M_alive, lam1)
+        lower1, t1 = dual_lower_bound(
+            loss, lam1, data.y, problem.beta, float(norms1.max(initial=0.0))
+        )
+        if lower1 > lower:
+            lower, t, lam, dual_norms = lower1, t1, lam1, norms1
+    rel_gap = (primal - lower) / gap_scale(primal, data.y)
+    return _Check(primal, lower, rel_gap, plain_gap, t, gnorm, c, lam, dual_norms)
+
+
+def _dual_norms(data: _Data, backend: Backend, M_alive: Any, lam: np.ndarray) -> np.ndarray:
+    """``||X^T D_i lam||`` of the alive groups (float64 NumPy)."""
+    G = adjoint(data.X64, M_alive, backend.asarray(lam, backend.f64))
+    return to_numpy(column_norms(G))
+
+
+_MAX_ALIGNED = 2500  # most blocks whose dual candidate is aligned (a k x k solve)
+
+
+def _worth_aligning(k: int, n: int) -> bool:
+    """Align on k blocks: ``Z_c^T Z_c`` costs about ``k / (4 d)`` FISTA iterations.
+
+    Beyond ``n`` blocks the k x k system is rank deficient (Z_c has n rows) and beyond
+    ``_MAX_ALIGNED`` its solve is no longer small beside one round.
+    """
+    return 0 < k <= min(n, _MAX_ALIGNED)
 
 
 def solve_gated(
@@ -173,7 +204,6 @@ def solve_gated(
 
     Returns U (d, P) in float64 NumPy (``V = U``, ``W = 0`` is optimal for eq. 8 gated).
     """
-    xp = backend.xp
     data = _prepare(problem, backend)
     U, c = _initial_point(problem, warm_start)
     P = problem.P
@@ -206,7 +236,7 @@ def solve_gated(
         rnd = prev if prev is not None and np.array_equal(prev.ws, ws) else _Round(ws)
         sub = SubProblem(
             X=data.X64,
-            Ms=rnd.mask(xp, data.M64),
+            Ms=rnd.mask(data.M64),
             ops=LossOps(problem.loss, data.y, f64),
             beta=problem.beta,
             output_bias=problem.output_bias,
@@ -214,13 +244,13 @@ def solve_gated(
         )
         B0 = f64.asarray(U[:, ws])
         if refined:
-            refine(sub, data.Xc, rnd.mask(xp, data.Mc, low=True), backend, B0, c)
+            refine(sub, data.Xc, rnd.mask(data.Mc, low=True), backend, B0, c)
         sub.Lip = rnd.Lip  # the same working set as the last round: no new power iteration
         res = fista(
             sub,
             B0,
             c,
-            tol=max(_INNER_FRACTION * chk.rel_gap, 0.5 * tol),
+            tol=max(_INNER_FRACTION * chk.plain_gap, 0.5 * tol),
             max_iter=max_iter - n_iter,
             stop="gap",
             y_np=data.y,
@@ -244,6 +274,8 @@ def solve_gated(
         "n_active": int((np.linalg.norm(U, axis=0) > 0).sum()),
         "n_screened": n_screened,
         "n_iter_float32": n_iter32,
+        # the dual candidate of the last bound, for solve's certificate (it rescales it)
+        "dual_point": chk.lam,
         "dtype": np.dtype(backend.dtype).name
         if isinstance(U, np.ndarray) and not str(backend.dtype).startswith("torch")
         else str(backend.dtype).replace("torch.", ""),
@@ -291,14 +323,14 @@ def _screen(
     radius = np.sqrt(2.0 * float(problem.loss.smoothness or 1.0) * gap)
     fro = to_numpy(data.fro)[alive]
     nonzero = np.linalg.norm(U[:, alive], axis=0) > 0
-    keep = (chk.t * chk.gnorm + radius * fro >= problem.beta) | nonzero
+    keep = (chk.t * chk.dual_norms + radius * fro >= problem.beta) | nonzero
     n_drop = int(alive.size - keep.sum())
     # Re-slicing the mask copies it: only worth it once a fifth of the columns go.
     if n_drop == 0 or n_drop < 0.2 * alive.size:
         return alive, M_alive, chk, 0
     alive = alive[keep]
-    chk.gnorm = chk.gnorm[keep]
-    return alive, _take(backend.xp, data.M64, alive), chk, n_drop
+    chk.gnorm, chk.dual_norms = chk.gnorm[keep], chk.dual_norms[keep]
+    return alive, take_columns(data.M64, alive), chk, n_drop
 
 
 def _working_set(U: np.ndarray, chk: _Check, alive: np.ndarray, beta: float) -> np.ndarray:
