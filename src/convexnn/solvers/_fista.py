@@ -121,6 +121,9 @@ class SubProblem:
     projectors: Any = None
     #: mixed precision: float32 GEMMs on corrections (see :func:`refine`)
     low: Refined | None = None
+    #: the last power-iteration vector (n,) of :meth:`lipschitz`: a start for the next
+    #: one, e.g. on the next working set
+    top: Any = None
 
     def forward(self, B: Any) -> Any:
         """``A_s(B)`` (float64 accuracy when refined)."""
@@ -187,12 +190,14 @@ class SubProblem:
             out = forward(X, Ms, adjoint(X, Ms, r))
             return out + xp.sum(r) if ob else out
 
-        lip = float(self.ops.loss.smoothness or 1.0) * spectral_norm_sq(gram, X.shape[0], bk)
+        start = None if self.top is None else bk.asarray(self.top)
+        lam_max, self.top = spectral_norm_sq(gram, X.shape[0], bk, start=start)
+        lip = float(self.ops.loss.smoothness or 1.0) * lam_max
         if self.penalty is not None:
             if self.X_sq_norm == 0.0:
                 self.X_sq_norm = spectral_norm_sq(
                     lambda r: self.X @ (self.X.T @ r), self.X.shape[0], self.backend
-                )
+                )[0]
             lip += self.penalty.rho * self.X_sq_norm
         self.Lip = max(lip, 1e-300)
         return self.Lip

@@ -161,20 +161,26 @@ def group_prox_reference(U: np.ndarray, threshold: float) -> np.ndarray:
     return out
 
 
-def spectral_norm_sq(apply_gram: Any, n: int, backend: Backend, n_iter: int = 30) -> float:
+def spectral_norm_sq(
+    apply_gram: Any, n: int, backend: Backend, n_iter: int = 30, start: Any = None
+) -> tuple[float, Any]:
     """Upper estimate of ``lambda_max(B B^T)`` by power iteration on ``r -> B B^T r``.
 
     ``apply_gram(r)`` applies ``B B^T`` to r (n,). The Rayleigh quotient is a lower
     estimate; it is inflated by 5% and solvers keep a safeguard (restart, then a larger
-    constant) when a step increases the objective.
+    constant) when a step increases the objective. ``start``: the first vector (by
+    default a seeded Gaussian one), e.g. the last vector of a nearby operator's run
+    (a working set that gained or lost a few blocks), so that a few products do.
+    Returns the estimate and the last vector.
     """
     xp = backend.xp
-    r = backend.asarray(np.random.default_rng(0).normal(size=n))
-    lam = 0.0
+    if start is None or float(xp.sum(start * start)) == 0.0:
+        start = backend.asarray(np.random.default_rng(0).normal(size=n))
+    r, lam = start, 0.0
     for _ in range(n_iter):
         nrm = float(xp.sqrt(xp.sum(r * r)))
         if nrm == 0.0:
-            return 0.0
+            return 0.0, start
         r = r / nrm
         q = apply_gram(r)
         lam_new = float(xp.sum(r * q))
@@ -183,7 +189,7 @@ def spectral_norm_sq(apply_gram: Any, n: int, backend: Backend, n_iter: int = 30
             lam = lam_new
             break
         lam = lam_new
-    return 1.05 * lam
+    return 1.05 * lam, r
 
 
 # -- loss on the backend ----------------------------------------------------------------

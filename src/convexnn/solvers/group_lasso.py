@@ -211,6 +211,7 @@ def solve_gated(
     M_alive = data.M64
     n_iter, n_outer, n_screened, n_iter32 = 0, 0, 0, 0
     prev: _Round | None = None  # the last round's working set, masks and Lip
+    top = None  # the last power-iteration vector (see SubProblem.top)
     refined = backend.is_float32  # float32 GEMMs on corrections from float64 anchors
     f64 = backend.with_dtype("float64")
     status, chk = "max_iter", None
@@ -246,6 +247,7 @@ def solve_gated(
         if refined:
             refine(sub, data.Xc, rnd.mask(data.Mc, low=True), backend, B0, c)
         sub.Lip = rnd.Lip  # the same working set as the last round: no new power iteration
+        sub.top = top  # else the power iteration starts from the last one's vector
         res = fista(
             sub,
             B0,
@@ -256,7 +258,7 @@ def solve_gated(
             y_np=data.y,
             stall_checks=_FLOAT32_STALL if refined else 0,
         )
-        rnd.Lip = sub.Lip
+        rnd.Lip, top = sub.Lip, sub.top
         prev = rnd
         n_iter32 += res.n_iter if refined else 0
         if refined and not res.converged and res.n_iter < max_iter - n_iter:
@@ -274,8 +276,6 @@ def solve_gated(
         "n_active": int((np.linalg.norm(U, axis=0) > 0).sum()),
         "n_screened": n_screened,
         "n_iter_float32": n_iter32,
-        # the dual candidate of the last bound, for solve's certificate (it rescales it)
-        "dual_point": chk.lam,
         "dtype": np.dtype(backend.dtype).name
         if isinstance(U, np.ndarray) and not str(backend.dtype).startswith("torch")
         else str(backend.dtype).replace("torch.", ""),
