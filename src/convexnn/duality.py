@@ -690,9 +690,9 @@ def dual_certificate(
         put on the dual sphere, :func:`~convexnn.solvers._kernels.aligned_dual_candidate`),
         and the better bound is returned. The plain candidate's gap falls like the
         square root of the solution's suboptimality, the aligned one's like the
-        suboptimality itself. It costs one k x k solve (k non-zero blocks, skipped
-        beyond ``min(n, 2500)``) and a second dual-norm evaluation (the cone norms for
-        ``"relu"``: costly at large n).
+        suboptimality itself. It costs one k x k solve (k non-zero blocks; skipped
+        when too many, see ``worth_aligning``) and a second dual-norm evaluation
+        (the cone norms for ``"relu"``: costly at large n).
 
     Returns
     -------
@@ -713,14 +713,11 @@ def dual_certificate(
     return cert
 
 
-_MAX_ALIGNED = 2500  # most blocks of an aligned candidate (a k x k solve)
-
-
 def _aligned_candidate(
     problem: ConvexReLUProblem, D: BoolArray, blocks: tuple[Any, Any], lam0: Array
 ) -> Array | None:
     """``lam0`` aligned with the non-zero blocks of ``(V, W)``; None when not worth it."""
-    from .solvers._kernels import aligned_dual_candidate
+    from .solvers._kernels import aligned_dual_candidate, worth_aligning
 
     V, W = (np.asarray(b, dtype=np.float64) for b in blocks)
     if V.shape != (problem.d, problem.P) or W.shape != V.shape:
@@ -730,7 +727,7 @@ def _aligned_candidate(
         )
     on_v, on_w = np.linalg.norm(V, axis=0) > 0, np.linalg.norm(W, axis=0) > 0
     k = int(on_v.sum() + on_w.sum())
-    if not 0 < k <= min(problem.n, _MAX_ALIGNED):
+    if not worth_aligning(k, problem.n):
         return None
     # a w block enters the predictions with a minus sign: a signed pattern column
     M = np.concatenate([D[:, on_v], -1.0 * D[:, on_w]], axis=1).astype(np.float64)

@@ -106,6 +106,16 @@ def test_aligned_dual_candidate_puts_every_block_on_the_sphere(output_bias):
     assert aligned_dual_candidate(X, M[:, :0], U[:, :0], lam0, 0.8, output_bias) is lam0
 
 
+def test_alignment_is_skipped_where_it_would_cost_too_much():
+    from convexnn.solvers._kernels import worth_aligning
+
+    assert worth_aligning(275, 10_000)  # the n = 1e4 benchmark's support
+    assert not worth_aligning(0, 100)  # no block
+    assert not worth_aligning(101, 100)  # more blocks than samples: rank deficient
+    assert not worth_aligning(3000, 10_000)  # a k x k solve too large for one round
+    assert not worth_aligning(500, 100_000)  # Z (n, k) over 200 MB
+
+
 def test_aligned_dual_candidate_on_torch_matches_numpy():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(3)
@@ -125,7 +135,7 @@ def test_aligned_certificate_lets_the_gated_solver_stop_sooner(medium, monkeypat
     for tol in (1e-6, 1e-8):
         aligned = _solve(X, y, beta, D, tol=tol)
         with monkeypatch.context() as m:
-            m.setattr(gl, "_worth_aligning", lambda k, n: False)
+            m.setattr(gl, "worth_aligning", lambda k, n: False)
             plain = _solve(X, y, beta, D, tol=tol)
         for sol in (aligned, plain):
             assert sol.status == "optimal"

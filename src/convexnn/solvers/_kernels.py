@@ -315,6 +315,21 @@ def aligned_dual_candidate(
     return lam0 - Zc @ w
 
 
+_MAX_ALIGNED = 2500  # most blocks of an aligned candidate (a k x k solve) ...
+_MAX_ALIGNED_ENTRIES = 25_000_000  # ... and of entries of its (n, k) matrix Z (200 MB)
+
+
+def worth_aligning(k: int, n: int) -> bool:
+    """Whether to build the aligned candidate on k blocks of n samples.
+
+    ``Z_c^T Z_c`` costs ``n k^2``, about ``k / (4 d)`` gated FISTA iterations. Beyond
+    ``n`` blocks the k x k system is rank deficient (Z has n rows), beyond
+    ``_MAX_ALIGNED`` its solve is no longer small beside one round, and Z (n, k) must
+    fit in ``_MAX_ALIGNED_ENTRIES``.
+    """
+    return 0 < k <= min(n, _MAX_ALIGNED) and n * k <= _MAX_ALIGNED_ENTRIES
+
+
 def aligned_dual_candidate_reference(
     X: np.ndarray, M: np.ndarray, U: np.ndarray, lam0: np.ndarray, beta: float, output_bias: bool
 ) -> np.ndarray:

@@ -54,6 +54,7 @@ from ._kernels import (
     make_backend,
     take_columns,
     to_numpy,
+    worth_aligning,
 )
 from .base import SolverResult
 
@@ -152,7 +153,7 @@ def _certify(
     lower, t = dual_lower_bound(loss, lam0, data.y, problem.beta, float(gnorm.max(initial=0.0)))
     plain_gap = (primal - lower) / gap_scale(primal, data.y)
     lam, dual_norms = lam0, gnorm
-    if _worth_aligning(nz.size, problem.n):
+    if worth_aligning(nz.size, problem.n):
         lam1 = to_numpy(
             aligned_dual_candidate(
                 data.X64,
@@ -177,18 +178,6 @@ def _dual_norms(data: _Data, backend: Backend, M_alive: Any, lam: np.ndarray) ->
     """``||X^T D_i lam||`` of the alive groups (float64 NumPy)."""
     G = adjoint(data.X64, M_alive, backend.asarray(lam, backend.f64))
     return to_numpy(column_norms(G))
-
-
-_MAX_ALIGNED = 2500  # most blocks whose dual candidate is aligned (a k x k solve)
-
-
-def _worth_aligning(k: int, n: int) -> bool:
-    """Align on k blocks: ``Z_c^T Z_c`` costs about ``k / (4 d)`` FISTA iterations.
-
-    Beyond ``n`` blocks the k x k system is rank deficient (Z_c has n rows) and beyond
-    ``_MAX_ALIGNED`` its solve is no longer small beside one round.
-    """
-    return 0 < k <= min(n, _MAX_ALIGNED)
 
 
 def solve_gated(
