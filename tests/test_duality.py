@@ -284,6 +284,29 @@ def test_block_aligned_candidate_is_a_tighter_valid_bound(rand_case):
         duality.dual_certificate(prob, z, upper, scope="global", blocks=(V[:, :3], W))
 
 
+def test_certify_aligns_with_the_neurons_of_a_near_optimal_network(rand_case):
+    """A network slightly off the optimum: certify's gap follows its suboptimality,
+    where the plain candidate's is about its square root."""
+    from convexnn.problem import build_problem
+
+    c = rand_case
+    V, W = (np.where(np.linalg.norm(B, axis=0) > 1e-8, B, 0.0) for B in (c["V"], c["W"]))
+    net = theorem1_network(V, W)
+    prob = build_problem(c["X"], c["y"], c["beta"], c["D"], hidden_bias=True)
+    rng = np.random.default_rng(0)
+    for eps in (1e-4, 1e-3):
+        s = 1 + eps * rng.normal(size=net.n_neurons)  # each neuron rescaled, same pattern
+        off = TwoLayerReLU(net.U * s, net.alpha * s, b=net.b * s)
+        cert = certify(off, c["X"], c["y"], c["beta"], patterns=c["D"])
+        plain = duality.dual_certificate(
+            prob, off.predict(c["X"]), cert.upper_bound, scope="global"
+        )
+        assert cert.scope == "global"
+        assert plain.lower_bound < cert.lower_bound <= c["p"] + 1e-12
+        assert cert.relative_gap <= 1e-2 * plain.relative_gap
+        assert cert.relative_gap <= 1e-3 < plain.relative_gap
+
+
 # -- certificates -----------------------------------------------------------------------
 
 
