@@ -998,8 +998,9 @@ def _aligned_to_network(
     if network.alpha.ndim != 1:
         return None
     U = network.U_eff
-    pattern = (problem.X @ U >= 0).astype(np.float64)
-    live = (network.alpha != 0) & (np.linalg.norm(pattern * (problem.X @ U), axis=0) > 0)
+    XU = problem.X @ U
+    pattern = (XU >= 0).astype(np.float64)
+    live = (network.alpha != 0) & (np.linalg.norm(pattern * XU, axis=0) > 0)
     if not worth_aligning(int(live.sum()), problem.n):
         return None
     M = pattern[:, live] * np.sign(network.alpha[live])

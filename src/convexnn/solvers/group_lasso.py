@@ -127,8 +127,7 @@ class _Check:
     t: float
     gnorm: np.ndarray  # ||X^T D_i lam0|| of the alive groups (lam0 = -grad L: pricing)
     c: float  # the output bias, re-optimised for the current blocks
-    lam: np.ndarray  # the dual candidate of the bound (lam0 or its aligned form), unscaled
-    dual_norms: np.ndarray  # ||X^T D_i lam|| of the alive groups (screening)
+    dual_norms: np.ndarray  # ||X^T D_i lam|| of the alive groups, lam the bound's (screening)
 
 
 def _certify(
@@ -152,7 +151,7 @@ def _certify(
     gnorm = _dual_norms(data, backend, M_alive, lam0)
     lower, t = dual_lower_bound(loss, lam0, data.y, problem.beta, float(gnorm.max(initial=0.0)))
     plain_gap = (primal - lower) / gap_scale(primal, data.y)
-    lam, dual_norms = lam0, gnorm
+    dual_norms = gnorm
     if worth_aligning(nz.size, problem.n):
         lam1 = to_numpy(
             aligned_dual_candidate(
@@ -169,9 +168,9 @@ def _certify(
             loss, lam1, data.y, problem.beta, float(norms1.max(initial=0.0))
         )
         if lower1 > lower:
-            lower, t, lam, dual_norms = lower1, t1, lam1, norms1
+            lower, t, dual_norms = lower1, t1, norms1
     rel_gap = (primal - lower) / gap_scale(primal, data.y)
-    return _Check(primal, lower, rel_gap, plain_gap, t, gnorm, c, lam, dual_norms)
+    return _Check(primal, lower, rel_gap, plain_gap, t, gnorm, c, dual_norms)
 
 
 def _dual_norms(data: _Data, backend: Backend, M_alive: Any, lam: np.ndarray) -> np.ndarray:
