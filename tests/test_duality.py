@@ -278,6 +278,8 @@ def test_block_aligned_candidate_is_a_tighter_valid_bound(rand_case):
         plain = duality.dual_certificate(prob, z, upper, scope="global")
         aligned = duality.dual_certificate(prob, z, upper, scope="global", blocks=(Vp, Wp))
         assert plain.lower_bound <= aligned.lower_bound <= c["p"] + 1e-12
+        assert (plain.candidate, aligned.candidate) == ("residual", "aligned")
+        assert "aligned with the solution's blocks" in str(aligned)
         assert aligned.relative_gap <= 1e-2 * plain.relative_gap
         assert aligned.relative_gap <= 1e-5
     with pytest.raises(ValueError, match=r"blocks V and W must have shape \(d_eff, P\)"):
@@ -301,7 +303,7 @@ def test_certify_aligns_with_the_neurons_of_a_near_optimal_network(rand_case):
         plain = duality.dual_certificate(
             prob, off.predict(c["X"]), cert.upper_bound, scope="global"
         )
-        assert cert.scope == "global"
+        assert cert.scope == "global" and cert.candidate == "aligned"
         assert plain.lower_bound < cert.lower_bound <= c["p"] + 1e-12
         assert cert.relative_gap <= 1e-2 * plain.relative_gap
         assert cert.relative_gap <= 1e-3 < plain.relative_gap

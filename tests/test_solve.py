@@ -252,6 +252,7 @@ def test_hinge_certificate_uses_the_solver_multiplier_when_the_polish_is_too_big
     sol = cnn.solve(X, y, 1e-2, **kw)
     assert sol.scope == "global"
     assert 0 <= sol.relative_gap <= 1e-4
+    assert sol.certificate.candidate == "multiplier"
     # certify() has only -grad L(z) of the same network: its bound is much weaker here.
     plain = cnn.certify(sol.network, X, y, 1e-2, loss="hinge", patterns=sol.patterns)
     assert plain.relative_gap > 10 * max(sol.relative_gap, 1e-6)

@@ -39,7 +39,7 @@ only looser (``"relu"`` is the default).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -77,6 +77,12 @@ _NNLS_ROW_CACHE = 1 << 24  # float64 entries of the cached passive rows (128 MB)
 
 # -- the certificate --------------------------------------------------------------------
 
+_CANDIDATES = {
+    "residual": "the negative loss gradient at the predictions (the residual)",
+    "aligned": "the residual aligned with the solution's blocks (each on the dual sphere)",
+    "multiplier": "the solver's own multiplier",
+}
+
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Certificate:
@@ -112,6 +118,11 @@ class Certificate:
         Dual constraints used (cone-constrained or gated).
     n_patterns : int
         Number of patterns P the dual constraints range over.
+    candidate : {"residual", "aligned", "multiplier"}
+        The unscaled dual candidate ``lam0``: the negative loss gradient at the
+        predictions (``"residual"``), that candidate aligned with the solution's blocks
+        or the network's neurons (``"aligned"``, see :func:`dual_certificate`), or a
+        solver's own multiplier (``"multiplier"``).
     """
 
     lower_bound: float
@@ -124,6 +135,7 @@ class Certificate:
     scale: float
     formulation: str
     n_patterns: int
+    candidate: str = "residual"
 
     @property
     def is_global(self) -> bool:
@@ -149,6 +161,7 @@ class Certificate:
                 f"  upper bound (network objective, eq. 2) = {self.upper_bound:.10g}",
                 f"  lower bound (dual objective)           = {self.lower_bound:.10g}",
                 f"  gap = {self.gap:.3g}  (relative {self.relative_gap:.3g})",
+                f"  dual candidate: {_CANDIDATES.get(self.candidate, self.candidate)}",
                 f"  dual norm of the candidate = {self.dual_norm:.6g}, scale = {self.scale:.6g}",
                 f"  scope: {self._scope_text()}",
             ]
@@ -703,11 +716,12 @@ def dual_certificate(
     z_arr = check_y(z, problem.n, caller=caller, name="z")
     D = np.asarray(problem.D, dtype=bool)
     lam0 = _dual_candidate(problem, z_arr, D, lam)
-    cert = _certificate_of(problem, D, lam0, upper_bound, scope, dual_norm_bound)
+    kind = "residual" if lam is None else "multiplier"
+    cert = _certificate_of(problem, D, lam0, upper_bound, scope, dual_norm_bound, kind)
     lam1 = None if blocks is None else _aligned_candidate(problem, D, blocks, lam0)
     if lam1 is not None:
         lam1 = _dual_candidate(problem, z_arr, D, lam1)  # into the loss's domain again
-        alt = _certificate_of(problem, D, lam1, upper_bound, scope, None)
+        alt = _certificate_of(problem, D, lam1, upper_bound, scope, None, "aligned")
         if alt.lower_bound > cert.lower_bound:
             return alt
     return cert
@@ -743,6 +757,7 @@ def _certificate_of(
     upper_bound: float,
     scope: str,
     dual_norm_bound: tuple[Array, float] | None,
+    candidate: str,
 ) -> Certificate:
     """The certificate of the dual candidate ``lam0`` (in the loss's domain)."""
     s_max = _shifted_dual_norm_bound(problem.X, D, lam0, dual_norm_bound)
@@ -765,6 +780,7 @@ def _certificate_of(
         scale=t,
         formulation=problem.formulation,
         n_patterns=problem.P,
+        candidate=candidate,
     )
 
 
@@ -974,7 +990,7 @@ def certify(
         if lam1 is not None:
             alt = dual_certificate(problem, z, upper, scope=scope, lam=lam1)
             if alt.lower_bound > cert.lower_bound:
-                return alt
+                return replace(alt, candidate="aligned")
     return cert
 
 

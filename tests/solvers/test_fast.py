@@ -142,6 +142,7 @@ def test_aligned_certificate_lets_the_gated_solver_stop_sooner(medium, monkeypat
             assert (sol.convex_objective - sol.lower_bound) / sol.convex_objective <= tol
             assert sol.lower_bound <= p_ref * (1 + 1e-7)
         assert aligned.n_iter <= 0.8 * plain.n_iter
+        assert aligned.certificate.candidate == "aligned"  # what solve reports
 
 
 def test_certify_screens_with_the_norms_of_its_own_dual_point(medium):
