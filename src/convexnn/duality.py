@@ -39,7 +39,7 @@ only looser (``"relu"`` is the default).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -985,12 +985,13 @@ def certify(
     # Near the optimum, with a smooth loss (-grad L is the candidate), also try the
     # candidate aligned with the neurons: a gap like the suboptimality, not its root.
     if 0 < cert.relative_gap < _ALIGN_BELOW and loss_obj.smoothness is not None:
-        lam0 = _dual_candidate(problem, z, np.asarray(problem.D, dtype=bool))
-        lam1 = _aligned_to_network(problem, network, lam0)
+        D = np.asarray(problem.D, dtype=bool)
+        lam1 = _aligned_to_network(problem, network, _dual_candidate(problem, z, D))
         if lam1 is not None:
-            alt = dual_certificate(problem, z, upper, scope=scope, lam=lam1)
+            lam1 = _dual_candidate(problem, z, D, lam1)  # into the loss's domain again
+            alt = _certificate_of(problem, D, lam1, upper, scope, None, "aligned")
             if alt.lower_bound > cert.lower_bound:
-                return replace(alt, candidate="aligned")
+                return alt
     return cert
 
 

@@ -140,7 +140,8 @@ def _certify(
     M_alive: Any,
 ) -> _Check:
     nz = np.flatnonzero(np.linalg.norm(U, axis=0) > 0)
-    z = forward(data.X64, take_columns(data.M64, nz), backend.asarray(U[:, nz], backend.f64))
+    M_nz, U_nz = take_columns(data.M64, nz), backend.asarray(U[:, nz], backend.f64)
+    z = forward(data.X64, M_nz, U_nz)
     loss = problem.loss
     z_np = to_numpy(z)
     if problem.output_bias:
@@ -156,8 +157,8 @@ def _certify(
         lam1 = to_numpy(
             aligned_dual_candidate(
                 data.X64,
-                take_columns(data.M64, nz),
-                backend.asarray(U[:, nz], backend.f64),
+                M_nz,
+                U_nz,
                 backend.asarray(lam0, backend.f64),
                 problem.beta,
                 problem.output_bias,
