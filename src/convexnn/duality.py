@@ -719,12 +719,18 @@ def dual_certificate(
     kind = "residual" if lam is None else "multiplier"
     cert = _certificate_of(problem, D, lam0, upper_bound, scope, dual_norm_bound, kind)
     lam1 = None if blocks is None else _aligned_candidate(problem, D, blocks, lam0)
-    if lam1 is not None:
-        lam1 = _dual_candidate(problem, z_arr, D, lam1)  # into the loss's domain again
-        alt = _certificate_of(problem, D, lam1, upper_bound, scope, None, "aligned")
-        if alt.lower_bound > cert.lower_bound:
-            return alt
-    return cert
+    return _better_with_aligned(problem, D, z_arr, lam1, cert)
+
+
+def _better_with_aligned(
+    problem: ConvexReLUProblem, D: BoolArray, z: Array, lam1: Array | None, cert: Certificate
+) -> Certificate:
+    """``cert``, or the certificate of the aligned candidate ``lam1`` when it is better."""
+    if lam1 is None:
+        return cert
+    lam1 = _dual_candidate(problem, z, D, lam1)  # into the loss's domain again
+    alt = _certificate_of(problem, D, lam1, cert.upper_bound, cert.scope, None, "aligned")
+    return alt if alt.lower_bound > cert.lower_bound else cert
 
 
 def _aligned_candidate(
@@ -987,11 +993,7 @@ def certify(
     if 0 < cert.relative_gap < _ALIGN_BELOW and loss_obj.smoothness is not None:
         D = np.asarray(problem.D, dtype=bool)
         lam1 = _aligned_to_network(problem, network, _dual_candidate(problem, z, D))
-        if lam1 is not None:
-            lam1 = _dual_candidate(problem, z, D, lam1)  # into the loss's domain again
-            alt = _certificate_of(problem, D, lam1, upper, scope, None, "aligned")
-            if alt.lower_bound > cert.lower_bound:
-                return alt
+        return _better_with_aligned(problem, D, z, lam1, cert)
     return cert
 
 
