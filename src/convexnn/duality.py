@@ -658,7 +658,7 @@ def dual_certificate(
     *,
     scope: str,
     lam: Any = None,
-    dual_norm_bound: tuple[Array, float] | None = None,
+    dual_norm_bound: tuple[Array, float] | list[tuple[Array, float]] | None = None,
     blocks: tuple[Any, Any] | None = None,
 ) -> Certificate:
     """Certificate from predictions ``z`` on ``problem.X`` and a primal value.
@@ -692,11 +692,13 @@ def dual_certificate(
         ``"global"`` only when ``problem.D`` is exhaustive for ``problem.X``.
     lam : array (n,), optional
         A solver's multiplier to use instead of ``-grad L(z)``.
-    dual_norm_bound : (lam_ref (n,), s_ref), optional
+    dual_norm_bound : (lam_ref (n,), s_ref), or a list of them, optional
         A rigorous upper bound ``s_ref`` on the largest dual norm at ``lam_ref`` (a
         solver's last certificate). Projections onto cones are non-expansive, so
-        ``s_max <= s_ref + max_i ||X^T D_i (lam0 - lam_ref)||`` (one GEMM); it replaces
-        the cone norms when that correction is below ``1e-9 s_ref``.
+        ``s_max <= s_ref + ||X||_F ||lam0 - lam_ref||`` (free), or, for a single
+        bound, ``s_max <= s_ref + max_i ||X^T D_i (lam0 - lam_ref)||`` (one GEMM); it
+        replaces the dual norms when that correction is below ``1e-9 s_ref``. A list
+        (the gated solver's plain and aligned points) serves both candidates.
     blocks : (V, W) arrays of shape (d_eff, P), optional
         The convex solution whose predictions are ``z``. A second candidate is then
         tried, ``lam0`` aligned with the non-zero blocks (each block's own direction
@@ -719,17 +721,23 @@ def dual_certificate(
     kind = "residual" if lam is None else "multiplier"
     cert = _certificate_of(problem, D, lam0, upper_bound, scope, dual_norm_bound, kind)
     lam1 = None if blocks is None else _aligned_candidate(problem, D, blocks, lam0)
-    return _better_with_aligned(problem, D, z_arr, lam1, cert)
+    return _better_with_aligned(problem, D, z_arr, lam1, cert, dual_norm_bound)
 
 
 def _better_with_aligned(
-    problem: ConvexReLUProblem, D: BoolArray, z: Array, lam1: Array | None, cert: Certificate
+    problem: ConvexReLUProblem,
+    D: BoolArray,
+    z: Array,
+    lam1: Array | None,
+    cert: Certificate,
+    dual_norm_bound: Any = None,
 ) -> Certificate:
     """``cert``, or the certificate of the aligned candidate ``lam1`` when it is better."""
     if lam1 is None:
         return cert
     lam1 = _dual_candidate(problem, z, D, lam1)  # into the loss's domain again
-    alt = _certificate_of(problem, D, lam1, cert.upper_bound, cert.scope, None, "aligned")
+    hint = dual_norm_bound if isinstance(dual_norm_bound, list) else None
+    alt = _certificate_of(problem, D, lam1, cert.upper_bound, cert.scope, hint, "aligned")
     return alt if alt.lower_bound > cert.lower_bound else cert
 
 
@@ -762,7 +770,7 @@ def _certificate_of(
     lam0: Array,
     upper_bound: float,
     scope: str,
-    dual_norm_bound: tuple[Array, float] | None,
+    dual_norm_bound: Any,
     candidate: str,
 ) -> Certificate:
     """The certificate of the dual candidate ``lam0`` (in the loss's domain)."""
@@ -790,13 +798,29 @@ def _certificate_of(
     )
 
 
-def _shifted_dual_norm_bound(
-    X: Array, D: BoolArray, lam0: Array, bound: tuple[Array, float] | None
-) -> float | None:
-    """``s_ref + max_i ||X^T D_i (lam0 - lam_ref)||`` when that shift is negligible."""
+def _shifted_dual_norm_bound(X: Array, D: BoolArray, lam0: Array, bound: Any) -> float | None:
+    """An upper bound on the largest dual norm of ``lam0`` from a solver's bound(s).
+
+    ``bound`` is ``(lam_ref, s_ref)`` or a list of them. Projections onto cones are
+    non-expansive and ``||D_i|| <= 1``, so ``s_max <= s_ref + ||X||_F ||lam0 - lam_ref||``
+    (no pass over the patterns): used when that shift is below ``1e-9 s_ref`` (the
+    solver's own point, up to rounding). Else, for a single bound, the shift
+    ``max_i ||X^T D_i (lam0 - lam_ref)||`` (one GEMM), when it is as small.
+    """
     if bound is None:
         return None
-    lam_ref, s_ref = np.asarray(bound[0], dtype=np.float64), float(bound[1])
+    refs = list(bound) if isinstance(bound, list) else [bound]
+    fro = float(np.linalg.norm(X))
+    for lam_ref, s_ref in refs:
+        lam_ref, s_ref = np.asarray(lam_ref, dtype=np.float64), float(s_ref)
+        if lam_ref.shape != lam0.shape or not np.isfinite(s_ref) or s_ref <= 0:
+            continue
+        cheap = fro * float(np.linalg.norm(lam0 - lam_ref))
+        if cheap <= 1e-9 * s_ref:
+            return s_ref + cheap
+    if len(refs) != 1:
+        return None
+    lam_ref, s_ref = np.asarray(refs[0][0], dtype=np.float64), float(refs[0][1])
     if lam_ref.shape != lam0.shape or not np.isfinite(s_ref) or s_ref <= 0:
         return None
     shift = float(np.linalg.norm(_pattern_gradients(X, D, lam0 - lam_ref), axis=0).max())

@@ -87,7 +87,8 @@ class ConvexReLUProblem:
     # -- operators ------------------------------------------------------------------------
     def A(self, V: Array) -> Array:
         """``sum_i D_i X v_i`` for V of shape (d, P); returns shape (n,)."""
-        return np.einsum("np,np->n", self.X @ V, self.mask)
+        nz = np.flatnonzero(np.any(V != 0, axis=0))  # zero blocks add nothing
+        return np.einsum("np,np->n", self.X @ V[:, nz], self.mask[:, nz])
 
     def AT(self, r: Array) -> Array:
         """Adjoint ``[X^T D_i r]_i`` as a (d, P) array."""

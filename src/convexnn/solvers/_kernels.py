@@ -223,6 +223,18 @@ class LossOps:
         g = self.loss.gradient(to_numpy(z), self.y_np)
         return self.backend.asarray(g, dtype=z.dtype)
 
+    def curvature(self, z: Any) -> Any:
+        """Diagonal of the loss Hessian at z (exact for the squared loss, else central
+        differences of the gradient, clipped at 0: a generalised Hessian for the
+        piecewise-smooth losses such as Huber)."""
+        if self.loss.name == "squared":
+            return self.backend.xp.ones_like(z)
+        z_np = to_numpy(z)
+        e = 1e-6 * np.maximum(1.0, np.abs(z_np))
+        grad = self.loss.gradient
+        h = (grad(z_np + e, self.y_np) - grad(z_np - e, self.y_np)) / (2.0 * e)
+        return self.backend.asarray(np.maximum(h, 0.0), dtype=z.dtype)
+
 
 # -- certificate pieces (float64) -------------------------------------------------------
 

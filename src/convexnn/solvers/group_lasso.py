@@ -20,7 +20,14 @@ Outer loop, all in float64 where it certifies:
    ``t ||g_i|| + r ||D_i X||_F < beta`` is zero at every optimum and is dropped for good;
 4. working set = the non-zero groups plus the most violated ones (``||g_i|| > beta``, at
    most as many as are active, at least 10), solved by FISTA with adaptive restart
-   to a fraction of the current gap, warm started.
+   to a fraction of the current gap, warm started;
+5. the end game: once the plain gap is below ``_NEWTON_GAP`` and at most a tenth of the
+   working set is new, the round is a Newton-CG round instead
+   (:func:`~convexnn.solvers._newton.newton_round`: the objective is smooth on
+   non-zero blocks; block-Jacobi preconditioned CG, each product one forward and one
+   adjoint) to the working set's optimum. At n = 1e4, d = 41, P = 2000 the last two
+   rounds took 103 Hessian products instead of 330 FISTA iterations (860 -> 598 in
+   all). A Newton round that does not converge is followed by a FISTA round.
 
 With ``dtype="float32"`` the iterates, the loss and every gap stay in float64 and only the
 two GEMMs per iteration run in float32, on corrections from a float64 anchor taken at the
@@ -56,12 +63,18 @@ from ._kernels import (
     to_numpy,
     worth_aligning,
 )
+from ._newton import newton_round
 from .base import SolverResult
 
 DEFAULT_MAX_ITER = 20000
 _FLOAT32_STALL = 5  # gap checks without a 1% fall: float32 has stalled
 _MIN_NEW = 10
 _INNER_FRACTION = 0.2
+_ALIGN_GAP = 0.05  # plain gap below which the aligned candidate is tried
+_NEWTON_GAP = 1e-2  # plain gap below which a round may be a Newton round
+_NEWTON_NEW = 0.1  # ... if at most this share of its working set is new
+_NEWTON_STEPS = 20
+_NEWTON_DEC = 0.1  # Newton decrement, relative to tol * gap scale, that ends a round
 
 
 @dataclass
@@ -128,6 +141,8 @@ class _Check:
     gnorm: np.ndarray  # ||X^T D_i lam0|| of the alive groups (lam0 = -grad L: pricing)
     c: float  # the output bias, re-optimised for the current blocks
     dual_norms: np.ndarray  # ||X^T D_i lam|| of the alive groups, lam the bound's (screening)
+    #: (candidate, its largest dual norm) for each candidate tried: plain, then aligned
+    bounds: list[tuple[np.ndarray, float]] = field(default_factory=list)
 
 
 def _certify(
@@ -153,7 +168,9 @@ def _certify(
     lower, t = dual_lower_bound(loss, lam0, data.y, problem.beta, float(gnorm.max(initial=0.0)))
     plain_gap = (primal - lower) / gap_scale(primal, data.y)
     dual_norms = gnorm
-    if worth_aligning(nz.size, problem.n):
+    bounds = [(lam0, float(gnorm.max(initial=0.0)))]
+    # Far from the optimum the aligned bound is no better (nor its screening).
+    if plain_gap <= _ALIGN_GAP and worth_aligning(nz.size, problem.n):
         lam1 = to_numpy(
             aligned_dual_candidate(
                 data.X64,
@@ -168,10 +185,11 @@ def _certify(
         lower1, t1 = dual_lower_bound(
             loss, lam1, data.y, problem.beta, float(norms1.max(initial=0.0))
         )
+        bounds.append((lam1, float(norms1.max(initial=0.0))))
         if lower1 > lower:
             lower, t, dual_norms = lower1, t1, norms1
     rel_gap = (primal - lower) / gap_scale(primal, data.y)
-    return _Check(primal, lower, rel_gap, plain_gap, t, gnorm, c, dual_norms)
+    return _Check(primal, lower, rel_gap, plain_gap, t, gnorm, c, dual_norms, bounds)
 
 
 def _dual_norms(data: _Data, backend: Backend, M_alive: Any, lam: np.ndarray) -> np.ndarray:
@@ -204,6 +222,9 @@ def solve_gated(
     refined = backend.is_float32  # float32 GEMMs on corrections from float64 anchors
     f64 = backend.with_dtype("float64")
     status, chk = "max_iter", None
+    newton_ok = True  # False after a Newton round that did not converge
+    grams: dict[int, Any] = {}  # pattern -> its d x d preconditioner block (newton_round)
+    n_hvp, n_newton = 0, 0
     while True:
         chk = _certify(data, problem, backend, U, c, alive, M_alive)
         c = chk.c
@@ -237,26 +258,51 @@ def solve_gated(
             refine(sub, data.Xc, rnd.mask(data.Mc, low=True), backend, B0, c)
         sub.Lip = rnd.Lip  # the same working set as the last round: no new power iteration
         sub.top = top  # else the power iteration starts from the last one's vector
-        res = fista(
-            sub,
-            B0,
-            c,
-            tol=max(_INNER_FRACTION * chk.plain_gap, 0.5 * tol),
-            max_iter=max_iter - n_iter,
-            stop="gap",
-            y_np=data.y,
-            stall_checks=_FLOAT32_STALL if refined else 0,
-        )
-        rnd.Lip, top = sub.Lip, sub.top
+        newton = None
+        if newton_ok and _newton_ready(chk, U, ws):
+            newton = newton_round(
+                sub,
+                B0,
+                c,
+                dec_tol=_NEWTON_DEC * tol * gap_scale(chk.primal, data.y),
+                max_steps=_NEWTON_STEPS,
+                max_hvp=max_iter - n_iter,
+                gram_cache=grams,
+                keys=ws,
+            )
+            if verbose:
+                print(f"[gated] newton: {newton.summary()}")
+            n_hvp += newton.n_hvp
+            n_iter += newton.n_hvp  # each product costs what a FISTA iteration does
+            n_iter32 += newton.n_hvp if refined else 0  # its products ran in float32
+            newton_ok = newton.converged  # else a FISTA round next
+            if not newton.objective < chk.primal:  # no better: a FISTA round instead
+                newton = None
+        if newton is not None:
+            B_new, c = newton.B, newton.c
+            n_newton += newton.n_steps
+        else:
+            res = fista(
+                sub,
+                B0,
+                c,
+                tol=max(_INNER_FRACTION * chk.plain_gap, 0.5 * tol),
+                max_iter=max_iter - n_iter,
+                stop="gap",
+                y_np=data.y,
+                stall_checks=_FLOAT32_STALL if refined else 0,
+            )
+            rnd.Lip, top = sub.Lip, sub.top
+            n_iter32 += res.n_iter if refined else 0
+            if refined and not res.converged and res.n_iter < max_iter - n_iter:
+                refined = False  # stalled at float32's floor even so: go on in float64
+            n_iter += res.n_iter
+            B_new, c = res.B, float(res.c)
+            newton_ok = True
         prev = rnd
-        n_iter32 += res.n_iter if refined else 0
-        if refined and not res.converged and res.n_iter < max_iter - n_iter:
-            refined = False  # stalled at float32's floor even so: go on in float64
-        n_iter += res.n_iter
         n_outer += 1
         U = np.zeros_like(U)
-        U[:, ws] = to_numpy(res.B)
-        c = float(res.c)
+        U[:, ws] = to_numpy(B_new)
     info = {
         "relative_gap": chk.rel_gap,
         "lower_bound": chk.lower,
@@ -265,6 +311,10 @@ def solve_gated(
         "n_active": int((np.linalg.norm(U, axis=0) > 0).sum()),
         "n_screened": n_screened,
         "n_iter_float32": n_iter32,
+        # the last check was over every group: solve's certificate need not redo it
+        "dual_norm_bound": chk.bounds if status == "optimal" else None,
+        "n_newton": n_newton,
+        "n_hessian_products": n_hvp,
         "dtype": np.dtype(backend.dtype).name
         if isinstance(U, np.ndarray) and not str(backend.dtype).startswith("torch")
         else str(backend.dtype).replace("torch.", ""),
@@ -320,6 +370,12 @@ def _screen(
     alive = alive[keep]
     chk.gnorm, chk.dual_norms = chk.gnorm[keep], chk.dual_norms[keep]
     return alive, take_columns(data.M64, alive), chk, n_drop
+
+
+def _newton_ready(chk: _Check, U: np.ndarray, ws: np.ndarray) -> bool:
+    """A Newton round pays once the support has settled: a small gap, few new blocks."""
+    n_new = int((np.linalg.norm(U[:, ws], axis=0) == 0).sum())
+    return chk.plain_gap <= _NEWTON_GAP and n_new <= _NEWTON_NEW * ws.size
 
 
 def _working_set(U: np.ndarray, chk: _Check, alive: np.ndarray, beta: float) -> np.ndarray:

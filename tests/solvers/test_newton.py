@@ -1,0 +1,211 @@
+"""The gated solver's Newton-CG end game (``solvers/_newton.py``).
+
+Its pieces against references (Hessian products against differences of the gradient,
+the preconditioner's blocks against a loop, CG against a dense solve), the round against
+an independent CVXPY/Clarabel optimum of the same working set, and the solver with and
+without it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_bank import reference_optimum
+
+import convexnn.solvers.group_lasso as gl
+from convexnn import build_problem, sample_patterns, solve
+from convexnn.solvers import _newton
+from convexnn.solvers._fista import SubProblem
+from convexnn.solvers._kernels import LossOps, adjoint, column_norms, forward, make_backend
+
+pytestmark = pytest.mark.filterwarnings("ignore::convexnn.ConvergenceWarning")
+
+
+def _data(n: int = 120, d: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = np.maximum(X @ rng.normal(size=(d, 3)) + 0.2, 0) @ np.array([1.0, -1.0, 0.5])
+    return X, y + 0.1 * rng.normal(size=n)
+
+
+def _sub(X, y, beta, D, *, loss="squared", output_bias=True, backend=None):
+    prob = build_problem(
+        X, y, beta, D, formulation="gated", hidden_bias=True, output_bias=output_bias, loss=loss
+    )
+    bk = backend or make_backend({"dtype": "float64"}, caller="test")
+    sub = SubProblem(
+        X=bk.asarray(prob.X),
+        Ms=bk.asarray(np.asfortranarray(prob.mask.astype(float))),
+        ops=LossOps(prob.loss, prob.y, bk),
+        beta=beta,
+        output_bias=output_bias,
+        backend=bk,
+    )
+    return prob, sub
+
+
+@pytest.fixture(scope="module")
+def fista_point():
+    """A FISTA-only gated solution at tol 1e-3 (n=120, d=4+1, 40 patterns) and its support."""
+    X, y = _data()
+    D = np.asarray(sample_patterns(X, 40, hidden_bias=True, random_state=1))
+    beta = 2.0
+    mp = pytest.MonkeyPatch()
+    mp.setattr(gl, "_NEWTON_GAP", -1.0)
+    sol = solve(
+        X,
+        y,
+        beta,
+        patterns=D,
+        formulation="gated",
+        solver="fast",
+        hidden_bias=True,
+        output_bias=True,
+        tol=1e-3,
+    )
+    mp.undo()
+    S = np.flatnonzero(np.linalg.norm(sol.V, axis=0) > 0)
+    return X, y, D, beta, sol.V, float(sol.c), S
+
+
+def _gradient(sub, B, c):
+    z = forward(sub.X, sub.Ms, B) + c
+    r = sub.ops.gradient(z)
+    return adjoint(sub.X, sub.Ms, r) + sub.beta * B / column_norms(B), float(r.sum())
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_hessian_product_matches_differences_of_the_gradient(loss):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = np.sign(rng.normal(size=60)) if loss == "logistic" else rng.normal(size=60)
+    D = rng.random((60, 5)) < 0.5
+    _, sub = _sub(X, y, 0.3, D, loss=loss)
+    B, c = rng.normal(size=(4, 5)), 0.2
+    P, pc = rng.normal(size=(4, 5)), -0.7
+    z = forward(sub.X, sub.Ms, B) + c
+    nt = column_norms(B)
+    hvp = _newton._hessian_product(sub, sub.ops.curvature(z), B / nt, nt, nt > 0)
+    HP, Hc = hvp(P, pc)
+    e = 1e-6
+    (gp, gcp), (gm, gcm) = (
+        _gradient(sub, B + e * P, c + e * pc),
+        _gradient(sub, B - e * P, c - e * pc),
+    )
+    np.testing.assert_allclose(HP, (gp - gm) / (2 * e), rtol=1e-5, atol=1e-6)
+    assert Hc == pytest.approx((gcp - gcm) / (2 * e), rel=1e-5, abs=1e-6)
+
+
+def test_block_grams_match_the_reference_loop(monkeypatch):
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(50, 3)), rng.normal(size=50)
+    D = rng.random((50, 6)) < 0.5
+    _, sub = _sub(X, y, 0.3, D)
+    h = rng.random(50)
+    monkeypatch.setattr(_newton, "_ROW_CHUNK", 7)  # several row chunks
+    got = _newton._block_grams(sub.X, sub.Ms, sub.backend, h, sub.backend)
+    np.testing.assert_allclose(got, _newton.block_grams_reference(sub.X, sub.Ms, h), rtol=1e-12)
+    # the cache computes only the columns it has not seen, and returns the same blocks
+    cache: dict = {}
+    first = _newton._cached_block_grams(sub, np.ones(50), cache, np.arange(6))
+    np.testing.assert_allclose(first, _newton.block_grams_reference(sub.X, sub.Ms, np.ones(50)))
+    cache[3] = np.zeros((4, 4))  # a cached block is not recomputed
+    again = _newton._cached_block_grams(sub, np.ones(50), cache, np.arange(6))
+    assert np.all(again[3] == 0) and np.allclose(again[2], first[2])
+
+
+def test_cg_solves_a_definite_system():
+    rng = np.random.default_rng(2)
+    A = rng.normal(size=(12, 12))
+    H = A @ A.T + 0.1 * np.eye(12)
+    rhs = rng.normal(size=(3, 4))
+
+    def hvp(P, pc):
+        return (H @ P.ravel()).reshape(3, 4), 0.0
+
+    x, _, k = _newton._cg(hvp, lambda Q, qc: (Q, qc), rhs, 0.0, 1e-10, 100, np)
+    np.testing.assert_allclose(H @ x.ravel(), rhs.ravel(), atol=1e-8)
+    assert 0 < k <= 100
+
+
+def test_newton_round_reaches_the_working_set_optimum(fista_point):
+    X, y, D, beta, U, c, S = fista_point
+    _, sub = _sub(X, y, beta, D[:, S])
+    p_ref = reference_optimum(
+        X, y, beta, D[:, S], formulation="gated", hidden_bias=True, output_bias=True
+    )
+    start = sub.objective(U[:, S], c)
+    out = _newton.newton_round(sub, U[:, S], c, dec_tol=1e-12, max_steps=30, max_hvp=10_000)
+    assert out.converged and out.n_hvp > 0 and out.objective < start
+    assert out.objective == pytest.approx(p_ref, rel=1e-7)
+    assert out.objective == pytest.approx(sub.objective(out.B, out.c), rel=1e-12)
+
+
+def test_newton_round_drops_blocks_that_vanish_and_enters_new_ones(fista_point):
+    """Extra blocks started off zero go back to zero; priced violators start at zero and
+    enter: either way the round ends at the working set's CVXPY optimum."""
+    X, y, D, beta, U, c, S = fista_point
+    rng = np.random.default_rng(3)
+    extra = np.setdiff1d(np.arange(D.shape[1]), S)[:4]
+    cols = np.concatenate([S, extra])
+    p_ref = reference_optimum(
+        X, y, beta, D[:, cols], formulation="gated", hidden_bias=True, output_bias=True
+    )
+    _, sub = _sub(X, y, beta, D[:, cols])
+    B = U[:, cols].copy()
+    B[:, S.size :] = 1e-3 * rng.normal(size=(B.shape[0], extra.size))
+    B[:, 0] = 0.0  # a support block that must enter again
+    out = _newton.newton_round(sub, B, c, dec_tol=1e-12, max_steps=50, max_hvp=10_000)
+    assert out.objective == pytest.approx(p_ref, rel=1e-6)
+    assert np.linalg.norm(out.B[:, 0]) > 0  # entered
+    assert out.n_dropped >= 1
+
+
+def test_enter_lowers_the_objective_along_steepest_directions(fista_point):
+    X, y, D, beta, U, c, S = fista_point
+    _, sub = _sub(X, y, beta, D[:, S])
+    B = U[:, S].copy()
+    B[:, :3] = 0.0
+    f0 = sub.objective(B, c)
+    B1 = _newton._enter(sub, B, c)
+    assert sub.objective(B1, c) < f0
+    assert np.all(np.linalg.norm(B1[:, :3], axis=0) > 0)
+    np.testing.assert_array_equal(B1[:, 3:], B[:, 3:])
+
+
+def test_gated_solver_with_newton_certifies_in_fewer_iterations(monkeypatch):
+    from convexnn.solvers.group_lasso import GroupLassoSolver
+
+    X, y = _data(n=200, d=5, seed=4)
+    D = np.asarray(sample_patterns(X, 60, hidden_bias=True, random_state=2))
+    beta = 1.0
+    p_ref = reference_optimum(
+        X, y, beta, D, formulation="gated", hidden_bias=True, output_bias=True
+    )
+    prob = build_problem(X, y, beta, D, formulation="gated", hidden_bias=True, output_bias=True)
+
+    def run():
+        return GroupLassoSolver().solve(prob, tol=1e-8, max_iter=None, verbose=False, options={})
+
+    with_newton = run()
+    monkeypatch.setattr(gl, "_NEWTON_GAP", -1.0)
+    fista_only = run()
+    for res in (with_newton, fista_only):
+        assert res.status == "optimal" and res.info["relative_gap"] <= 1e-8
+        assert res.objective == pytest.approx(p_ref, rel=1e-7)
+        assert res.info["lower_bound"] <= p_ref * (1 + 1e-9)
+    assert with_newton.info["n_newton"] > 0 and fista_only.info["n_newton"] == 0
+    assert with_newton.n_iter < fista_only.n_iter
+
+
+def test_newton_round_on_torch_matches_numpy(fista_point):
+    torch = pytest.importorskip("torch")
+    X, y, D, beta, U, c, S = fista_point
+    _, sub = _sub(X, y, beta, D[:, S])
+    tb = make_backend({"backend": "torch", "dtype": "float64"}, caller="test")
+    _, sub_t = _sub(X, y, beta, D[:, S], backend=tb)
+    out = _newton.newton_round(sub, U[:, S], c, dec_tol=1e-12, max_steps=30, max_hvp=10_000)
+    out_t = _newton.newton_round(
+        sub_t, torch.as_tensor(U[:, S]), c, dec_tol=1e-12, max_steps=30, max_hvp=10_000
+    )
+    assert out_t.objective == pytest.approx(out.objective, rel=1e-10)
