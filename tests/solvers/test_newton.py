@@ -102,7 +102,7 @@ def test_block_grams_match_the_reference_loop(monkeypatch):
     D = rng.random((50, 6)) < 0.5
     _, sub = _sub(X, y, 0.3, D)
     h = rng.random(50)
-    monkeypatch.setattr(_newton, "_ROW_CHUNK", 7)  # several row chunks
+    monkeypatch.setattr(_newton, "_CHUNK_ENTRIES", 7 * 16)  # 7 rows per chunk
     got = _newton._block_grams(sub.X, sub.Ms, sub.backend, h, sub.backend)
     np.testing.assert_allclose(got, _newton.block_grams_reference(sub.X, sub.Ms, h), rtol=1e-12)
     # the cache computes only the columns it has not seen, and returns the same blocks

@@ -30,13 +30,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from array_api_compat import device
 
 from ._fista import SubProblem
 from ._kernels import Backend, adjoint, column_norms, forward, take_columns
 
 _CG_MAX = 250  # CG iterations per Newton step
-_PRECONDITION_MAX = 2e7  # k d^2 entries of the block preconditioner; identity above
-_ROW_CHUNK = 2048  # rows per GEMM when summing the d x d blocks
+_PRECONDITION_MAX = 2e7  # K d^2 entries of the block preconditioner; identity above
+_PRECONDITION_FLOPS = 2e9  # ... or K d^3 flops to invert its blocks at each step
+_CHUNK_ENTRIES = 4e6  # rows x d^2 outer products per GEMM when summing the blocks
 _ARMIJO = 1e-4
 _ROUNDING = 1e-12  # a Newton decrement this small relative to F is converged
 _DROP_AT = 1.0  # a block whose radius this fraction of the step zeroes is dropped
@@ -121,7 +123,7 @@ def newton_round(
         cross = xp.where(live & (radial < 0), nt / xp.where(radial < 0, -radial, 1.0), 2.0)
         first = int(xp.argmin(cross))
         if float(cross[first]) <= _DROP_AT:  # the model sends it through zero: drop it
-            B = B * (xp.arange(B.shape[1]) != first)[None, :]
+            B = B * (xp.arange(B.shape[1], device=device(B)) != first)[None, :]
             n_dropped += 1
             f, z = _value(sub, B, c)
             continue
@@ -181,7 +183,7 @@ def _cached_block_grams(sub: SubProblem, h: Any, cache: dict[int, Any] | None, k
     """:func:`_block_grams`, through ``cache`` for the squared loss (see newton_round)."""
     X, Ms, low = _low_operators(sub)
     K, d = Ms.shape[1], X.shape[1]
-    if K * d * d > _PRECONDITION_MAX:
+    if K * d * d > _PRECONDITION_MAX or K * d**3 > _PRECONDITION_FLOPS:
         return None
     if cache is None or keys is None or sub.ops.loss.name != "squared":
         return _block_grams(X, Ms, low, h, sub.backend)
@@ -201,10 +203,11 @@ def _block_grams(X: Any, Ms: Any, low: Backend, h: Any, f64: Backend) -> Any:
     xp = low.xp
     hl = low.asarray(h)
     C = None
-    for s in range(0, n, _ROW_CHUNK):
-        Xr = X[s : s + _ROW_CHUNK]
+    rows = max(1, int(_CHUNK_ENTRIES // (d * d)))
+    for s in range(0, n, rows):
+        Xr = X[s : s + rows]
         outer = xp.reshape(Xr[:, :, None] * Xr[:, None, :], (Xr.shape[0], d * d))
-        part = (xp.abs(Ms[s : s + _ROW_CHUNK]) * hl[s : s + _ROW_CHUNK, None]).T @ outer
+        part = (xp.abs(Ms[s : s + rows]) * hl[s : s + rows, None]).T @ outer
         C = part if C is None else C + part
     return f64.asarray(xp.reshape(C, (K, d, d)), f64.f64)
 
@@ -263,7 +266,8 @@ def _cg(
         p, pc = zq + (rz_new / rz) * p, zc + (rz_new / rz) * pc
         rz = rz_new
     if k == 0 or (k == 1 and not float(xp.sum(x * x)) > 0):
-        return pre(rhs, rhs_c)[0], pre(rhs, rhs_c)[1], k  # a preconditioned gradient step
+        q, qc = pre(rhs, rhs_c)  # no curvature seen: a preconditioned gradient step
+        return q, qc, k
     return x, xc, k
 
 
