@@ -29,6 +29,7 @@ import numpy as np
 from array_api_compat import array_namespace, device, is_numpy_namespace, is_torch_namespace
 
 from ..losses import Loss
+from ..losses.base import project_box_sum_zero
 
 _DTYPES = ("float64", "float32")
 
@@ -240,19 +241,22 @@ class LossOps:
 
 
 def dual_candidate(loss: Loss, z: np.ndarray, y: np.ndarray, output_bias: bool) -> np.ndarray:
-    """``lam0 = -grad L(z; y)``, made to sum to zero with an output bias (float64 NumPy).
+    """``lam0 = -grad L(z; y)`` in the loss's dual box, summing to zero with an output
+    bias (float64 NumPy), as :func:`convexnn.duality.dual_certificate` makes it.
 
-    The sum is removed from the non-zero entries only, so that entries at zero (inactive
-    hinge terms, say) stay at zero and ``lam0`` stays in the conjugate's domain; after
-    :func:`best_bias` the correction is at rounding level.
+    With an output bias ``lam0`` is projected onto ``{lo <= lam <= hi, 1^T lam = 0}``
+    (plain centring for the squared loss; after :func:`best_bias` the sum is at
+    rounding level). Removing that rounding-level sum by a shift instead pushed the
+    entries of confidently classified points (logistic: ``lam_i y_i`` about 1e-17)
+    out of the box, where the bound is ``-inf`` and the solver could not certify.
     """
     lam0 = -np.asarray(loss.gradient(z, y), dtype=np.float64)
+    lo, hi = loss.dual_box(y)
+    lam0 = np.clip(lam0, lo, hi)
     if not output_bias:
         return lam0
-    nz = lam0 != 0
-    if nz.any():
-        lam0[nz] -= lam0.sum() / nz.sum()
-    return lam0
+    projected = project_box_sum_zero(lam0, lo, hi)
+    return projected if projected is not None else np.zeros_like(lam0)
 
 
 def best_bias(loss: Loss, z: np.ndarray, y: np.ndarray, c: float) -> float:

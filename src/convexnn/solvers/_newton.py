@@ -118,6 +118,8 @@ def newton_round(
         eta = 0.1 if n_steps == 1 else max(min(0.1, g_norm / g_first), 1e-6)
         P, pc, k = _cg(hvp, pre, -G, -gc, eta, min(_CG_MAX, max_hvp - n_hvp), xp)
         n_hvp += k
+        if P is None:  # no curvature along the gradient (a flat loss piece): not Newton's
+            break
         radial = xp.sum(u * P, axis=0)  # the step's radial part of each block
         # the step at which each shrinking block would reach zero (2: none in reach)
         cross = xp.where(live & (radial < 0), nt / xp.where(radial < 0, -radial, 1.0), 2.0)
@@ -241,8 +243,12 @@ def _preconditioner(
 
 def _cg(
     hvp: Any, pre: Any, rhs: Any, rhs_c: float, eta: float, max_iter: int, xp: Any
-) -> tuple[Any, float, int]:
-    """Preconditioned CG on ``H x = rhs`` until ``||res|| <= eta ||rhs||``."""
+) -> tuple[Any | None, float, int]:
+    """Preconditioned CG on ``H x = rhs`` until ``||res|| <= eta ||rhs||``.
+
+    Returns ``(x, x_c, products)``, or ``(None, 0, products)`` when no step was made
+    (``H`` flat along the first direction, or ``max_iter = 0``).
+    """
     x, xc = xp.zeros_like(rhs), 0.0
     res, res_c = rhs, rhs_c
     target = eta * float(xp.sqrt(xp.sum(rhs * rhs) + rhs_c * rhs_c))
@@ -265,9 +271,8 @@ def _cg(
         rz_new = float(xp.sum(res * zq)) + res_c * zc
         p, pc = zq + (rz_new / rz) * p, zc + (rz_new / rz) * pc
         rz = rz_new
-    if k == 0 or (k == 1 and not float(xp.sum(x * x)) > 0):
-        q, qc = pre(rhs, rhs_c)  # no curvature seen: a preconditioned gradient step
-        return q, qc, k
+    if not float(xp.sum(x * x)) + xc * xc > 0:
+        return None, 0.0, k  # no step: no curvature along the first direction, or no budget
     return x, xc, k
 
 
