@@ -244,17 +244,21 @@ def _preconditioner(
 def _cg(
     hvp: Any, pre: Any, rhs: Any, rhs_c: float, eta: float, max_iter: int, xp: Any
 ) -> tuple[Any | None, float, int]:
-    """Preconditioned CG on ``H x = rhs`` until ``||res|| <= eta ||rhs||``.
+    """Preconditioned CG on ``H x = rhs`` until ``||res||_{M^-1} <= eta ||rhs||_{M^-1}``.
+
+    The preconditioned norm weighs each block by its own curvature: in the plain norm
+    the residual of a block just entered (tiny, with a huge ``beta / ||b||`` term) could
+    dominate, and CG stopped after one product with a step that moved nothing else.
 
     Returns ``(x, x_c, products)``, or ``(None, 0, products)`` when no step was made
     (``H`` flat along the first direction, or ``max_iter = 0``).
     """
     x, xc = xp.zeros_like(rhs), 0.0
     res, res_c = rhs, rhs_c
-    target = eta * float(xp.sqrt(xp.sum(rhs * rhs) + rhs_c * rhs_c))
     zq, zc = pre(res, res_c)
     p, pc = zq, zc
     rz = float(xp.sum(res * zq)) + res_c * zc
+    target = eta * eta * rz
     k = 0
     while k < max_iter:
         k += 1
@@ -265,10 +269,10 @@ def _cg(
         a = rz / curv
         x, xc = x + a * p, xc + a * pc
         res, res_c = res - a * Hp, res_c - a * Hc
-        if float(xp.sqrt(xp.sum(res * res) + res_c * res_c)) <= target:
-            break
         zq, zc = pre(res, res_c)
         rz_new = float(xp.sum(res * zq)) + res_c * zc
+        if rz_new <= target:
+            break
         p, pc = zq + (rz_new / rz) * p, zc + (rz_new / rz) * pc
         rz = rz_new
     if not float(xp.sum(x * x)) + xc * xc > 0:
