@@ -36,6 +36,7 @@ from ._fista import SubProblem
 from ._kernels import Backend, adjoint, column_norms, forward, take_columns
 
 _CG_MAX = 250  # CG iterations per Newton step
+_CG_MIN = 10  # ... and at least these (a stiff direction can dominate the first residual)
 _PRECONDITION_MAX = 2e7  # K d^2 entries of the block preconditioner; identity above
 _PRECONDITION_FLOPS = 2e9  # ... or K d^3 flops to invert its blocks at each step
 _CHUNK_ENTRIES = 4e6  # rows x d^2 outer products per GEMM when summing the blocks
@@ -246,9 +247,11 @@ def _cg(
 ) -> tuple[Any | None, float, int]:
     """Preconditioned CG on ``H x = rhs`` until ``||res||_{M^-1} <= eta ||rhs||_{M^-1}``.
 
-    The preconditioned norm weighs each block by its own curvature: in the plain norm
-    the residual of a block just entered (tiny, with a huge ``beta / ||b||`` term) could
-    dominate, and CG stopped after one product with a step that moved nothing else.
+    The preconditioned norm weighs each block by its own curvature, and CG takes at
+    least ``_CG_MIN`` products: one stiff direction (the blocks' shared predictions, or
+    a block just entered with its huge ``beta / ||b||`` term) can dominate the first
+    residual, and CG then stopped after one product with a step that moved nothing
+    else, which made a Newton round look converged (a Huber case: 50 such rounds).
 
     Returns ``(x, x_c, products)``, or ``(None, 0, products)`` when no step was made
     (``H`` flat along the first direction, or ``max_iter = 0``).
@@ -271,7 +274,7 @@ def _cg(
         res, res_c = res - a * Hp, res_c - a * Hc
         zq, zc = pre(res, res_c)
         rz_new = float(xp.sum(res * zq)) + res_c * zc
-        if rz_new <= target:
+        if rz_new <= target and k >= _CG_MIN:
             break
         p, pc = zq + (rz_new / rz) * p, zc + (rz_new / rz) * pc
         rz = rz_new
