@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from test_bank import reference_optimum
+from test_fast import _data  # planted ReLU targets, the fast solvers' test data
 
 import convexnn.solvers.group_lasso as gl
 from convexnn import build_problem, sample_patterns, solve
@@ -19,13 +20,6 @@ from convexnn.solvers._fista import SubProblem
 from convexnn.solvers._kernels import LossOps, adjoint, column_norms, forward, make_backend
 
 pytestmark = pytest.mark.filterwarnings("ignore::convexnn.ConvergenceWarning")
-
-
-def _data(n: int = 120, d: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d))
-    y = np.maximum(X @ rng.normal(size=(d, 3)) + 0.2, 0) @ np.array([1.0, -1.0, 0.5])
-    return X, y + 0.1 * rng.normal(size=n)
 
 
 def _sub(X, y, beta, D, *, loss="squared", output_bias=True, backend=None):
