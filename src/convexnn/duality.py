@@ -55,7 +55,7 @@ from ._validation import (
     check_y,
 )
 from .losses import Loss, get_loss
-from .losses.base import project_box_sum_zero
+from .losses.base import into_dual_domain
 from .network import TwoLayerReLU
 from .patterns._matrix import pattern_scope
 from .problem import FORMULATIONS, ConvexReLUProblem, check_patterns
@@ -809,20 +809,19 @@ def _shifted_dual_norm_bound(X: Array, D: BoolArray, lam0: Array, bound: Any) ->
     """
     if bound is None:
         return None
-    refs = list(bound) if isinstance(bound, list) else [bound]
+    refs = [
+        (np.asarray(lam_ref, dtype=np.float64), float(s_ref))
+        for lam_ref, s_ref in (bound if isinstance(bound, list) else [bound])
+    ]
+    refs = [(lr, sr) for lr, sr in refs if lr.shape == lam0.shape and np.isfinite(sr) and sr > 0]
     fro = float(np.linalg.norm(X))
     for lam_ref, s_ref in refs:
-        lam_ref, s_ref = np.asarray(lam_ref, dtype=np.float64), float(s_ref)
-        if lam_ref.shape != lam0.shape or not np.isfinite(s_ref) or s_ref <= 0:
-            continue
         cheap = fro * float(np.linalg.norm(lam0 - lam_ref))
         if cheap <= 1e-9 * s_ref:
             return s_ref + cheap
     if len(refs) != 1:
         return None
-    lam_ref, s_ref = np.asarray(refs[0][0], dtype=np.float64), float(refs[0][1])
-    if lam_ref.shape != lam0.shape or not np.isfinite(s_ref) or s_ref <= 0:
-        return None
+    lam_ref, s_ref = refs[0]
     shift = float(np.linalg.norm(_pattern_gradients(X, D, lam0 - lam_ref), axis=0).max())
     return s_ref + shift if shift <= 1e-9 * s_ref else None
 
@@ -849,11 +848,7 @@ def _dual_candidate(problem: ConvexReLUProblem, z: Array, D: BoolArray, lam: Any
     lo, hi = loss.dual_box(problem.y)
     if free is not None and free.any():
         lam0 = _optimise_free_coordinates(problem, D, lam0, free, lo, hi)
-    lam0 = np.clip(lam0, lo, hi)
-    if problem.output_bias:
-        projected = project_box_sum_zero(lam0, lo, hi)
-        lam0 = projected if projected is not None else np.zeros_like(lam0)
-    return lam0
+    return into_dual_domain(lam0, lo, hi, problem.output_bias)
 
 
 _POLISH_MAX_SIZE = 60_000  # largest 2 n P (relu: cone multipliers) or P d (gated) polished

@@ -152,6 +152,16 @@ def max_scale_in_box(lam: Array, lo: Array, hi: Array) -> float:
     return max(t, 0.0)
 
 
+def into_dual_domain(lam: Array, lo: Array, hi: Array, output_bias: bool) -> Array:
+    """``lam`` clipped into the dual box; with an output bias, projected onto
+    ``{lo <= x <= hi, sum(x) = 0}`` (0 when that set is empty: one class only)."""
+    lam = np.clip(lam, lo, hi)
+    if not output_bias:
+        return lam
+    projected = project_box_sum_zero(lam, lo, hi)
+    return projected if projected is not None else np.zeros_like(lam)
+
+
 def project_box_sum_zero(lam: Array, lo: Array, hi: Array) -> Array | None:
     """Euclidean projection of ``lam`` onto ``{lo <= x <= hi, sum(x) = 0}``.
 

@@ -29,7 +29,7 @@ import numpy as np
 from array_api_compat import array_namespace, device, is_numpy_namespace, is_torch_namespace
 
 from ..losses import Loss
-from ..losses.base import project_box_sum_zero
+from ..losses.base import into_dual_domain
 
 _DTYPES = ("float64", "float32")
 
@@ -230,11 +230,18 @@ class LossOps:
         piecewise-smooth losses such as Huber)."""
         if self.loss.name == "squared":
             return self.backend.xp.ones_like(z)
-        z_np = to_numpy(z)
-        e = 1e-6 * np.maximum(1.0, np.abs(z_np))
-        grad = self.loss.gradient
-        h = (grad(z_np + e, self.y_np) - grad(z_np - e, self.y_np)) / (2.0 * e)
-        return self.backend.asarray(np.maximum(h, 0.0), dtype=z.dtype)
+        h = loss_curvature(self.loss, to_numpy(z), self.y_np)
+        return self.backend.asarray(h, dtype=z.dtype)
+
+
+def loss_curvature(loss: Loss, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Diagonal of the loss Hessian at z (NumPy): exact for the squared loss, else
+    central differences of the gradient, clipped at 0."""
+    if loss.name == "squared":
+        return np.ones_like(z)
+    e = 1e-6 * np.maximum(1.0, np.abs(z))
+    h = (loss.gradient(z + e, y) - loss.gradient(z - e, y)) / (2.0 * e)
+    return np.maximum(h, 0.0)
 
 
 # -- certificate pieces (float64) -------------------------------------------------------
@@ -252,11 +259,7 @@ def dual_candidate(loss: Loss, z: np.ndarray, y: np.ndarray, output_bias: bool) 
     """
     lam0 = -np.asarray(loss.gradient(z, y), dtype=np.float64)
     lo, hi = loss.dual_box(y)
-    lam0 = np.clip(lam0, lo, hi)
-    if not output_bias:
-        return lam0
-    projected = project_box_sum_zero(lam0, lo, hi)
-    return projected if projected is not None else np.zeros_like(lam0)
+    return into_dual_domain(lam0, lo, hi, output_bias)
 
 
 def best_bias(loss: Loss, z: np.ndarray, y: np.ndarray, c: float) -> float:

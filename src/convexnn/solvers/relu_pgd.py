@@ -95,6 +95,7 @@ from ._kernels import (
     dual_lower_bound,
     forward,
     gap_scale,
+    loss_curvature,
     make_backend,
 )
 from .base import SolverResult
@@ -375,15 +376,6 @@ _POLISH_FLOPS = 1e10  # skip the polish when a Newton system costs more (n R^2)
 _POLISH_BYTES = 4e8  # ... or when its (n, R) float64 matrix is larger
 
 
-def _loss_curvature(loss: Any, z: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Diagonal of the loss Hessian at z (exact for the squared loss, else differences)."""
-    if loss.name == "squared":
-        return np.ones_like(z)
-    e = 1e-6 * np.maximum(1.0, np.abs(z))
-    h = (loss.gradient(z + e, y) - loss.gradient(z - e, y)) / (2.0 * e)
-    return np.maximum(h, 0.0)
-
-
 def _null_basis(A: np.ndarray, d: int) -> np.ndarray:
     """Orthonormal basis (d, r) of the null space of the rows of A."""
     if A.shape[0] == 0:
@@ -533,7 +525,7 @@ def _polish(
         Phi = gram.basis([(int(j), version[int(j)]) for j in sup], sizes, owner, N_all)
         z = Phi @ theta + (c if ob else 0.0) + z_off
         g = np.asarray(loss.gradient(z, y), dtype=np.float64)
-        h = _loss_curvature(loss, z, y)
+        h = loss_curvature(loss, z, y)
         H = gram.squared() if loss.name == "squared" else Phi.T @ (h[:, None] * Phi)
         grad = Phi.T @ g
         if ob:  # the output bias: one more row and column
