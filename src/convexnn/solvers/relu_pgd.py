@@ -280,22 +280,65 @@ class _ConeNormCache:
         self.active: list[list[np.ndarray]] = [[empty] * P, [empty] * P]
 
     def norms(
-        self, X: np.ndarray, S: np.ndarray, G: np.ndarray, idx: np.ndarray, below: float = 0.0
+        self,
+        X: np.ndarray,
+        S: np.ndarray,
+        G: np.ndarray,
+        idx: np.ndarray,
+        below: float = 0.0,
+        need: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """``(k, 2)`` norms ``||P_{K_i}(+-g_i)||`` for patterns ``idx`` (G: (d, k)).
 
         Entries whose norm is proven ``<= below`` may stop early at such an upper bound
-        (:func:`cone_norm_bounds`); the second array says which entries are exact.
+        (:func:`cone_norm_bounds`); the second array says which entries are exact. With
+        ``need`` ((k, 2) bool), only those entries are computed (the others: ``inf``, not
+        exact).
         """
-        out, exact = np.empty((idx.size, 2)), np.empty((idx.size, 2), dtype=bool)
+        out = np.full((idx.size, 2), np.inf)
+        exact = np.zeros((idx.size, 2), dtype=bool)
         for sign in (0, 1):
-            prev = [self.active[sign][i] for i in idx]
-            thr = np.full(idx.size, below)
-            Z = G if sign == 0 else -G
-            out[:, sign], exact[:, sign], act = cone_norm_bounds(X, S[idx], Z, prev, thr)
-            for i, a in zip(idx, act, strict=True):
+            k = np.arange(idx.size) if need is None else np.flatnonzero(need[:, sign])
+            if k.size == 0:
+                continue
+            prev = [self.active[sign][i] for i in idx[k]]
+            thr = np.full(k.size, below)
+            Z = G[:, k] if sign == 0 else -G[:, k]
+            out[k, sign], exact[k, sign], act = cone_norm_bounds(X, S[idx[k]], Z, prev, thr)
+            for i, a in zip(idx[k], act, strict=True):
                 self.active[sign][i] = a
         return out, exact
+
+    def support_norms(
+        self, X: np.ndarray, D: np.ndarray, G: np.ndarray, B: np.ndarray, j: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Cone norms of the non-zero blocks ``j`` (indices into the 2P), from their faces.
+
+        At a stationary point of the restricted problem (the polish's), the projection
+        of ``+-g_i`` on ``K_i`` lies on the face of ``b_j``: its active constraints are
+        those of ``b_j``. Lawson-Hanson warm started there needs one least-squares solve
+        and one optimality test, instead of the d or so exchange steps of a cold start
+        (2-4 s per certificate at n = 1e4 for the ~200 support blocks). Returns
+        ``(values, exact)``, (k,) each: a value that fails the test is the upper bound
+        ``||g + A^T mu||`` of the clipped least-squares ``mu >= 0``, not the norm.
+        """
+        P, d = D.shape[1], X.shape[1]
+        pat, sign = j % P, j // P
+        Z = np.ascontiguousarray((G[:, pat] * np.where(sign == 0, 1.0, -1.0)).T)
+        st = _NNLSState(X, np.where(D[:, pat].T, 1.0, -1.0), Z)
+        act = _active_rows(X, D, B, j)
+        for b in range(j.size):
+            st.warm_start(b, np.flatnonzero(act[:, b])[:d])
+        st.restore_feasibility(np.flatnonzero(st.running))
+        ia = np.flatnonzero(st.g.any(axis=1))
+        st.running[:] = False
+        exact = np.ones(j.size, dtype=bool)
+        if ia.size:
+            exact[ia] = ~st.most_violated(ia)[1]  # no violated constraint: optimal
+        mu = np.maximum(st.mu, 0.0) * st.valid
+        for b in range(j.size):
+            self.active[int(sign[b])][int(pat[b])] = st.idx[b][st.valid[b] & (mu[b] > 0)]
+        return st.values(), exact
 
 
 _CERT_CHUNK = 256  # patterns per batch of exact cone norms, by decreasing gated bound
@@ -327,41 +370,61 @@ def _certify(
     bounds, is then valid but looser). Far from the optimum this prices a few chunks
     instead of every pattern whose bound exceeds beta.
     """
-    X, y, loss, P = problem.X, problem.y, problem.loss, problem.P
+    X, y, loss, P, beta = problem.X, problem.y, problem.loss, problem.P, problem.beta
     cache = _ConeNormCache(P) if cache is None else cache
     primal, c, z = _primal(problem, B, c, with_z=True)
     lam0 = dual_candidate(loss, z, y, problem.output_bias)
     G = X.T @ (problem.mask * lam0[:, None])  # (d, P)
     cone, exact = _cheap_bounds(X, problem.D, G, np.linalg.norm(G, axis=0))
-    best = float(np.where(exact, cone, 0.0).max(initial=0.0))
-    todo = np.flatnonzero(~exact.all(axis=1))
-    # Support patterns first (their norms are about beta: a tight ``best`` at once, so
-    # the other pairs stop at a bound), then by decreasing bound.
-    on_support = np.asarray(B.reshape(B.shape[0], 2, P).any(axis=(0, 1)))[todo]
-    rest = todo[~on_support]
-    rest = rest[np.argsort(-cone[rest].max(axis=1))]
-    chunks = [todo[on_support]] + [
-        rest[i : i + _CERT_CHUNK] for i in range(0, rest.size, _CERT_CHUNK)
-    ]
     S = np.where(problem.D.T, 1.0, -1.0)
+    # The support pairs first, from their faces (their norms are about beta: a tight
+    # ``best`` at once, so that the other pairs stop at a bound).
+    sup = np.flatnonzero(B.any(axis=0))
+    sup = sup[~exact[sup % P, sup // P]]
+    on_sup = np.zeros((P, 2), dtype=bool)
+    on_sup[sup % P, sup // P] = True
+    if sup.size:
+        vals, ok = cache.support_norms(X, problem.D, G, B, sup)
+        cone[sup % P, sup // P] = np.minimum(cone[sup % P, sup // P], vals)
+        exact[sup % P, sup // P] = ok
+    # Every entry of ``cone`` enters s_max, so pricing may stop below its largest
+    # support entry even where that is only a bound.
+    best = float(np.where(exact | on_sup, cone, 0.0).max(initial=0.0))
+    todo = np.flatnonzero(~exact.all(axis=1))
+    todo = todo[np.argsort(-np.where(exact | on_sup, 0.0, cone)[todo].max(axis=1))]
     priced = exact.copy()
     scale = gap_scale(primal, y)
-    for k, idx in enumerate(chunks):
-        if idx.size == 0 or cone[idx].max() <= min(problem.beta, best):
-            if k == 0:  # the support chunk; the rest is by decreasing bound
-                continue
+    for start in range(0, todo.size, _CERT_CHUNK):
+        idx = todo[start : start + _CERT_CHUNK]
+        need = ~(priced[idx] | on_sup[idx])
+        if not need.any() or cone[idx][need].max() <= min(beta, best):
             break
-        cone[idx], priced[idx] = cache.norms(X, S, G[:, idx], idx, min(problem.beta, best))
-        best = max(best, float(np.where(priced[idx], cone[idx], 0.0).max()))
-        if n_new is not None and _enough_to_price(cone, priced, problem.beta, n_new):
+        out, ok = cache.norms(X, S, G[:, idx], idx, min(beta, best), need)
+        cone[idx] = np.where(need, out, cone[idx])
+        priced[idx] |= need & ok
+        best = max(best, float(np.where(need & ok, out, 0.0).max()))
+        if n_new is not None and _enough_to_price(cone, priced & ~on_sup, beta, n_new):
             # ``best`` <= s_max, and the bound only falls as s_max grows: when even
             # ``best`` cannot certify tol, no further exact norm can; stop pricing.
-            lower_best, _ = dual_lower_bound(loss, lam0, y, problem.beta, best)
+            lower_best, _ = dual_lower_bound(loss, lam0, y, beta, best)
             if (primal - lower_best) / scale > tol:
                 break
+    loose = on_sup & ~priced
+    if loose.any() and (
+        n_new is None or _gap(problem, lam0, primal, np.where(loose, 0.0, cone).max()) <= tol
+    ):  # the support's bounds are what stands between this point and its certificate
+        idx = np.flatnonzero(loose.any(axis=1))
+        out, ok = cache.norms(X, S, G[:, idx], idx, 0.0, loose[idx])
+        cone[idx] = np.where(loose[idx], np.minimum(out, cone[idx]), cone[idx])
+        priced[idx] |= loose[idx] & ok
     s_max = float(cone.max(initial=0.0))
-    lower, _ = dual_lower_bound(loss, lam0, y, problem.beta, s_max)
-    return _Check(primal, (primal - lower) / scale, cone, priced, c, lam0, s_max)
+    return _Check(primal, _gap(problem, lam0, primal, s_max), cone, priced, c, lam0, s_max)
+
+
+def _gap(problem: ConvexReLUProblem, lam0: np.ndarray, primal: float, s_max: float) -> float:
+    """Relative gap of ``primal`` against the dual point ``lam0`` scaled for ``s_max``."""
+    lower, _ = dual_lower_bound(problem.loss, lam0, problem.y, problem.beta, s_max)
+    return (primal - lower) / gap_scale(primal, problem.y)
 
 
 def _enough_to_price(cone: np.ndarray, priced: np.ndarray, beta: float, n_new: int) -> bool:
@@ -783,7 +846,11 @@ def _signed_masks(mask: np.ndarray, j: np.ndarray) -> np.ndarray:
 
 
 def _add_blocks(
-    problem: ConvexReLUProblem, B: np.ndarray, c: float, new: np.ndarray
+    problem: ConvexReLUProblem,
+    B: np.ndarray,
+    c: float,
+    new: np.ndarray,
+    cache: _ConeNormCache | None = None,
 ) -> tuple[np.ndarray, float] | None:
     """Blocks ``new`` (zero, violating) enter along their steepest feasible directions.
 
@@ -791,13 +858,16 @@ def _add_blocks(
     is ``-g_j^T u + beta ||u||`` with ``g_j = +-X^T D_i lam0``; it is most negative at
     ``u = P_K(g_j) / ||P_K(g_j)||`` (slope ``beta - ||P_K(g_j)||``). Each block takes
     the step that minimises its own quadratic model, all are scaled by a common factor
-    (halved until the objective falls). Returns the new ``(B, c)`` or None.
+    (halved until the objective falls). Returns the new ``(B, c)`` or None. With
+    ``cache`` (the pricing's), the projections start from the pricing's active sets.
     """
     X, loss, beta = problem.X, problem.loss, problem.beta
     f0, c, z = _primal(problem, B, c, with_z=True)
     lam0 = dual_candidate(loss, z, problem.y, problem.output_bias)
     M = _signed_masks(problem.mask, new)
-    Pn = project_cones(X, _cone_signs(problem.D, new), X.T @ (M * lam0[:, None]))[0]
+    P = problem.P
+    warm = None if cache is None else [cache.active[j // P][j % P] for j in new]
+    Pn = project_cones(X, _cone_signs(problem.D, new), X.T @ (M * lam0[:, None]), warm)[0]
     norms = np.linalg.norm(Pn, axis=0)
     keep = norms > beta
     if not keep.any():
@@ -889,7 +959,7 @@ def solve_relu(
         ws = _working_set(B, chk, problem.beta)
         new = ws[~B[:, ws].any(axis=0)]
         if pol is not None and new.size and not stalled:
-            added = _add_blocks(problem, B, c, new)
+            added = _add_blocks(problem, B, c, new, norm_cache)
             if added is not None:  # the next polish optimises them: no FISTA round
                 B, c = added
                 n_iter += 1
