@@ -310,3 +310,44 @@ def test_polish_gram_updates_equal_a_fresh_gram():
     rows[7] = np.append(rows[7], 30)
     version[7] += 1
     check([3, 0, 7, 9])
+
+
+def test_support_norms_from_the_blocks_faces():
+    """``_ConeNormCache.support_norms``: exact where it says so, an upper bound elsewhere.
+
+    At the certified optimum every support pair's norm is settled from its block's face
+    alone (exact, equal to the plain kernel); at a point off the optimum the values that
+    fail the optimality test still bound the norms from above, and ``_certify`` with
+    early-stopped pricing still certifies the optimum.
+    """
+    from convexnn.duality import cone_dual_norms
+    from convexnn.problem import build_problem
+    from convexnn.solvers._kernels import dual_candidate
+    from convexnn.solvers.relu_pgd import _certify, _ConeNormCache, _primal
+
+    X, y = _data(n=120, d=5, seed=11)
+    D = sample_patterns(X, 60, random_state=3)
+    prob = build_problem(X, y, 0.05, D, formulation="relu", output_bias=True)
+    sol = solve(X, y, 0.05, patterns=D, solver="relu-pgd", output_bias=True, tol=1e-10)
+    P = prob.P
+    B_opt = np.concatenate([sol.V, sol.W], axis=1)
+    rng = np.random.default_rng(0)
+    S2 = np.vstack([np.where(D.T, 1.0, -1.0)] * 2)
+    B_off = project_cones(prob.X, S2, B_opt + 0.3 * rng.normal(size=B_opt.shape))[0]
+    B_off[:, ~B_opt.any(axis=0)] = 0.0
+    for B, at_optimum in ((B_opt, True), (B_off, False)):
+        _, c, z = _primal(prob, B, float(sol.c), with_z=True)
+        lam = dual_candidate(prob.loss, z, y, True)
+        G = prob.X.T @ (prob.mask * lam[:, None])
+        j = np.flatnonzero(B.any(axis=0))
+        vals, exact = _ConeNormCache(P).support_norms(prob.X, D, G, B, j)
+        ref = cone_dual_norms(prob.X, D, lam)[j % P, j // P]
+        assert j.size > 0 and np.all(vals >= ref - 1e-9 * ref.max())
+        np.testing.assert_allclose(vals[exact], ref[exact], rtol=1e-8)
+        if at_optimum:
+            assert exact.all()
+            np.testing.assert_allclose(vals, prob.beta, rtol=1e-6)  # KKT: norm = beta
+        else:
+            assert not exact.all()  # a face that is not the projection's: a bound
+    chk = _certify(prob, B_opt, float(sol.c), _ConeNormCache(P), n_new=10, tol=1e-6)
+    assert chk.rel_gap <= 1e-6
