@@ -336,7 +336,7 @@ def test_support_norms_from_the_blocks_faces():
     B_off = project_cones(prob.X, S2, B_opt + 0.3 * rng.normal(size=B_opt.shape))[0]
     B_off[:, ~B_opt.any(axis=0)] = 0.0
     for B, at_optimum in ((B_opt, True), (B_off, False)):
-        _, c, z = _primal(prob, B, float(sol.c), with_z=True)
+        _, _, z = _primal(prob, B, float(sol.c), with_z=True)
         lam = dual_candidate(prob.loss, z, y, True)
         G = prob.X.T @ (prob.mask * lam[:, None])
         j = np.flatnonzero(B.any(axis=0))

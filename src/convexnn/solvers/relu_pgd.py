@@ -515,12 +515,15 @@ def _polish(
     def release(sup: np.ndarray, g: np.ndarray, Bs: np.ndarray) -> bool:
         """Drop the most negative multiplier of each block (KKT); True if any was."""
         released = False
-        for j in sup:
+        with_rows = np.array([j for j in sup if cache[int(j)][0].size], dtype=np.intp)
+        if with_rows.size == 0:
+            return False
+        # All gradients in one GEMM (a per-block matrix-vector product cost 0.1-0.2 s
+        # per release at n = 1e4).
+        Rg = X.T @ (_signed_masks(mask, with_rows) * g[:, None])
+        Rg += beta * Bs[:, with_rows] / np.linalg.norm(Bs[:, with_rows], axis=0)
+        for j, r in zip(with_rows, Rg.T, strict=True):
             rows = cache[int(j)][0]
-            if rows.size == 0:
-                continue
-            mj = _signed_masks(mask, np.array([j]))[:, 0]
-            r = X.T @ (mj * g) + beta * Bs[:, j] / np.linalg.norm(Bs[:, j])
             At = (_cone_signs(D[rows], np.array([j]))[0][:, None] * X[rows]).T
             mu = np.linalg.lstsq(At, r, rcond=None)[0]
             i = int(np.argmin(mu))
