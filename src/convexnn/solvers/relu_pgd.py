@@ -102,6 +102,10 @@ from .base import SolverResult
 from .group_lasso import DEFAULT_MAX_ITER, check_smooth, solve_gated, with_auto_dtype
 
 _MIN_NEW = 10
+# Fewer new blocks than this share of the support: a FISTA round takes them in (a few
+# blocks entering a polish that has not settled its faces gained little: n = 4000,
+# d = 32: 13.5 s -> 11.9 s; 0.05: 12.5 s).
+_ADD_FRACTION = 0.1
 _INNER_FRACTION = 0.2
 _GATED_TOL = 1e-4
 _GATED_SHARE = 0.1  # of max_iter, for the gated warm start
@@ -961,7 +965,7 @@ def solve_relu(
             break
         ws = _working_set(B, chk, problem.beta)
         new = ws[~B[:, ws].any(axis=0)]
-        if pol is not None and new.size and not stalled:
+        if pol is not None and new.size > _ADD_FRACTION * B.any(axis=0).sum() and not stalled:
             added = _add_blocks(problem, B, c, new, norm_cache)
             if added is not None:  # the next polish optimises them: no FISTA round
                 B, c = added
