@@ -644,10 +644,11 @@ def _polish(
                 jz = int(sup[kz])
                 set_active(jz, np.union1d(cache[jz][0], zero_rows[zero_k == kz]))
             continue
-        # Predictions are linear along the step: z(a) = zB + a zd (two forwards per step).
+        # Predictions are linear along the step: z(a) = zB + a zd. The step's own
+        # predictions come from the basis: Phi @ step = sum_j s_j D_j X N_j step_j.
         Msup = _signed_masks(mask, sup)
         zB = forward(X, Msup, B[:, sup]) + (c if ob else 0.0) + z_off
-        zd = forward(X, Msup, dB[:, sup]) + dc
+        zd = Phi @ step[:R] + dc
 
         a = a_max
         while True:
