@@ -379,7 +379,7 @@ class _NNLSState:
         B = S.shape[0]
         kmax = X.shape[1] + 1
         self.X, self.S, self.g = X, S, g
-        self._low: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None
+        self._low: tuple[NDArray[np.float32], NDArray[np.int8]] | None = None
         self.idx = np.zeros((B, kmax), dtype=np.intp)
         self.valid = np.zeros((B, kmax), dtype=bool)
         self.mu = np.zeros((B, kmax))
@@ -478,21 +478,25 @@ class _NNLSState:
         ranked again in float64, so the optimality test is float64's.
         """
         p = self.passive_point(ia, self.mu[ia])
-        if self._low is None:  # float32 copies, made once a problem takes a step
-            self._low = (self.X.astype(np.float32), self.S.astype(np.float32))
-        j = self._argmax_violation(ia, p, *self._low)
+        if self._low is None:  # made once a problem takes a step: float32 X, int8 -S
+            # (an int8 gather of the window's signs: 4.3 ms against 7.5 ms for the
+            # float32 one per ranking at n = 1e4 and 256 problems)
+            self._low = (self.X.astype(np.float32), (-self.S).astype(np.int8))
+        X_low, neg_S_low = self._low
+        j = self._argmax_violation(ia, p, X_low, neg_S_low[ia])
         ok = self._violation(ia, p, j) > self.tol[ia]
         if not ok.all():
             redo = np.flatnonzero(~ok)
-            j[redo] = self._argmax_violation(ia[redo], p[redo], self.X, self.S)
+            j[redo] = self._argmax_violation(ia[redo], p[redo], self.X, -self.S[ia[redo]])
             ok[redo] = self._violation(ia[redo], p[redo], j[redo]) > self.tol[ia[redo]]
         return j, ok
 
     def _argmax_violation(
-        self, ia: NDArray[np.intp], p: Array, X: NDArray[np.floating], S: NDArray[np.floating]
+        self, ia: NDArray[np.intp], p: Array, X: NDArray[np.floating], neg_S: NDArray[Any]
     ) -> NDArray[np.intp]:
+        """The most violated constraint of problems ``ia`` at ``p``; ``neg_S``: ``-S[ia]``."""
         w = p.astype(X.dtype) @ X.T
-        w *= -S[ia]
+        w *= neg_S
         b_idx, k_idx = np.nonzero(self.valid[ia])
         w[b_idx, self.idx[ia][b_idx, k_idx]] = -np.inf
         return np.argmax(w, axis=1)
