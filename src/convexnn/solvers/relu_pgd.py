@@ -341,11 +341,13 @@ class _ConeNormCache:
         for b in range(j.size):
             st.warm_start(b, np.flatnonzero(act[:, b])[:d])
         st.restore_feasibility(np.flatnonzero(st.running))
-        ia = np.flatnonzero(st.g.any(axis=1))
+        # Those whose least-squares solve finished (it stops the others) are optimal if
+        # no constraint is violated; g = 0 has the norm 0.
+        ia = np.flatnonzero(st.running)
         st.running[:] = False
-        exact = np.ones(j.size, dtype=bool)
+        exact = ~st.g.any(axis=1)
         if ia.size:
-            exact[ia] = ~st.most_violated(ia)[1]  # no violated constraint: optimal
+            exact[ia] = ~st.most_violated(ia)[1]
         mu = np.maximum(st.mu, 0.0) * st.valid
         for b in range(j.size):
             self.active[int(sign[b])][int(pat[b])] = st.idx[b][st.valid[b] & (mu[b] > 0)]
