@@ -97,6 +97,7 @@ from ..problem import ConvexReLUProblem
 from ._fista import SubProblem, fista
 from ._kernels import (
     LossOps,
+    adjoint,
     best_bias,
     dual_candidate,
     dual_lower_bound,
@@ -289,6 +290,13 @@ class _ConeNormCache:
     def __init__(self, P: int) -> None:
         empty = np.zeros(0, dtype=np.intp)
         self.active: list[list[np.ndarray]] = [[empty] * P, [empty] * P]
+        self._signs: np.ndarray | None = None
+
+    def signs(self, D: np.ndarray) -> np.ndarray:
+        """(P, n) cone signs ``2 D_i - 1``, made once per solve (160 MB at n = 1e4)."""
+        if self._signs is None:
+            self._signs = np.where(D.T, 1.0, -1.0)
+        return self._signs
 
     def norms(
         self,
@@ -345,7 +353,7 @@ class _ConeNormCache:
         # no constraint is violated; g = 0 has the norm 0.
         ia = np.flatnonzero(st.running)
         st.running[:] = False
-        exact = ~st.g.any(axis=1)
+        exact = np.linalg.norm(st.g, axis=1) == 0.0
         if ia.size:
             exact[ia] = ~st.most_violated(ia)[1]
         mu = np.maximum(st.mu, 0.0) * st.valid
@@ -392,9 +400,9 @@ def _certify(
     cache = _ConeNormCache(P) if cache is None else cache
     primal, c, z = _primal(problem, B, c, with_z=True)
     lam0 = dual_candidate(loss, z, y, problem.output_bias)
-    G = X.T @ (problem.mask * lam0[:, None])  # (d, P)
+    G = adjoint(X, problem.mask, lam0)  # (d, P), without an (n, P) temporary
     cone, exact = _cheap_bounds(X, problem.D, G, np.linalg.norm(G, axis=0))
-    S = np.where(problem.D.T, 1.0, -1.0)
+    S = cache.signs(problem.D)
     # The support pairs first, from their faces (their norms are about beta: a tight
     # ``best`` at once, so that the other pairs stop at a bound).
     sup = np.flatnonzero(B.any(axis=0))
