@@ -344,7 +344,7 @@ class _ConeNormCache:
         P, d = D.shape[1], X.shape[1]
         pat, sign = j % P, j // P
         Z = np.ascontiguousarray((G[:, pat] * np.where(sign == 0, 1.0, -1.0)).T)
-        st = _NNLSState(X, np.where(D[:, pat].T, 1.0, -1.0), Z)
+        st = _NNLSState(X, _cone_signs(D, j), Z)
         act = _active_rows(X, D, B, j)
         for b in range(j.size):
             st.warm_start(b, np.flatnonzero(act[:, b])[:d])
