@@ -419,7 +419,6 @@ def _certify(
     todo = np.flatnonzero(~exact.all(axis=1))
     todo = todo[np.argsort(-np.where(exact | on_sup, 0.0, cone)[todo].max(axis=1))]
     priced = exact.copy()
-    scale = gap_scale(primal, y)
     for start in range(0, todo.size, _CERT_CHUNK):
         idx = todo[start : start + _CERT_CHUNK]
         need = ~(priced[idx] | on_sup[idx])
@@ -432,8 +431,7 @@ def _certify(
         if n_new is not None and _enough_to_price(cone, priced & ~on_sup, beta, n_new):
             # ``best`` <= s_max, and the bound only falls as s_max grows: when even
             # ``best`` cannot certify tol, no further exact norm can; stop pricing.
-            lower_best, _ = dual_lower_bound(loss, lam0, y, beta, best)
-            if (primal - lower_best) / scale > tol:
+            if _gap(problem, lam0, primal, best) > tol:
                 break
     loose = on_sup & ~priced
     if loose.any() and (
@@ -897,7 +895,7 @@ def _add_blocks(
     M = _signed_masks(problem.mask, new)
     P = problem.P
     warm = None if cache is None else [cache.active[j // P][j % P] for j in new]
-    Pn = project_cones(X, _cone_signs(problem.D, new), X.T @ (M * lam0[:, None]), warm)[0]
+    Pn = project_cones(X, _cone_signs(problem.D, new), adjoint(X, M, lam0), warm)[0]
     norms = np.linalg.norm(Pn, axis=0)
     keep = norms > beta
     if not keep.any():
