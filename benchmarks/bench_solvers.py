@@ -282,14 +282,19 @@ def isolated(
     )
     child.start()
     timed_phase = False
+    start = time.perf_counter()
     try:
         _receive(out, child, _SETUP_WALL)  # "ready": set up and warmed up; the cap starts
-        timed_phase = True
+        timed_phase, start = True, time.perf_counter()
         row: Row = _receive(out, child, wall)
     except queue.Empty:
+        # Died on its own (an exception, or the system's out-of-memory killer, whose
+        # SIGKILL reads like ours), or still running at its cap?
+        died = not child.is_alive()
         child.kill()
-        if not child.is_alive() and child.exitcode not in (None, 0, -9):
-            row = Row(name, form, note=f"error: the process died (exit code {child.exitcode})")
+        child.join()
+        if died:
+            row = Row(name, form, note=_died_note(child.exitcode, time.perf_counter() - start))
         elif timed_phase and wall is not None:
             row = Row(name, form, time=wall)
             row.note = f"killed at the {wall:g} s wall cap, no result: time is a LOWER bound"
@@ -297,6 +302,12 @@ def isolated(
             row = Row(name, form, note=f"error: set-up not done within {_SETUP_WALL:g} s")
     child.join()
     return row
+
+
+def _died_note(code: int | None, elapsed: float) -> str:
+    """Note for a child that died by itself ``elapsed`` s into its phase, without a row."""
+    why = ": killed by the system, out of memory?" if code == -9 else ""
+    return f"error: the process died after {elapsed:.0f} s (exit code {code}{why}), no result"
 
 
 def _receive(out: Any, child: Any, timeout: float | None) -> Any:

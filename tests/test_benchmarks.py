@@ -67,6 +67,28 @@ def test_solver_benchmark_row_killed_at_its_wall_cap_reports_a_lower_bound(monke
     assert "status optimal" in done.note and done.gap <= 1e-6
 
 
+def test_solver_benchmark_row_whose_process_dies_is_not_called_capped(monkeypatch):
+    # The out-of-memory killer ends a child with SIGKILL, as the wall cap does: such a
+    # row must say the process died (when), not claim a lower bound on the peer's time.
+    import multiprocessing
+    import os
+    import signal
+
+    bench = _bench_module(monkeypatch)
+
+    def die(*args):
+        args[-1].put("ready")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(bench, "_run_row", die)  # a forked child runs the patched target
+    fork = multiprocessing.get_context("fork")
+    monkeypatch.setattr(bench.multiprocessing, "get_context", lambda method: fork)
+    row = bench.isolated("CVXPY + Clarabel", "relu", bench.QUICK[0], "cvxpy", ("relu",), 60.0)
+    assert "died after" in row.note and "exit code -9" in row.note
+    assert "out of memory" in row.note and "wall cap" not in row.note
+    assert np.isnan(row.time) and np.isnan(row.objective)
+
+
 def _bench_module(monkeypatch):
     import importlib
 
