@@ -556,10 +556,11 @@ def _polish(
                 released = True
         return released
 
-    def value(Bs: np.ndarray, cs: float) -> float:
+    def value(Bs: np.ndarray, cs: float) -> tuple[float, np.ndarray]:
+        """Objective and predictions (bias included) of all blocks, fixed ones too."""
         nz = np.flatnonzero(Bs.any(axis=0))  # B is zero off the support
-        z = forward(X, _signed_masks(mask, nz), Bs[:, nz])
-        return _line_value(problem, z + cs if ob else z, Bs[:, nz])
+        z = forward(X, _signed_masks(mask, nz), Bs[:, nz]) + (cs if ob else 0.0)
+        return _line_value(problem, z, Bs[:, nz]), z
 
     def blocking(Bs: np.ndarray, dBs: np.ndarray, sup: np.ndarray) -> np.ndarray:
         """(|sup|, n) step ratios at which inactive constraints are crossed (inf: never).
@@ -591,7 +592,8 @@ def _polish(
     pen_off = beta * float(np.linalg.norm(B[:, fixed], axis=0).sum())
     for j in sup:
         set_active(int(j), identify(int(j), B))
-    f = value(B, c)
+    # zB: predictions at B, carried along the steps (z(a) = zB + a zd is exact).
+    f, zB = value(B, c)
     steps = 0
     while steps < max_iter:
         steps += 1
@@ -600,7 +602,7 @@ def _polish(
         if keep.size < sup.size:
             B[:, np.setdiff1d(sup, keep)] = 0.0
             sup = keep
-            f = value(B, c)
+            f, zB = value(B, c)
         if sup.size == 0:
             break
         Ns = [cache[int(j)][1] for j in sup]
@@ -643,9 +645,11 @@ def _polish(
         dB[:, sup] = np.add.reduceat(N_all * step[:R], offs[:-1], axis=1)
         dc = float(step[R]) if ob else 0.0
         ratio = blocking(B, dB, sup)
-        flat = int(np.argmin(ratio))
-        a_max = min(1.0, float(ratio.flat[flat]))
-        k, row = np.unravel_index(flat, ratio.shape)
+        # Each block's first blocking row and its ratio: a bend recomputes one block's.
+        first = np.argmin(ratio, axis=1)
+        first_ratio = ratio[np.arange(sup.size), first]
+        k = int(np.argmin(first_ratio))
+        a_max, row = min(1.0, float(first_ratio[k])), int(first[k])
         if a_max <= 1e-12:  # degenerate: constraints at zero slack block the step
             zero_k, zero_rows = np.nonzero(ratio <= 1e-12)
             for kz in np.unique(zero_k):  # all of a block's rows at once: one basis each
@@ -654,8 +658,6 @@ def _polish(
             continue
         # Predictions are linear along the step: z(a) = zB + a zd. The step's own
         # predictions come from the basis: Phi @ step = sum_j s_j D_j X N_j step_j.
-        Msup = _signed_masks(mask, sup)
-        zB = forward(X, Msup, B[:, sup]) + (c if ob else 0.0) + z_off
         zd = Phi @ step[:R] + dc
 
         a = a_max
@@ -680,12 +682,13 @@ def _polish(
             for _ in range(_BENDS):
                 N = cache[int(sup[k])][1]
                 bent = N @ (N.T @ dB[:, sup[k]])
-                zd = zd + Msup[:, k] * (X @ (bent - dB[:, sup[k]]))
+                zd = zd + _signed_masks(mask, sup[k : k + 1])[:, 0] * (X @ (bent - dB[:, sup[k]]))
                 dB[:, sup[k]] = bent
-                ratio[k] = blocking(B, dB, sup[k : k + 1])[0] + shift
-                flat = int(np.argmin(ratio))
-                a2 = min(rem, max(float(ratio.flat[flat]) - shift, 0.0))
-                k, row = np.unravel_index(flat, ratio.shape)
+                ratio_k = blocking(B, dB, sup[k : k + 1])[0]
+                first[k] = np.argmin(ratio_k)
+                first_ratio[k] = ratio_k[first[k]] + shift
+                k = int(np.argmin(first_ratio))
+                a2, row = min(rem, max(float(first_ratio[k]) - shift, 0.0)), int(first[k])
                 if a2 <= 1e-12:
                     break
                 f_new = _line_value(problem, zB + a2 * zd, B[:, sup] + a2 * dB[:, sup])
