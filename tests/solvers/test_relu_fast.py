@@ -351,3 +351,40 @@ def test_support_norms_from_the_blocks_faces():
             assert not exact.all()  # a face that is not the projection's: a bound
     chk = _certify(prob, B_opt, float(sol.c), _ConeNormCache(P), n_new=10, tol=1e-6)
     assert chk.rel_gap <= 1e-6
+
+
+def test_null_basis_update_equals_a_fresh_basis():
+    """One constraint joining a face: the Householder update spans the SVD's null space."""
+    from convexnn.solvers.relu_pgd import _null_basis, _null_basis_less
+
+    rng = np.random.default_rng(3)
+    d = 9
+    A = rng.normal(size=(7, d))
+    N = _null_basis(A[:3], d)
+    for k in range(3, 7):  # rows join one at a time, as blocked Newton steps add them
+        N = _null_basis_less(N, A[k])
+        fresh = _null_basis(A[: k + 1], d)
+        assert N.shape == fresh.shape == (d, d - k - 1)
+        np.testing.assert_allclose(N.T @ N, np.eye(d - k - 1), atol=1e-12)
+        np.testing.assert_allclose(A[: k + 1] @ N, 0.0, atol=1e-12)
+        np.testing.assert_allclose(N @ N.T, fresh @ fresh.T, atol=1e-12)  # same space
+    # a row already in the span of the active ones leaves the basis as it is
+    same = _null_basis_less(N, A[:2].sum(axis=0))
+    np.testing.assert_array_equal(same, N)
+
+
+def test_step_ratios_equal_the_reference_kernel():
+    """The polish's blocking ratios without the signs equal the obvious signed ones."""
+    from convexnn.solvers.relu_pgd import _step_ratios, _step_ratios_reference
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(50, 4))
+    X[10] = 0.0  # a zero row: its rate is exactly 0 and it never blocks
+    DT = rng.random((6, 50)) < 0.5
+    Bs, dBs = rng.normal(size=(4, 6)), rng.normal(size=(4, 6))
+    active = [np.array([3, 7]), np.zeros(0, dtype=np.intp), np.array([0])] * 2
+    fast = _step_ratios(X, DT, Bs, dBs, active)
+    ref = _step_ratios_reference(X, DT, Bs, dBs, active)
+    np.testing.assert_array_equal(fast, ref)
+    assert np.isinf(fast[:, 10]).all() and np.isinf(fast[0, [3, 7]]).all()
+    assert (fast == 0).any() and np.isfinite(fast).any()  # infeasible rows, crossed rows
