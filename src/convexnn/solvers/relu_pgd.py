@@ -244,13 +244,25 @@ class ReluOutput:
 
 
 def _split(U: np.ndarray, X: np.ndarray, D: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Gated blocks u_i -> feasible (v_i, w_i) = (P_K(u_i), P_K(-u_i))."""
-    S = np.where(D.T, 1.0, -1.0)
+    """Gated blocks u_i -> feasible (v_i, w_i): ``v_i = P_K(u_i)`` or ``w_i = P_K(-u_i)``.
+
+    Each block takes the side whose cone ``u_i`` (or ``-u_i``) violates less (squared
+    violations ``sum_j (s_j x_j^T u_i)_-^2`` against ``(.)_+^2``); the other stays
+    zero. Projecting both sides cost twice the NNLS, and the first polish dropped most
+    of the smaller halves again (at n = 1e4: 550 blocks in, 101 out).
+    """
     nz = np.flatnonzero(np.linalg.norm(U, axis=0) > 0)
     V, W = np.zeros_like(U), np.zeros_like(U)
-    if nz.size:
-        V[:, nz] = project_cones(X, S[nz], U[:, nz])[0]
-        W[:, nz] = project_cones(X, S[nz], -U[:, nz])[0]
+    if nz.size == 0:
+        return V, W
+    S = _cone_signs(D, nz)  # (k, n)
+    SXU = S * (X @ U[:, nz]).T
+    plus = np.sum(np.minimum(SXU, 0.0) ** 2, axis=1) <= np.sum(np.maximum(SXU, 0.0) ** 2, axis=1)
+    v, w = nz[plus], nz[~plus]
+    if v.size:
+        V[:, v] = project_cones(X, S[plus], U[:, v])[0]
+    if w.size:
+        W[:, w] = project_cones(X, S[~plus], -U[:, w])[0]
     return V, W
 
 
