@@ -388,3 +388,30 @@ def test_step_ratios_equal_the_reference_kernel():
     np.testing.assert_array_equal(fast, ref)
     assert np.isinf(fast[:, 10]).all() and np.isinf(fast[0, [3, 7]]).all()
     assert (fast == 0).any() and np.isfinite(fast).any()  # infeasible rows, crossed rows
+
+
+def test_certificate_bounds_carried_to_the_next_point():
+    """Last round's bounds plus the drift of G bound the next point's cone norms (most
+    of them below beta: no NNLS needed there), and a certificate using them still
+    certifies the optimum."""
+    from convexnn.duality import cone_dual_norms
+    from convexnn.problem import build_problem
+    from convexnn.solvers._kernels import dual_candidate
+    from convexnn.solvers.relu_pgd import _certify, _ConeNormCache, _primal
+
+    X, y = _data(n=120, d=5, seed=12)
+    D = sample_patterns(X, 60, random_state=4)
+    prob = build_problem(X, y, 0.05, D, formulation="relu", output_bias=True)
+    sol = solve(X, y, 0.05, patterns=D, solver="relu-pgd", output_bias=True, tol=1e-10)
+    B_opt = np.concatenate([sol.V, sol.W], axis=1)
+    cache = _ConeNormCache(prob.P)
+    assert cache.carried_bounds(np.zeros((prob.X.shape[1], prob.P))) is None  # no round yet
+    _certify(prob, (1 - 1e-5) * B_opt, float(sol.c), cache)  # a round near the optimum
+    _, _, z = _primal(prob, B_opt, float(sol.c), with_z=True)
+    lam = dual_candidate(prob.loss, z, y, True)
+    carried = cache.carried_bounds(prob.X.T @ (prob.mask * lam[:, None]))
+    exact = cone_dual_norms(prob.X, D, lam)
+    assert np.all(carried >= exact - 1e-9 * exact.max())
+    assert np.mean(carried <= prob.beta) > 0.5  # most pairs need no NNLS at all
+    chk = _certify(prob, B_opt, float(sol.c), cache)
+    assert chk.rel_gap <= 1e-9 and chk.s_max >= exact.max() - 1e-9
