@@ -402,7 +402,8 @@ def _certify(
 
     Every cone norm has a cheap upper bound (``duality._cheap_bounds``: the projection
     on the half-space of the most violated constraint; exact when ``+-g_i`` is in the
-    cone). The support pairs (non-zero blocks) come first, each from its own face
+    cone), and from the second round on the last certificate's bound plus the drift of
+    its column of G (:meth:`_ConeNormCache.carried_bounds`). The support pairs (non-zero blocks) come first, each from its own face
     (:meth:`_ConeNormCache.support_norms`): exact where the polish left the block
     stationary, else an upper bound. Their values are about beta, which makes the
     threshold below tight at once. The other pairs get exact norms by decreasing bound,
