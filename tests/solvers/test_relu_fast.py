@@ -415,3 +415,20 @@ def test_certificate_bounds_carried_to_the_next_point():
     assert np.mean(carried <= prob.beta) > 0.5  # most pairs need no NNLS at all
     chk = _certify(prob, B_opt, float(sol.c), cache)
     assert chk.rel_gap <= 1e-9 and chk.s_max >= exact.max() - 1e-9
+
+
+def test_face_multipliers_equal_lstsq():
+    """The polish's batched KKT multipliers equal a least-squares solve per block."""
+    from convexnn.solvers.relu_pgd import _face_multipliers
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(30, 6))
+    DT = rng.random((4, 30)) < 0.5
+    active = [np.array([1, 4, 9]), np.array([2]), np.zeros(0, dtype=np.intp), np.arange(5)]
+    R = rng.normal(size=(6, 4))
+    mus = _face_multipliers(X, DT, active, R)
+    for k, rows in enumerate(active):
+        A = X[rows] * np.where(DT[k, rows], 1.0, -1.0)[:, None]
+        ref = np.linalg.lstsq(A.T, R[:, k], rcond=None)[0]
+        assert mus[k].shape == (rows.size,)
+        np.testing.assert_allclose(mus[k], ref, rtol=1e-9, atol=1e-12)

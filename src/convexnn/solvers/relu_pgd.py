@@ -403,7 +403,8 @@ def _certify(
     Every cone norm has a cheap upper bound (``duality._cheap_bounds``: the projection
     on the half-space of the most violated constraint; exact when ``+-g_i`` is in the
     cone), and from the second round on the last certificate's bound plus the drift of
-    its column of G (:meth:`_ConeNormCache.carried_bounds`). The support pairs (non-zero blocks) come first, each from its own face
+    its column of G (:meth:`_ConeNormCache.carried_bounds`). The support pairs (non-zero
+    blocks) come first, each from its own face
     (:meth:`_ConeNormCache.support_norms`): exact where the polish left the block
     stationary, else an upper bound. Their values are about beta, which makes the
     threshold below tight at once. The other pairs get exact norms by decreasing bound,
@@ -503,6 +504,30 @@ def _null_basis(A: np.ndarray, d: int) -> np.ndarray:
     return Vt[rank:].T
 
 
+def _face_multipliers(
+    X: np.ndarray, DT: np.ndarray, active: list[np.ndarray], R: np.ndarray
+) -> list[np.ndarray]:
+    """Least-squares multipliers ``mu_k = argmin ||A_k^T mu - r_k||`` of each block's face.
+
+    ``A_k`` holds the active rows ``s_i x_i`` (``i`` in ``active[k]``, ``s_i = +1``
+    where ``DT[k, i]``) and ``r_k = R[:, k]``: the KKT test of the polish. All blocks
+    in one batched solve of the normal equations ``A A^T mu = A r``, padded with the
+    identity and with a tiny relative ridge for dependent rows (a loop of ``lstsq``
+    per block cost 60 ms per release at n = 1e4). Reference: ``np.linalg.lstsq``.
+    """
+    k, m = len(active), max((a.size for a in active), default=0)
+    A = np.zeros((k, m, X.shape[1]))
+    valid = np.zeros((k, m), dtype=bool)
+    for b, rows in enumerate(active):
+        A[b, : rows.size] = X[rows] * np.where(DT[b, rows], 1.0, -1.0)[:, None]
+        valid[b, : rows.size] = True
+    gram = A @ A.transpose(0, 2, 1)
+    ridge = 1e-14 * np.einsum("bkk->bk", gram).max(axis=1, initial=0.0) + 1e-300
+    gram += np.einsum("bk,kl->bkl", ~valid + ridge[:, None], np.eye(m))
+    mu = np.linalg.solve(gram, np.einsum("bkd,db->bk", A, R)[:, :, None])[:, :, 0]
+    return [mu[b, : rows.size] for b, rows in enumerate(active)]
+
+
 def _null_basis_less(N: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Orthonormal basis (d, r - 1) of the vectors of span N (d, r) orthogonal to x.
 
@@ -599,10 +624,9 @@ def _polish(
         # per release at n = 1e4).
         Rg = X.T @ (_signed_masks(mask, with_rows) * g[:, None])
         Rg += beta * Bs[:, with_rows] / np.linalg.norm(Bs[:, with_rows], axis=0)
-        for j, r in zip(with_rows, Rg.T, strict=True):
-            rows = cache[int(j)][0]
-            At = (_cone_signs(D[rows], np.array([j]))[0][:, None] * X[rows]).T
-            mu = np.linalg.lstsq(At, r, rcond=None)[0]
+        act = [cache[int(j)][0] for j in with_rows]
+        mus = _face_multipliers(X, DT[with_rows % P], act, Rg)
+        for j, rows, mu in zip(with_rows, act, mus, strict=True):
             i = int(np.argmin(mu))
             if mu[i] < -1e-9 * (np.abs(mu).max() + beta):
                 set_active(int(j), np.delete(rows, i))
