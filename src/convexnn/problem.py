@@ -116,12 +116,12 @@ class ConvexReLUProblem:
         """
         if self.formulation == "gated":
             return 0.0
-        S = self.signs
         worst = 0.0
         scale = 0.0
         for B in (V, W):
-            XB = self.X @ B
-            worst = max(worst, float(np.max(-S * XB, initial=0.0)))
+            nz = np.flatnonzero(np.any(B != 0, axis=0))  # zero blocks violate nothing
+            XB = self.X @ B[:, nz]
+            worst = max(worst, float(np.max(-(2.0 * self.mask[:, nz] - 1.0) * XB, initial=0.0)))
             scale = max(scale, float(np.max(np.abs(XB), initial=0.0)))
         return worst / scale if scale > 0 else 0.0
 
