@@ -447,8 +447,8 @@ class _NNLSState:
         ``k = width(ia)``: the slots past the last one in use are left out.
         """
         k = self.width(ia)
-        if self.C is not None:
-            return self.C[ia, :k] * self.valid[ia, :k, None]
+        if self.C is not None:  # its unused slots are kept zero
+            return self.C[ia, :k]
         idx, valid = self.idx[ia, :k], self.valid[ia, :k]
         signs = np.take_along_axis(self.S[ia], idx, axis=1) * valid
         return self.X[idx] * signs[:, :, None]
@@ -567,7 +567,11 @@ class _NNLSState:
             k_out = np.argmin(ratio, axis=1)
             m = m + ratio[np.arange(ia.size), k_out][:, None] * (z - m)
             m[np.arange(ia.size), k_out] = 0.0
-            self.valid[ia] &= m > 0
+            dropped = self.valid[ia] & ~(m > 0)
+            self.valid[ia] &= ~dropped
+            if self.C is not None:
+                b, slot = np.nonzero(dropped)
+                self.C[ia[b], slot] = 0.0
             self.mu[ia] = np.where(self.valid[ia], m, 0.0)
         self.running[ia] = False
 
