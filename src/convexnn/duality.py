@@ -301,15 +301,18 @@ def _cheap_bounds(X: Array, D: BoolArray, G: Array, norms: Array) -> tuple[Array
     step = max(1, _CHUNK_ELEMENTS // max(n, 1))
     for start in range(0, P, step):
         sl = slice(start, min(start + step, P))
-        S = np.where(D[:, sl], 1.0, -1.0)
-        SXG = S * (X @ G[:, sl])
+        XG = X @ G[:, sl]
+        SXG = np.where(D[:, sl], XG, -XG)  # a_j^T g_i with the + sign
+        scaled = SXG * inv_norm[:, None]
         cols = np.arange(SXG.shape[1])
-        for c, sign in ((0, 1.0), (1, -1.0)):
-            A = sign * SXG
-            exact[sl, c] = np.all(A >= 0, axis=0)
-            j = np.argmin(np.minimum(A, 0.0) * inv_norm[:, None], axis=0)
-            t = np.maximum(-A[j, cols], 0.0) * inv_norm[j] ** 2
-            p = sign * G[:, sl] + (X[j] * (S[j, cols] * t)[:, None]).T
+        # sign +1: the most violated row is the smallest a_j^T g / ||a_j||; sign -1
+        # (A = -SXG): the largest. Where none is violated the bound is ||g||, exact.
+        for c, sign, j in ((0, 1.0, scaled.argmin(axis=0)), (1, -1.0, scaled.argmax(axis=0))):
+            A_j = sign * SXG[j, cols]
+            exact[sl, c] = A_j >= 0
+            t = np.maximum(-A_j, 0.0) * inv_norm[j] ** 2
+            s_j = np.where(D[j, np.arange(start, sl.stop)], 1.0, -1.0)
+            p = sign * G[:, sl] + (X[j] * (s_j * t)[:, None]).T
             bounds[sl, c] = np.minimum(np.linalg.norm(p, axis=0), norms[sl])
     return bounds, exact
 
