@@ -74,6 +74,10 @@ steps per pair, 2-4 s per certificate for the ~200 support blocks at n = 1e4. Wi
 to 67 s. The polish's blocking ratios run in
 a (block, row) layout with a scalar shift along the bent search; with these, the n = 1e4
 relu solve of the benchmark went from 176 s to 130 s (one thread, stand-alone).
+Each certificate starts from the last one's bounds plus the drift of G
+(:meth:`_ConeNormCache.carried_bounds`); the polish carries its predictions along the
+steps, updates null bases by Householder reflections and takes its KKT multipliers in
+one batched solve; with these the n = 1e4 solve went from 58 s to 44 s.
 The last certificate is handed to ``solve`` (``info["dual_norm_bound"]``), which then
 need not recompute the cone norms.
 With the Gram matrix of the polish updated per changed block (``_Gram``), the
