@@ -517,7 +517,7 @@ def _face_multipliers(
     where ``DT[k, i]``) and ``r_k = R[:, k]``: the KKT test of the polish. All blocks
     in one batched solve of the normal equations ``A A^T mu = A r``, padded with the
     identity and with a tiny relative ridge for dependent rows (a loop of ``lstsq``
-    per block cost 60 ms per release at n = 1e4). Reference: ``np.linalg.lstsq``.
+    per block cost about 0.1 s per release at n = 1e4). Reference: ``np.linalg.lstsq``.
     """
     k, m = len(active), max((a.size for a in active), default=0)
     A = np.zeros((k, m, X.shape[1]))
