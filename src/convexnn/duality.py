@@ -376,6 +376,20 @@ def _batched_nnls(X: Array, S: Array, g: Array, stop_below: float = 0.0) -> tupl
     return st.values(), st.solved
 
 
+def _padded_gram(C: Array, valid: BoolArray) -> tuple[Array, Array]:
+    """Batched normal-equation matrices ``C C^T`` (b, k, k) of row sets padded to k.
+
+    Unused slots (``~valid``; their rows of C are zero) get the identity, so that the
+    solve leaves them at zero; all slots get a tiny relative ridge
+    (``_NNLS_RIDGE * max diag``) for dependent rows. Also returns that max diag (b,).
+    """
+    gram = C @ C.transpose(0, 2, 1)
+    diag_max = np.einsum("bkk->bk", gram).max(axis=1, initial=0.0)
+    ridge = _NNLS_RIDGE * diag_max + np.finfo(np.float64).tiny
+    gram += np.einsum("bk,kl->bkl", ~valid + ridge[:, None], np.eye(C.shape[1]))
+    return gram, diag_max
+
+
 class _NNLSState:
     """Arrays of the batched Lawson-Hanson method (see :func:`_batched_nnls`)."""
 
@@ -534,17 +548,14 @@ class _NNLSState:
         """
         C = self.rows(ia)
         k = C.shape[1]
-        gram = C @ C.transpose(0, 2, 1)
-        diag = np.einsum("bkk->bk", gram)
-        ridge = _NNLS_RIDGE * diag.max(axis=1, initial=0.0) + np.finfo(np.float64).tiny
         valid = self.valid[ia, :k]
-        gram += np.einsum("bk,kl->bkl", ~valid + ridge[:, None], np.eye(k))
+        gram, diag_max = _padded_gram(C, valid)
         g = self.g[ia]
         z = np.linalg.solve(gram, -np.einsum("bkd,bd->bk", C, g)[:, :, None])[:, :, 0]
         z *= valid
         p = g + np.einsum("bk,bkd->bd", z, C)
         res = np.einsum("bkd,bd->bk", C, p)
-        scale = np.sqrt(diag.max(axis=1, initial=0.0)) * np.linalg.norm(p, axis=1)
+        scale = np.sqrt(diag_max) * np.linalg.norm(p, axis=1)
         redo = np.flatnonzero(np.abs(res * valid).max(axis=1) > _NNLS_REFINE * scale)
         if redo.size:
             dz = np.linalg.solve(gram[redo], -res[redo][:, :, None])[:, :, 0]

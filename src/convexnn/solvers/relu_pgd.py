@@ -95,7 +95,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import nnls
 
-from ..duality import _cheap_bounds, _NNLSState
+from ..duality import _cheap_bounds, _NNLSState, _padded_gram
 from ..exceptions import ConvergenceWarning
 from ..problem import ConvexReLUProblem
 from ._fista import SubProblem, fista
@@ -515,9 +515,9 @@ def _face_multipliers(
 
     ``A_k`` holds the active rows ``s_i x_i`` (``i`` in ``active[k]``, ``s_i = +1``
     where ``DT[k, i]``) and ``r_k = R[:, k]``: the KKT test of the polish. All blocks
-    in one batched solve of the normal equations ``A A^T mu = A r``, padded with the
-    identity and with a tiny relative ridge for dependent rows (a loop of ``lstsq``
-    per block cost about 0.1 s per release at n = 1e4). Reference: ``np.linalg.lstsq``.
+    in one batched solve of the normal equations ``A A^T mu = A r``, padded and
+    regularised as the NNLS ones (``duality._padded_gram``). A loop of ``lstsq`` per
+    block cost about 0.1 s per release at n = 1e4. Reference: ``np.linalg.lstsq``.
     """
     k, m = len(active), max((a.size for a in active), default=0)
     A = np.zeros((k, m, X.shape[1]))
@@ -525,9 +525,7 @@ def _face_multipliers(
     for b, rows in enumerate(active):
         A[b, : rows.size] = X[rows] * np.where(DT[b, rows], 1.0, -1.0)[:, None]
         valid[b, : rows.size] = True
-    gram = A @ A.transpose(0, 2, 1)
-    ridge = 1e-14 * np.einsum("bkk->bk", gram).max(axis=1, initial=0.0) + 1e-300
-    gram += np.einsum("bk,kl->bkl", ~valid + ridge[:, None], np.eye(m))
+    gram = _padded_gram(A, valid)[0]
     mu = np.linalg.solve(gram, np.einsum("bkd,db->bk", A, R)[:, :, None])[:, :, 0]
     return [mu[b, : rows.size] for b, rows in enumerate(active)]
 
