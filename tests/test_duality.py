@@ -499,3 +499,54 @@ def test_nnls_row_cache_and_float32_ranking_keep_float64_values(monkeypatch):
     np.testing.assert_allclose(cached, rebuilt, rtol=1e-12, atol=1e-14 * cached.max())
     ref = [duality._cone_norm(X_eff, D[:, k], G[:, k]) for k in range(D.shape[1])]
     np.testing.assert_allclose(cached, ref, rtol=0, atol=1e-10 * cached.max())
+
+
+def _warm_state(seed: int) -> duality._NNLSState:
+    """An NNLS state whose passive sets are random rows: many need step-backs."""
+    rng = np.random.default_rng(seed)
+    X_eff = with_ones(rng.normal(size=(60, 4)))
+    D = np.unique(X_eff @ rng.normal(size=(5, 120)) >= 0, axis=1)
+    S = np.where(D.T, 1.0, -1.0)
+    G = rng.normal(size=(D.shape[1], X_eff.shape[1]))
+    st = duality._NNLSState(X_eff, S, G)
+    for b in range(D.shape[1]):
+        st.warm_start(b, rng.choice(60, size=rng.integers(0, 6), replace=False))
+    return st
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compiled_nnls_inner_loop_matches_the_numpy_reference(seed):
+    """The compiled Lawson-Hanson inner loop (numba) leaves the same passive sets and
+    coefficients as the batched NumPy method, step-backs and refinements included."""
+    pytest.importorskip("numba")
+    from convexnn import _jit
+
+    assert _jit.AVAILABLE
+    fast, ref = _warm_state(seed), _warm_state(seed)
+    ia = np.arange(fast.g.shape[0])
+    fast.restore_feasibility(ia)
+    ref.restore_feasibility_numpy(ia)
+    assert (ref.valid.sum(axis=1) < _warm_state(seed).valid.sum(axis=1)).any()  # stepped back
+    np.testing.assert_array_equal(fast.valid, ref.valid)
+    np.testing.assert_array_equal(fast.running, ref.running)
+    np.testing.assert_allclose(fast.mu, ref.mu, rtol=1e-9, atol=1e-12 * np.abs(ref.mu).max())
+    assert (fast.mu[fast.valid] > 0).all() and (fast.mu[~fast.valid] == 0).all()
+    np.testing.assert_array_equal(fast.C[~fast.valid], 0.0)
+
+
+def test_nnls_values_are_the_same_with_and_without_the_compiled_loop(monkeypatch):
+    """Whole batched NNLS runs (cold and with the stop-below bounds) agree, and agree
+    with scipy's NNLS, whichever inner loop runs."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(3)
+    X_eff = with_ones(rng.normal(size=(90, 6)))
+    D = np.unique(X_eff @ rng.normal(size=(7, 300)) >= 0, axis=1)
+    G = X_eff.T @ (D * rng.normal(size=90)[:, None])
+    S = np.where(D.T, 1.0, -1.0)
+    fast, ok_fast = duality._batched_nnls(X_eff, S, G.T)
+    monkeypatch.setattr(duality, "_NNLS_JIT", False)
+    ref, ok_ref = duality._batched_nnls(X_eff, S, G.T)
+    assert ok_fast.all() and ok_ref.all()
+    np.testing.assert_allclose(fast, ref, rtol=1e-10, atol=1e-13 * ref.max())
+    scipy_ref = [duality._cone_norm(X_eff, D[:, k], G[:, k]) for k in range(D.shape[1])]
+    np.testing.assert_allclose(fast, scipy_ref, rtol=1e-8, atol=1e-10 * ref.max())

@@ -46,6 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import nnls
 
+from . import _jit
 from ._validation import (
     add_ones_column,
     check_beta,
@@ -74,6 +75,7 @@ _NNLS_TOL = 1e-12  # optimality test: w_j <= tol * max_j ||x_j|| * ||g||
 _NNLS_REFINE = 1e-13  # relative normal-equation residual that calls for refinement
 _NNLS_RIDGE = 1e-14  # relative ridge on the passive-set normal equations
 _NNLS_ROW_CACHE = 1 << 24  # float64 entries of the cached passive rows (128 MB)
+_NNLS_JIT = True  # the compiled Lawson-Hanson inner loop when numba is installed
 
 
 # -- the certificate --------------------------------------------------------------------
@@ -396,14 +398,18 @@ class _NNLSState:
     def __init__(self, X: Array, S: Array, g: Array) -> None:
         B = S.shape[0]
         kmax = X.shape[1] + 1
-        self.X, self.S, self.g = X, S, g
+        self.X, self.S, self.g = X, S, np.ascontiguousarray(g, dtype=np.float64)
         self._low: tuple[NDArray[np.float32], NDArray[np.int8]] | None = None
         self.idx = np.zeros((B, kmax), dtype=np.intp)
         self.valid = np.zeros((B, kmax), dtype=bool)
         self.mu = np.zeros((B, kmax))
         # The row s_j x_j of each slot, kept unless that takes too much memory.
-        fits = B * kmax * X.shape[1] <= _NNLS_ROW_CACHE
+        fits = B * kmax * max(X.shape[1], kmax) <= _NNLS_ROW_CACHE
         self.C = np.zeros((B, kmax, X.shape[1])) if fits else None
+        # With the rows and numba, their Gram matrices (B, kmax, kmax) for the compiled
+        # least squares: entries of used slots kept current as rows join.
+        jit = fits and _jit.AVAILABLE and _NNLS_JIT
+        self.gram = np.zeros((B, kmax, kmax)) if jit else None
         g_norm = np.linalg.norm(g, axis=1)
         self.tol = _NNLS_TOL * float(np.linalg.norm(X, axis=1).max(initial=0.0)) * g_norm
         self.running = g_norm > 0
@@ -475,7 +481,9 @@ class _NNLSState:
         k = active.size
         self.idx[b, :k], self.valid[b, :k] = active, True
         if self.C is not None:
-            self.C[b, :k] = self._signed_rows(b, active)
+            self.C[b, :k] = rows = self._signed_rows(b, active)
+            if self.gram is not None:
+                self.gram[b, :k, :k] = rows @ rows.T
 
     def _signed_rows(self, b: Any, j: NDArray[np.intp]) -> Array:
         """Constraint rows ``s_bj x_j`` (one per entry of j; b a problem or one per j)."""
@@ -534,6 +542,8 @@ class _NNLSState:
         self.mu[ia, slot] = 0.0
         if self.C is not None:
             self.C[ia, slot] = self._signed_rows(ia, j)
+            if self.gram is not None:
+                _jit.border_gram(self.C, self.gram, self.valid, ia, slot)
 
     def least_squares(self, ia: NDArray[np.intp]) -> Array:
         """``z = argmin ||g + C_P^T z||`` on the passive slots, (b, kmax), 0 on unused slots.
@@ -565,7 +575,28 @@ class _NNLSState:
         return out
 
     def restore_feasibility(self, ia: NDArray[np.intp]) -> None:
-        """Lawson-Hanson inner loop: least squares, then step back while some ``z <= 0``."""
+        """Lawson-Hanson inner loop: least squares, then step back while some ``z <= 0``.
+
+        Compiled (:func:`convexnn._jit.restore_feasibility`) when numba is there
+        and the rows are cached; else :meth:`restore_feasibility_numpy`, the reference.
+        """
+        if self.C is not None and self.gram is not None:
+            _jit.restore_feasibility(
+                np.ascontiguousarray(ia, dtype=np.int64),
+                self.C,
+                self.gram,
+                self.valid,
+                self.mu,
+                self.g,
+                self.running,
+                _NNLS_RIDGE,
+                _NNLS_REFINE,
+            )
+            return
+        self.restore_feasibility_numpy(ia)
+
+    def restore_feasibility_numpy(self, ia: NDArray[np.intp]) -> None:
+        """:meth:`restore_feasibility` in batched NumPy (the reference)."""
         for _ in range(self.valid.shape[1] + 1):
             if ia.size == 0:
                 return

@@ -390,6 +390,34 @@ def test_step_ratios_equal_the_reference_kernel():
     assert (fast == 0).any() and np.isfinite(fast).any()  # infeasible rows, crossed rows
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+def test_first_blocking_rows_equal_the_reference_argmin(monkeypatch, compiled):
+    """Each block's first blocking row and ratio, compiled (numba) or not, are the
+    row-wise argmin and minimum of the reference ratios (first row on ties; row 0 and
+    inf where nothing blocks)."""
+    from convexnn import _jit
+    from convexnn.solvers.relu_pgd import _first_blocking, _step_ratios_reference
+
+    if compiled:
+        pytest.importorskip("numba")
+    else:
+        monkeypatch.setattr(_jit, "AVAILABLE", False)
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(60, 4))
+    X[10] = 0.0
+    X[20] = X[21]  # a tie: two equal rows block at the same ratio
+    DT = rng.random((9, 60)) < 0.5
+    pat = np.array([8, 0, 3, 3, 5, 1, 7])
+    Bs, dBs = rng.normal(size=(4, 7)), rng.normal(size=(4, 7))
+    dBs[:, 6] = 0.0  # a block that does not move: nothing blocks it
+    active = [np.array([3, 7]), np.zeros(0, dtype=np.intp), np.array([0])] * 2 + [np.array([1])]
+    first, ratio = _first_blocking(X, DT, pat, Bs, dBs, active)
+    ref = _step_ratios_reference(X, DT[pat], Bs, dBs, active)
+    np.testing.assert_array_equal(first, np.argmin(ref, axis=1))
+    np.testing.assert_allclose(ratio, ref.min(axis=1), rtol=1e-15)
+    assert np.isinf(ratio[6]) and first[6] == 0 and np.isfinite(ratio[:6]).all()
+
+
 def test_certificate_bounds_carried_to_the_next_point():
     """Last round's bounds plus the drift of G bound the next point's cone norms (most
     of them below beta: no NNLS needed there), and a certificate using them still

@@ -77,7 +77,10 @@ relu solve of the benchmark went from 176 s to 130 s (one thread, stand-alone).
 Each certificate starts from the last one's bounds plus the drift of G
 (:meth:`_ConeNormCache.carried_bounds`); the polish carries its predictions along the
 steps, updates null bases by Householder reflections and takes its KKT multipliers in
-one batched solve; with these the n = 1e4 solve went from 58 s to 44 s.
+one batched solve; with these the n = 1e4 solve went from 58 s to 44 s. The NNLS inner
+loop (least squares and step-backs on each passive set) and each block's first blocking
+row are compiled (:mod:`convexnn._jit`, numba; NumPy references without it): 54 s to
+44 s on a slower day of the same machine.
 The last certificate is handed to ``solve`` (``info["dual_norm_bound"]``), which then
 need not recompute the cone norms.
 With the Gram matrix of the polish updated per changed block (``_Gram``), the
@@ -95,6 +98,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import nnls
 
+from .. import _jit
 from ..duality import _cheap_bounds, _NNLSState, _padded_gram
 from ..exceptions import ConvergenceWarning
 from ..problem import ConvexReLUProblem
@@ -646,6 +650,13 @@ def _polish(
         active = [cache[int(j)][0] for j in sup]
         return _step_ratios(X, DT[sup % P], Bs[:, sup], dBs[:, sup], active)
 
+    def first_blocking(
+        Bs: np.ndarray, dBs: np.ndarray, sup: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each block's first blocking row and its ratio (see :func:`_first_blocking`)."""
+        active = [cache[int(j)][0] for j in sup]
+        return _first_blocking(X, DT, sup % P, Bs[:, sup], dBs[:, sup], active)
+
     sup = np.flatnonzero(np.linalg.norm(B, axis=0) > 0)
     fixed = sup[~np.isin(sup, free)] if free is not None else sup[:0]
     sup = np.setdiff1d(sup, fixed)
@@ -706,14 +717,12 @@ def _polish(
         dB = np.zeros_like(B)
         dB[:, sup] = np.add.reduceat(N_all * step[:R], offs[:-1], axis=1)
         dc = float(step[R]) if ob else 0.0
-        ratio = blocking(B, dB, sup)
         # Each block's first blocking row and its ratio: a bend recomputes one block's.
-        first = np.argmin(ratio, axis=1)
-        first_ratio = ratio[np.arange(sup.size), first]
+        first, first_ratio = first_blocking(B, dB, sup)
         k = int(np.argmin(first_ratio))
         a_max, row = min(1.0, float(first_ratio[k])), int(first[k])
         if a_max <= 1e-12:  # degenerate: constraints at zero slack block the step
-            zero_k, zero_rows = np.nonzero(ratio <= 1e-12)
+            zero_k, zero_rows = np.nonzero(blocking(B, dB, sup) <= 1e-12)
             for kz in np.unique(zero_k):  # all of a block's rows at once: one basis each
                 jz = int(sup[kz])
                 set_active(jz, np.union1d(cache[jz][0], zero_rows[zero_k == kz]))
@@ -746,9 +755,8 @@ def _polish(
                 bent = N @ (N.T @ dB[:, sup[k]])
                 zd = zd + _signed_masks(mask, sup[k : k + 1])[:, 0] * (X @ (bent - dB[:, sup[k]]))
                 dB[:, sup[k]] = bent
-                ratio_k = blocking(B, dB, sup[k : k + 1])[0]
-                first[k] = np.argmin(ratio_k)
-                first_ratio[k] = ratio_k[first[k]] + shift
+                first_k, ratio_k = first_blocking(B, dB, sup[k : k + 1])
+                first[k], first_ratio[k] = first_k[0], ratio_k[0] + shift
                 k = int(np.argmin(first_ratio))
                 a2, row = min(rem, max(float(first_ratio[k]) - shift, 0.0)), int(first[k])
                 if a2 <= 1e-12:
@@ -792,6 +800,31 @@ def _step_ratios(
     np.maximum(ratio, 0.0, out=ratio)
     np.copyto(ratio, np.inf, where=~crossed)
     return ratio
+
+
+def _first_blocking(
+    X: np.ndarray,
+    DT: np.ndarray,
+    pat: np.ndarray,
+    Bs: np.ndarray,
+    dBs: np.ndarray,
+    active: list[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each block's first blocking row and its step ratio, ``(first (k,), ratio (k,))``.
+
+    The row-wise ``argmin`` of :func:`_step_ratios` (blocks ``Bs + a dBs``, cone signs
+    ``DT[pat[k]]``; row 0 and inf where nothing blocks): compiled in one pass over the
+    two GEMM results (:func:`convexnn._jit.first_blocking`) when numba is there.
+    """
+    if not _jit.AVAILABLE:
+        ratio = _step_ratios(X, DT[pat], Bs, dBs, active)
+        first = np.argmin(ratio, axis=1)
+        return first, ratio[np.arange(first.size), first]
+    slack = Bs.T @ X.T
+    rate = dBs.T @ X.T
+    blk = np.repeat(np.arange(len(active)), [r.size for r in active])
+    rate[blk, _cat_index(active)] = 0.0  # active rows never block
+    return _jit.first_blocking(slack, rate, DT, np.asarray(pat, dtype=np.int64))
 
 
 def _step_ratios_reference(
