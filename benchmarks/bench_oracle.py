@@ -15,8 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "2")
+import _blas  # before numpy: BLAS threads and the OpenBLAS kernel
+
+_blas.pin("2")
 
 import platform  # noqa: E402
 import time  # noqa: E402

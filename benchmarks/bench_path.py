@@ -21,15 +21,15 @@ program. Runs in one process, one after the other; quote the ratios.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 import warnings
 from pathlib import Path
 
 # One BLAS thread unless told otherwise, as in bench_solvers (set before NumPy loads).
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import _blas  # before numpy: BLAS threads and the OpenBLAS kernel
+
+_blas.pin("1")
 sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np  # noqa: E402

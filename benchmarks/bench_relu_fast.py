@@ -13,10 +13,14 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
+import _blas  # before numpy: threads, OpenBLAS kernel
 
-from convexnn import solve
-from convexnn.patterns import sample_patterns
+_blas.pin("2")
+
+import numpy as np  # noqa: E402
+
+from convexnn import solve  # noqa: E402
+from convexnn.patterns import sample_patterns  # noqa: E402
 
 
 def make_problem(n: int, d: int, P: int, seed: int = 0, frac: float = 0.05):

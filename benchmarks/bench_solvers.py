@@ -52,8 +52,9 @@ import os
 
 # One BLAS thread unless told otherwise: with two on the 2-core machine, a process that
 # has forked and run the peers' thread runtimes slowed our Alg2 solve 24x (BENCHMARKS.md).
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import _blas  # before numpy: BLAS threads and the OpenBLAS kernel
+
+_blas.pin("1")
 
 import multiprocessing  # noqa: E402
 import pickle  # noqa: E402
@@ -886,7 +887,7 @@ def main() -> None:
         specs = [specs[i] for i in args.only]
     print(
         f"machine: {platform.platform()}, {os.cpu_count()} cores, numpy {np.__version__}, "
-        f"BLAS threads {os.environ['OMP_NUM_THREADS']}, load average at start "
+        f"BLAS threads {os.environ['OMP_NUM_THREADS']}, {_blas.describe()}, load average at start "
         f"{os.getloadavg()[0]:.1f}"
     )
     start = time.perf_counter()

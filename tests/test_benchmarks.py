@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,29 @@ def test_time_to_reach_is_the_first_iterate_within_reach(monkeypatch):
     assert bench.time_to_reach(objective, clock, 5.0, 1.0) == (3, 4.0)
     k, t = bench.time_to_reach(objective, clock, 5.0, 0.5)
     assert k is None and np.isnan(t)
+
+
+@pytest.mark.parametrize(
+    ("flags", "preset", "expected"),
+    [
+        ({"avx512f", "avx2"}, None, "SkylakeX"),
+        ({"avx2"}, None, "Haswell"),
+        ({"sse2"}, None, None),
+        ({"avx512f"}, "Zen", "Zen"),  # the user's choice is kept
+    ],
+)
+def test_blas_pin_sets_the_openblas_kernel_from_the_cpu_flags(monkeypatch, flags, preset, expected):
+    """Old OpenBLAS (numpy 1.26's wheels) falls back to generic kernels on CPUs it does not
+    know: the benchmarks name the kernel from the CPU flags, unless the user did."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    import _blas
+
+    for var in ("OPENBLAS_CORETYPE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    if preset is not None:
+        monkeypatch.setenv("OPENBLAS_CORETYPE", preset)
+    monkeypatch.setattr(_blas, "_cpu_flags", lambda: flags)
+    _blas.pin("3")
+    assert os.environ.get("OPENBLAS_CORETYPE") == expected
+    assert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "3"
+    assert "(kernel " in _blas.describe()  # numpy has loaded a BLAS: named, with its kernel
