@@ -74,7 +74,7 @@ _NNLS_WINDOW_ELEMENTS = 1 << 22  # ... and at most this many (problem, row) pair
 _NNLS_TOL = 1e-12  # optimality test: w_j <= tol * max_j ||x_j|| * ||g||
 _NNLS_REFINE = 1e-13  # relative normal-equation residual that calls for refinement
 _NNLS_RIDGE = 1e-14  # relative ridge on the passive-set normal equations
-_NNLS_ROW_CACHE = 1 << 24  # float64 entries of the cached passive rows (128 MB)
+_NNLS_ROW_CACHE = 1 << 24  # float64 entries of the cached passive rows, and of their Gram
 _NNLS_JIT = True  # the compiled Lawson-Hanson inner loop when numba is installed
 
 
