@@ -483,14 +483,20 @@ def test_kernel_input_errors():
         cone_dual_norms(X, np.ones((4, 2), bool), np.ones(4), formulation="x")
 
 
+def _nnls_bank(seed: int, n: int, d: int, P: int) -> tuple[np.ndarray, ...]:
+    """Cone dual-norm problems ``(X_eff, D, G, S)``: P sampled patterns of n points in
+    d dimensions (plus the bias column), G = X^T D_i lam, S the cone signs (P, n)."""
+    rng = np.random.default_rng(seed)
+    X_eff = with_ones(rng.normal(size=(n, d)))
+    D = np.unique(X_eff @ rng.normal(size=(d + 1, P)) >= 0, axis=1)
+    G = X_eff.T @ (D * rng.normal(size=n)[:, None])
+    return X_eff, D, G, np.where(D.T, 1.0, -1.0)
+
+
 def test_nnls_row_cache_and_float32_ranking_keep_float64_values(monkeypatch):
     """The cached passive rows and the rows rebuilt on demand (no cache: large d) give
     the same values; the float32 ranking of violations leaves scipy's NNLS values."""
-    rng = np.random.default_rng(8)
-    X_eff = with_ones(rng.normal(size=(80, 5)))
-    D = np.unique(X_eff @ rng.normal(size=(6, 200)) >= 0, axis=1)
-    G = X_eff.T @ (D * rng.normal(size=80)[:, None])
-    S = np.where(D.T, 1.0, -1.0)
+    X_eff, D, G, S = _nnls_bank(8, n=80, d=5, P=200)
     cached, ok_cached = duality._batched_nnls(X_eff, S, G.T)
     monkeypatch.setattr(duality, "_NNLS_ROW_CACHE", 0)
     assert duality._NNLSState(X_eff, S, G.T).C is None
@@ -535,18 +541,19 @@ def test_compiled_nnls_inner_loop_matches_the_numpy_reference(seed):
 
 
 def test_nnls_values_are_the_same_with_and_without_the_compiled_loop(monkeypatch):
-    """Whole batched NNLS runs (cold and with the stop-below bounds) agree, and agree
+    """Whole batched NNLS runs (to the end, and stopped at a bound) agree, and agree
     with scipy's NNLS, whichever inner loop runs."""
     pytest.importorskip("numba")
-    rng = np.random.default_rng(3)
-    X_eff = with_ones(rng.normal(size=(90, 6)))
-    D = np.unique(X_eff @ rng.normal(size=(7, 300)) >= 0, axis=1)
-    G = X_eff.T @ (D * rng.normal(size=90)[:, None])
-    S = np.where(D.T, 1.0, -1.0)
+    X_eff, D, G, S = _nnls_bank(3, n=90, d=6, P=300)
     fast, ok_fast = duality._batched_nnls(X_eff, S, G.T)
+    fast_stop, _ = duality._batched_nnls(X_eff, S, G.T, stop_below=float(np.median(fast)))
     monkeypatch.setattr(duality, "_NNLS_JIT", False)
+    assert duality._NNLSState(X_eff, S, G.T).gram is None  # the NumPy loop runs
     ref, ok_ref = duality._batched_nnls(X_eff, S, G.T)
+    ref_stop, _ = duality._batched_nnls(X_eff, S, G.T, stop_below=float(np.median(fast)))
     assert ok_fast.all() and ok_ref.all()
     np.testing.assert_allclose(fast, ref, rtol=1e-10, atol=1e-13 * ref.max())
+    np.testing.assert_allclose(fast_stop, ref_stop, rtol=1e-10, atol=1e-13 * ref.max())
+    assert (fast_stop > fast + 1e-9 * fast.max()).any()  # some stopped at a looser bound
     scipy_ref = [duality._cone_norm(X_eff, D[:, k], G[:, k]) for k in range(D.shape[1])]
     np.testing.assert_allclose(fast, scipy_ref, rtol=1e-8, atol=1e-10 * ref.max())
