@@ -80,7 +80,7 @@ steps, updates null bases by Householder reflections and takes its KKT multiplie
 one batched solve; with these the n = 1e4 solve went from 58 s to 44 s. The NNLS inner
 loop (least squares and step-backs on each passive set) and each block's first blocking
 row are compiled (:mod:`convexnn._jit`, numba; NumPy references without it): 54 s to
-44 s on a slower day of the same machine.
+44 s (stand-alone, one thread, on a slower machine than the figures above).
 The last certificate is handed to ``solve`` (``info["dual_norm_bound"]``), which then
 need not recompute the cone norms.
 With the Gram matrix of the polish updated per changed block (``_Gram``), the
