@@ -557,3 +557,14 @@ def test_nnls_values_are_the_same_with_and_without_the_compiled_loop(monkeypatch
     assert (fast_stop > fast + 1e-9 * fast.max()).any()  # some stopped at a looser bound
     scipy_ref = [duality._cone_norm(X_eff, D[:, k], G[:, k]) for k in range(D.shape[1])]
     np.testing.assert_allclose(fast, scipy_ref, rtol=1e-8, atol=1e-10 * ref.max())
+
+
+def test_importing_convexnn_does_not_import_numba():
+    """numba (about 0.1 s to import) loads with the first compiled kernel, not with the
+    package: the gated and CVXPY paths never pay for it."""
+    import subprocess
+    import sys
+
+    code = "import sys, convexnn; assert 'numba' not in sys.modules, 'numba imported'"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

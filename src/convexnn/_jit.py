@@ -13,29 +13,53 @@ row); :func:`first_blocking` finds it in one pass over the two GEMM results inst
 eight NumPy passes over (blocks, n) temporaries.
 
 The NumPy versions stay as the references these are tested against. Without numba,
-:data:`AVAILABLE` is False and they run instead. The first call compiles (about 5 s,
-once: the machine code is cached beside this file).
+:data:`AVAILABLE` is False, :func:`kernels` returns None and they run instead. The first
+call compiles (about 5 s, once: the machine code is cached beside this file).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib.util
+import sys
+from types import ModuleType
 
 import numpy as np
 
-try:
-    import numba
-except ImportError:  # pragma: no cover - numba is a dependency; NumPy fallback
-    numba = None  # type: ignore[assignment]
-AVAILABLE = numba is not None
+AVAILABLE = importlib.util.find_spec("numba") is not None
+_TINY = float(np.finfo(np.float64).tiny)
+# The kernels below, callees first; plain Python until :func:`kernels` compiles them.
+_KERNELS = (
+    "_cholesky",
+    "_cho_solve",
+    "_rows_times",
+    "_least_squares",
+    "border_gram",
+    "restore_feasibility",
+    "first_blocking",
+)
+_compiled = False
 
 
-def njit(*args: Any, **kwargs: Any) -> Any:
-    """``numba.njit(...)``, or no decorator at all without numba."""
-    return numba.njit(*args, **kwargs) if numba is not None else (lambda f: f)
+def kernels() -> ModuleType | None:
+    """This module with its kernels compiled (numba dispatchers), or None without numba.
+
+    numba is imported here, on the first call, not with ``convexnn`` (its import costs
+    about 0.1 s that the gated and CVXPY paths need not pay). Each kernel is compiled at
+    its first call, or loaded from numba's cache beside this file.
+    """
+    global _compiled
+    if not AVAILABLE:
+        return None
+    if not _compiled:
+        import numba
+
+        space = globals()
+        for name in _KERNELS:  # callees first: a caller compiles against their dispatchers
+            space[name] = numba.njit(cache=True, nogil=True)(space[name])
+        _compiled = True
+    return sys.modules[__name__]
 
 
-@njit(cache=True, nogil=True)
 def _cholesky(G: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     """Lower Cholesky factor of a small symmetric G; a pivot that rounding made
     non-positive is raised to ``1e-14 max diag`` (a nearly dependent row; as the ridge)."""
@@ -44,7 +68,7 @@ def _cholesky(G: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     floor = 0.0
     for i in range(k):
         floor = max(floor, G[i, i])
-    floor = 1e-14 * floor + 2.2250738585072014e-308
+    floor = 1e-14 * floor + _TINY
     for i in range(k):
         for j in range(i + 1):
             s = G[i, j]
@@ -57,7 +81,6 @@ def _cholesky(G: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     return L
 
 
-@njit(cache=True, nogil=True)
 def _cho_solve(L: np.ndarray, r: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     """``(L L^T)^{-1} r``."""
     k = L.shape[0]
@@ -75,7 +98,6 @@ def _cho_solve(L: np.ndarray, r: np.ndarray) -> np.ndarray:  # pragma: no cover 
     return x
 
 
-@njit(cache=True, nogil=True)
 def _rows_times(A: np.ndarray, v: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     """``A v`` for A (k, d), v (d,)."""
     out = np.zeros(A.shape[0])
@@ -87,7 +109,6 @@ def _rows_times(A: np.ndarray, v: np.ndarray) -> np.ndarray:  # pragma: no cover
     return out
 
 
-@njit(cache=True, nogil=True)
 def _least_squares(
     A: np.ndarray, G: np.ndarray, g: np.ndarray, ridge_rel: float, refine_rel: float
 ) -> np.ndarray:  # pragma: no cover - compiled
@@ -101,7 +122,7 @@ def _least_squares(
     diag_max = 0.0
     for i in range(k):
         diag_max = max(diag_max, G[i, i])
-    ridge = ridge_rel * diag_max + 2.2250738585072014e-308
+    ridge = ridge_rel * diag_max + _TINY
     for i in range(k):
         G[i, i] += ridge
     L = _cholesky(G)
@@ -119,7 +140,6 @@ def _least_squares(
     return z
 
 
-@njit(cache=True, nogil=True)
 def border_gram(
     C: np.ndarray, gram: np.ndarray, valid: np.ndarray, ia: np.ndarray, slot: np.ndarray
 ) -> None:  # pragma: no cover - compiled
@@ -137,7 +157,6 @@ def border_gram(
                 gram[b, s, q] = acc
 
 
-@njit(cache=True, nogil=True)
 def restore_feasibility(
     ia: np.ndarray,
     C: np.ndarray,
@@ -209,7 +228,6 @@ def restore_feasibility(
             running[b] = False
 
 
-@njit(cache=True, nogil=True)
 def first_blocking(
     slack: np.ndarray, rate: np.ndarray, DT: np.ndarray, pat: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled

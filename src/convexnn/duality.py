@@ -408,8 +408,8 @@ class _NNLSState:
         self.C = np.zeros((B, kmax, X.shape[1])) if fits else None
         # With the rows and numba, their Gram matrices (B, kmax, kmax) for the compiled
         # least squares: entries of used slots kept current as rows join.
-        jit = fits and _jit.AVAILABLE and _NNLS_JIT
-        self.gram = np.zeros((B, kmax, kmax)) if jit else None
+        self._jit = _jit.kernels() if fits and _NNLS_JIT else None
+        self.gram = np.zeros((B, kmax, kmax)) if self._jit is not None else None
         g_norm = np.linalg.norm(g, axis=1)
         self.tol = _NNLS_TOL * float(np.linalg.norm(X, axis=1).max(initial=0.0)) * g_norm
         self.running = g_norm > 0
@@ -542,8 +542,8 @@ class _NNLSState:
         self.mu[ia, slot] = 0.0
         if self.C is not None:
             self.C[ia, slot] = self._signed_rows(ia, j)
-            if self.gram is not None:
-                _jit.border_gram(self.C, self.gram, self.valid, ia, slot)
+            if self._jit is not None:
+                self._jit.border_gram(self.C, self.gram, self.valid, ia, slot)
 
     def least_squares(self, ia: NDArray[np.intp]) -> Array:
         """``z = argmin ||g + C_P^T z||`` on the passive slots, (b, kmax), 0 on unused slots.
@@ -580,8 +580,8 @@ class _NNLSState:
         Compiled (:func:`convexnn._jit.restore_feasibility`) when numba is there
         and the rows are cached; else :meth:`restore_feasibility_numpy`, the reference.
         """
-        if self.C is not None and self.gram is not None:
-            _jit.restore_feasibility(
+        if self._jit is not None:
+            self._jit.restore_feasibility(
                 np.ascontiguousarray(ia, dtype=np.int64),
                 self.C,
                 self.gram,

@@ -816,7 +816,8 @@ def _first_blocking(
     ``DT[pat[k]]``; row 0 and inf where nothing blocks): compiled in one pass over the
     two GEMM results (:func:`convexnn._jit.first_blocking`) when numba is there.
     """
-    if not _jit.AVAILABLE:
+    jit = _jit.kernels()
+    if jit is None:
         ratio = _step_ratios(X, DT[pat], Bs, dBs, active)
         first = np.argmin(ratio, axis=1)
         return first, ratio[np.arange(first.size), first]
@@ -824,7 +825,7 @@ def _first_blocking(
     rate = dBs.T @ X.T
     blk = np.repeat(np.arange(len(active)), [r.size for r in active])
     rate[blk, _cat_index(active)] = 0.0  # active rows never block
-    return _jit.first_blocking(slack, rate, DT, np.asarray(pat, dtype=np.int64))
+    return jit.first_blocking(slack, rate, DT, np.asarray(pat, dtype=np.int64))
 
 
 def _step_ratios_reference(
