@@ -148,14 +148,14 @@ def test_aligned_certificate_lets_the_gated_solver_stop_sooner(medium, monkeypat
 
 def test_certify_screens_with_the_norms_of_its_own_dual_point(medium):
     from convexnn.solvers._kernels import make_backend
-    from convexnn.solvers.group_lasso import _certify, _prepare
+    from convexnn.solvers.group_lasso import _Alive, _certify, _prepare
 
     X, y, D, beta, _ = medium
     problem = build_problem(X, y, beta, D, formulation="gated", hidden_bias=True, output_bias=True)
     backend = make_backend({}, caller="test")
     data = _prepare(problem, backend)
     sol = _solve(X, y, beta, D, tol=1e-3)
-    chk = _certify(data, problem, backend, sol.V, sol.c, np.arange(problem.P), data.M64)
+    chk = _certify(data, problem, backend, sol.V, sol.c, _Alive.every(data))
     assert chk.rel_gap < chk.plain_gap  # the aligned point certified
     z = problem.predict(sol.V, sol.W, chk.c)
     lam0 = y - z - np.mean(y - z)  # -grad of the squared loss, centred (output bias)
@@ -169,6 +169,70 @@ def test_certify_screens_with_the_norms_of_its_own_dual_point(medium):
     assert np.max(np.abs(lam - lam0)) > 1e-3 * np.max(np.abs(lam0))
     dual_norms = np.linalg.norm(adjoint(data.X64, data.M64, lam), axis=0)
     np.testing.assert_allclose(chk.dual_norms, dual_norms, rtol=1e-7)
+
+
+def test_float32_priced_check_estimates_and_float64_recheck_certifies(medium):
+    """A float32-priced check estimates the float64 one's norms and gaps; re-pricing its
+    candidates in float64 (``estimate=``) is the float64 check itself."""
+    from convexnn.solvers._kernels import make_backend
+    from convexnn.solvers.group_lasso import _Alive, _certify, _prepare
+
+    X, y, D, beta, _ = medium
+    problem = build_problem(X, y, beta, D, formulation="gated", hidden_bias=True, output_bias=True)
+    backend = make_backend({"dtype": "float32"}, caller="test")
+    data = _prepare(problem, backend)
+    assert data.Mc.dtype == np.float32
+    sol = _solve(X, y, beta, D, tol=1e-3)
+    exact = _certify(data, problem, backend, sol.V, sol.c, _Alive.every(data))
+    low = _certify(data, problem, backend, sol.V, sol.c, _Alive.every(data), low=True)
+    assert exact.exact and not low.exact and len(low.bounds) == 2  # aligned tried
+    np.testing.assert_allclose(low.gnorm, exact.gnorm, rtol=1e-5)
+    np.testing.assert_allclose(low.dual_norms, exact.dual_norms, rtol=1e-5)
+    assert low.rel_gap == pytest.approx(exact.rel_gap, rel=1e-3)
+    assert np.max(np.abs(low.gnorm - exact.gnorm)) > 0  # really priced in float32
+    again = _certify(data, problem, backend, sol.V, sol.c, _Alive.every(data), estimate=low)
+    assert again.exact
+    for name in ("primal", "lower", "rel_gap", "plain_gap", "t", "c"):
+        assert getattr(again, name) == pytest.approx(getattr(exact, name), rel=1e-12)
+    np.testing.assert_allclose(again.dual_norms, exact.dual_norms, rtol=1e-12)
+
+
+def test_float32_pricing_stops_and_screens_on_float64_checks_only(monkeypatch):
+    """Every check between rounds is priced in float32 unless something rigorous hangs on
+    it: the stop, a screening (the estimate predicts one), the last iteration."""
+    import convexnn.solvers.group_lasso as gl
+
+    checks, screens = [], []
+    certify, screen = gl._certify, gl._screen
+
+    def spy_certify(*args, **kw):
+        chk = certify(*args, **kw)
+        checks.append((chk.exact, chk.rel_gap, kw.get("estimate") is not None))
+        return chk
+
+    def spy_screen(data, problem, U, chk, alive):
+        out = screen(data, problem, U, chk, alive)
+        screens.append((chk.exact, out[2]))
+        return out
+
+    # 300 patterns of which 50 are active at the optimum: gap-safe screening drops 116
+    X, y = _data(300, 4, seed=2)
+    D = np.asarray(sample_patterns(X, 300, hidden_bias=True, random_state=1))
+    beta, tol = 5.0, 1e-7
+    p_ref = _solve(X, y, beta, D, tol=1e-10, solver_options={"dtype": "float64"})
+    monkeypatch.setattr(gl, "_certify", spy_certify)
+    monkeypatch.setattr(gl, "_screen", spy_screen)
+    sol = _solve(X, y, beta, D, tol=tol, solver_options={"dtype": "float32"})
+    assert sol.status == "optimal"
+    assert sol.convex_objective == pytest.approx(p_ref.convex_objective, rel=2 * tol)
+    assert sum(not exact for exact, _, _ in checks) >= 3  # most checks were estimates
+    assert checks[-1][0] and checks[-1][1] <= tol  # the stop: a float64 check
+    assert (sol.convex_objective - sol.lower_bound) / sol.convex_objective <= tol
+    for (exact, gap, _), nxt in zip(checks, [*checks[1:], (True, 0.0, False)], strict=True):
+        if not exact and not nxt[2]:  # an estimate that was not re-checked in float64
+            assert gap > max(gl._EXACT_TOL * tol, gl._EXACT_GAP)
+    assert all(exact for exact, _ in screens)
+    assert sum(dropped for _, dropped in screens) > 0  # the screening still happened
 
 
 def test_power_iteration_warm_started_from_its_last_vector():

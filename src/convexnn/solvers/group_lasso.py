@@ -33,6 +33,12 @@ With ``dtype="float32"`` the iterates, the loss and every gap stay in float64 an
 two GEMMs per iteration run in float32, on corrections from a float64 anchor taken at the
 start of each round (``_fista.Refined``): float32 speed to float64 accuracy. If a round's
 gap stalls even so (five checks without a 1% fall), the loop goes on in plain float64.
+The pricing adjoints of the checks between rounds run in float32 too: their gaps are
+estimates (the norms' rounding is about 1e-7 relative), used only to price groups and to
+set the next round's target. Whatever must be rigorous gets a float64 check first: the
+stop (once the estimated gap is below ``max(10 tol, 1e-5)``), a screening (once the
+estimate predicts one), running out of ``max_iter``. At n = 1e4, d = 41, P = 2000 that
+makes 8 of the 10 checks 2.5x cheaper.
 """
 
 from __future__ import annotations
@@ -75,6 +81,9 @@ _NEWTON_GAP = 1e-2  # plain gap below which a round may be a Newton round
 _NEWTON_NEW = 0.1  # ... if at most this share of its working set is new
 _NEWTON_STEPS = 20
 _NEWTON_DEC = 0.1  # Newton decrement, relative to tol * gap scale, that ends a round
+_EXACT_TOL = 10.0  # estimated gap, relative to tol, from which a check is redone in float64
+_EXACT_GAP = 1e-5  # ... and at least this: far above the estimates' float32 rounding
+_SCREEN_SHARE = 0.2  # share of the alive groups a screening must drop to be applied
 
 
 @dataclass
@@ -94,7 +103,7 @@ class _Data:
     M64: Any
     Xc: Any
     Mc: Any
-    fro: Any  # ||D_i X||_F, shape (P,)
+    fro: np.ndarray  # ||D_i X||_F, shape (P,), float64 NumPy
     y: np.ndarray
 
 
@@ -106,7 +115,7 @@ def _prepare(problem: ConvexReLUProblem, backend: Backend) -> _Data:
     else:
         Xc, Mc = X64, M64
     xp = backend.xp
-    fro = xp.sqrt(M64.T @ xp.sum(X64 * X64, axis=1))
+    fro = to_numpy(xp.sqrt(M64.T @ xp.sum(X64 * X64, axis=1)))
     return _Data(X64, M64, Xc, Mc, fro, np.asarray(problem.y, dtype=np.float64))
 
 
@@ -130,8 +139,31 @@ class _Round:
 
 
 @dataclass
+class _Alive:
+    """The groups not screened out, with their mask columns in float64 and, for float32
+    pricing, in the compute dtype (sliced on first use)."""
+
+    idx: np.ndarray
+    M64: Any
+    _low: Any = None
+
+    @classmethod
+    def every(cls, data: _Data) -> _Alive:
+        return cls(np.arange(data.fro.size), data.M64, data.Mc)
+
+    def low(self, data: _Data) -> Any:
+        if self._low is None:
+            self._low = take_columns(data.Mc, self.idx)
+        return self._low
+
+    def restrict(self, data: _Data, keep: np.ndarray) -> _Alive:
+        idx = self.idx[keep]
+        return _Alive(idx, take_columns(data.M64, idx))
+
+
+@dataclass
 class _Check:
-    """One float64 certificate of the current iterate over the alive groups."""
+    """A check of the current iterate over the alive groups (a certificate if ``exact``)."""
 
     primal: float
     lower: float
@@ -143,6 +175,8 @@ class _Check:
     dual_norms: np.ndarray  # ||X^T D_i lam|| of the alive groups, lam the bound's (screening)
     #: (candidate, its largest dual norm) for each candidate tried: plain, then aligned
     bounds: list[tuple[np.ndarray, float]] = field(default_factory=list)
+    #: False: priced in float32, every gap and bound above is an estimate
+    exact: bool = True
 
 
 def _certify(
@@ -151,50 +185,81 @@ def _certify(
     backend: Backend,
     U: np.ndarray,
     c: float,
-    alive: np.ndarray,
-    M_alive: Any,
+    alive: _Alive,
+    *,
+    low: bool = False,
+    estimate: _Check | None = None,
 ) -> _Check:
+    """Primal value, dual candidates and bounds at (U, c), priced over the alive groups.
+
+    ``low``: the pricing adjoints in the float32 compute dtype (estimates; see the
+    module docstring), else in float64 (a certificate). ``estimate``: a float32 check of
+    the same (U, c) whose primal value and candidates are re-priced, not rebuilt.
+    """
     nz = np.flatnonzero(np.linalg.norm(U, axis=0) > 0)
-    M_nz, U_nz = take_columns(data.M64, nz), backend.asarray(U[:, nz], backend.f64)
-    z = forward(data.X64, M_nz, U_nz)
-    loss = problem.loss
-    z_np = to_numpy(z)
-    if problem.output_bias:
-        c = best_bias(loss, z_np, data.y, c)
-        z_np = z_np + c
-    primal = float(loss.value(z_np, data.y)) + problem.beta * float(np.linalg.norm(U, axis=0).sum())
-    lam0 = dual_candidate(loss, z_np, data.y, problem.output_bias)
-    gnorm = _dual_norms(data, backend, M_alive, lam0)
-    lower, t = dual_lower_bound(loss, lam0, data.y, problem.beta, float(gnorm.max(initial=0.0)))
-    plain_gap = (primal - lower) / gap_scale(primal, data.y)
+    loss, y = problem.loss, data.y
+    if estimate is None:
+        primal, c, lam0 = _primal_and_candidate(data, problem, backend, U, nz, c)
+    else:
+        primal, c, lam0 = estimate.primal, estimate.c, estimate.bounds[0][0]
+    gnorm = _dual_norms(data, backend, alive, lam0, low)
+    lower, t = dual_lower_bound(loss, lam0, y, problem.beta, float(gnorm.max(initial=0.0)))
+    plain_gap = (primal - lower) / gap_scale(primal, y)
     dual_norms = gnorm
     bounds = [(lam0, float(gnorm.max(initial=0.0)))]
     # Far from the optimum the aligned bound is no better (nor its screening).
-    if plain_gap <= _ALIGN_GAP and worth_aligning(nz.size, problem.n):
+    lam1: np.ndarray | None = None
+    if estimate is not None and len(estimate.bounds) > 1:
+        lam1 = estimate.bounds[1][0]
+    elif plain_gap <= _ALIGN_GAP and worth_aligning(nz.size, problem.n):
         lam1 = to_numpy(
             aligned_dual_candidate(
                 data.X64,
-                M_nz,
-                U_nz,
+                take_columns(data.M64, nz),
+                backend.asarray(U[:, nz], backend.f64),
                 backend.asarray(lam0, backend.f64),
                 problem.beta,
                 problem.output_bias,
             )
         )
-        norms1 = _dual_norms(data, backend, M_alive, lam1)
-        lower1, t1 = dual_lower_bound(
-            loss, lam1, data.y, problem.beta, float(norms1.max(initial=0.0))
-        )
+    if lam1 is not None:
+        norms1 = _dual_norms(data, backend, alive, lam1, low)
+        lower1, t1 = dual_lower_bound(loss, lam1, y, problem.beta, float(norms1.max(initial=0.0)))
         bounds.append((lam1, float(norms1.max(initial=0.0))))
         if lower1 > lower:
             lower, t, dual_norms = lower1, t1, norms1
-    rel_gap = (primal - lower) / gap_scale(primal, data.y)
-    return _Check(primal, lower, rel_gap, plain_gap, t, gnorm, c, dual_norms, bounds)
+    rel_gap = (primal - lower) / gap_scale(primal, y)
+    return _Check(primal, lower, rel_gap, plain_gap, t, gnorm, c, dual_norms, bounds, not low)
 
 
-def _dual_norms(data: _Data, backend: Backend, M_alive: Any, lam: np.ndarray) -> np.ndarray:
-    """``||X^T D_i lam||`` of the alive groups (float64 NumPy)."""
-    G = adjoint(data.X64, M_alive, backend.asarray(lam, backend.f64))
+def _primal_and_candidate(
+    data: _Data,
+    problem: ConvexReLUProblem,
+    backend: Backend,
+    U: np.ndarray,
+    nz: np.ndarray,
+    c: float,
+) -> tuple[float, float, np.ndarray]:
+    """Primal value at (U, c*) with the best output bias c*, c*, and ``lam0 = -grad L``."""
+    M_nz, U_nz = take_columns(data.M64, nz), backend.asarray(U[:, nz], backend.f64)
+    z_np = to_numpy(forward(data.X64, M_nz, U_nz))
+    loss = problem.loss
+    if problem.output_bias:
+        c = best_bias(loss, z_np, data.y, c)
+        z_np = z_np + c
+    primal = float(loss.value(z_np, data.y)) + problem.beta * float(np.linalg.norm(U, axis=0).sum())
+    return primal, c, dual_candidate(loss, z_np, data.y, problem.output_bias)
+
+
+def _dual_norms(
+    data: _Data, backend: Backend, alive: _Alive, lam: np.ndarray, low: bool
+) -> np.ndarray:
+    """``||X^T D_i lam||`` of the alive groups (float64 NumPy); ``low``: the adjoint in
+    the compute dtype (float32), its columns' norms in float64."""
+    if low:
+        G = adjoint(data.Xc, alive.low(data), backend.asarray(lam))
+        return np.linalg.norm(to_numpy(G), axis=0)
+    G = adjoint(data.X64, alive.M64, backend.asarray(lam, backend.f64))
     return to_numpy(column_norms(G))
 
 
@@ -214,8 +279,7 @@ def solve_gated(
     data = _prepare(problem, backend)
     U, c = _initial_point(problem, warm_start)
     P = problem.P
-    alive = np.arange(P)
-    M_alive = data.M64
+    alive = _Alive.every(data)
     n_iter, n_outer, n_screened, n_iter32 = 0, 0, 0, 0
     prev: _Round | None = None  # the last round's working set, masks and Lip
     top = None  # the last power-iteration vector (see SubProblem.top)
@@ -226,24 +290,29 @@ def solve_gated(
     grams: dict[int, Any] = {}  # pattern -> its d x d preconditioner block (newton_round)
     n_hvp, n_newton = 0, 0
     while True:
-        chk = _certify(data, problem, backend, U, c, alive, M_alive)
+        chk = _certify(data, problem, backend, U, c, alive, low=refined)
+        if not chk.exact and _needs_exact(chk, problem, U, alive, data, tol, n_iter >= max_iter):
+            chk = _certify(data, problem, backend, U, c, alive, estimate=chk)
         c = chk.c
         if verbose:
+            kind = "" if chk.exact else " (float32 estimate)"
             print(
-                f"[gated] outer {n_outer}: rel gap {chk.rel_gap:.3e}, active "
-                f"{int((np.linalg.norm(U, axis=0) > 0).sum())}, alive {alive.size}, it {n_iter}"
+                f"[gated] outer {n_outer}: rel gap {chk.rel_gap:.3e}{kind}, active "
+                f"{int((np.linalg.norm(U, axis=0) > 0).sum())}, alive {alive.idx.size}, "
+                f"it {n_iter}"
             )
-        if chk.rel_gap <= tol:
-            if alive.size == P:
+        if chk.rel_gap <= tol and chk.exact:
+            if alive.idx.size == P:
                 status = "optimal"
                 break
-            alive, M_alive = np.arange(P), data.M64  # final check over every group
+            alive = _Alive.every(data)  # final check over every group
             continue
         if n_iter >= max_iter:
             break
-        alive, M_alive, chk, n_drop = _screen(data, problem, backend, U, chk, alive, M_alive)
-        n_screened += n_drop
-        ws = _working_set(U, chk, alive, problem.beta)
+        if chk.exact:
+            alive, chk, n_drop = _screen(data, problem, U, chk, alive)
+            n_screened += n_drop
+        ws = _working_set(U, chk, alive.idx, problem.beta)
         rnd = prev if prev is not None and np.array_equal(prev.ws, ws) else _Round(ws)
         sub = SubProblem(
             X=data.X64,
@@ -349,27 +418,44 @@ def _initial_point(
 
 
 def _screen(
-    data: _Data,
-    problem: ConvexReLUProblem,
-    backend: Backend,
-    U: np.ndarray,
-    chk: _Check,
-    alive: np.ndarray,
-    M_alive: Any,
-) -> tuple[np.ndarray, Any, _Check, int]:
-    """Gap-safe rule: drop alive groups that are zero at every optimum."""
+    data: _Data, problem: ConvexReLUProblem, U: np.ndarray, chk: _Check, alive: _Alive
+) -> tuple[_Alive, _Check, int]:
+    """Gap-safe rule (a float64 check): drop alive groups that are zero at every optimum."""
+    keep = _screen_keep(data, problem, U, chk, alive)
+    n_drop = int(keep.size - keep.sum())
+    # Re-slicing the mask copies it: only worth it once a fifth of the columns go.
+    if n_drop == 0 or n_drop < _SCREEN_SHARE * keep.size:
+        return alive, chk, 0
+    chk.gnorm, chk.dual_norms = chk.gnorm[keep], chk.dual_norms[keep]
+    return alive.restrict(data, keep), chk, n_drop
+
+
+def _screen_keep(
+    data: _Data, problem: ConvexReLUProblem, U: np.ndarray, chk: _Check, alive: _Alive
+) -> np.ndarray:
+    """Alive groups the gap-safe test keeps: ``t ||g_i|| + r ||D_i X||_F >= beta`` with
+    ``r = sqrt(2 smoothness gap)``, or non-zero. A certificate only on a float64 check."""
     gap = max(chk.primal - chk.lower, 0.0)
     radius = np.sqrt(2.0 * float(problem.loss.smoothness or 1.0) * gap)
-    fro = to_numpy(data.fro)[alive]
-    nonzero = np.linalg.norm(U[:, alive], axis=0) > 0
-    keep = (chk.t * chk.dual_norms + radius * fro >= problem.beta) | nonzero
-    n_drop = int(alive.size - keep.sum())
-    # Re-slicing the mask copies it: only worth it once a fifth of the columns go.
-    if n_drop == 0 or n_drop < 0.2 * alive.size:
-        return alive, M_alive, chk, 0
-    alive = alive[keep]
-    chk.gnorm, chk.dual_norms = chk.gnorm[keep], chk.dual_norms[keep]
-    return alive, take_columns(data.M64, alive), chk, n_drop
+    nonzero = np.linalg.norm(U[:, alive.idx], axis=0) > 0
+    return (chk.t * chk.dual_norms + radius * data.fro[alive.idx] >= problem.beta) | nonzero
+
+
+def _needs_exact(
+    chk: _Check,
+    problem: ConvexReLUProblem,
+    U: np.ndarray,
+    alive: _Alive,
+    data: _Data,
+    tol: float,
+    last: bool,
+) -> bool:
+    """Whether a float32-priced check must be redone in float64: to stop (the estimated
+    gap is near ``tol``), to screen (the estimate predicts a screening), or the last."""
+    if last or chk.rel_gap <= max(_EXACT_TOL * tol, _EXACT_GAP):
+        return True
+    keep = _screen_keep(data, problem, U, chk, alive)
+    return bool(keep.size - keep.sum() >= max(1.0, _SCREEN_SHARE * keep.size))
 
 
 def _newton_ready(chk: _Check, U: np.ndarray, ws: np.ndarray) -> bool:
