@@ -340,6 +340,78 @@ def test_refined_operators_reach_float64_accuracy():
     assert sub.forward(B).dtype == np.float64 and sub.adjoint(g).dtype == np.float64
 
 
+@pytest.mark.parametrize("output_bias", [True, False])
+@pytest.mark.parametrize("refined", [False, True])
+def test_fista_gap_checks_from_tracked_predictions_match_the_reference(
+    output_bias, refined, monkeypatch
+):
+    """FISTA's gap checks use A(B) and A^T grad L at B carried over from the gradients
+    at the extrapolated points (no GEMM): each must equal the direct computation, and
+    the run must be the run that checks directly."""
+    import convexnn.solvers._fista as fi
+    from convexnn.losses import get_loss
+    from convexnn.solvers._kernels import LossOps, make_backend
+
+    rng = np.random.default_rng(4)
+    n, d, K = 300, 5, 25
+    X = rng.normal(size=(n, d))
+    M = np.asfortranarray((X @ rng.normal(size=(d, K)) > 0).astype(float))
+    y = np.maximum(X @ rng.normal(size=(d, 3)), 0).sum(axis=1) + 0.1 * rng.normal(size=n)
+    b64, b32 = make_backend({}, caller="t"), make_backend({"dtype": "float32"}, caller="t")
+
+    def run(**kw):
+        sub = fi.SubProblem(
+            X, M, LossOps(get_loss("squared", caller="t"), y, b64), 3.0, output_bias, b64
+        )
+        B0 = np.zeros((d, K))
+        if refined:
+            fi.refine(sub, X.astype(np.float32), M.astype(np.float32), b32, B0, 0.0)
+        tol = 1e-4 if refined else 1e-6  # float32 corrections from B0 = 0: far from 1e-6
+        return fi.fista(sub, B0, 0.0, tol=tol, max_iter=3000, stop="gap", y_np=y, **kw)
+
+    checks, restarts = [], []
+    tracked_gap, tracked_restart = fi._AtB.gap_and_primal, fi._AtB.restart
+
+    def spy_gap(self, B, c, y_np):
+        out = tracked_gap(self, B, c, y_np)
+        ref = fi._gap_and_primal(self.sub, B, c, y_np)
+        exact = forward_reference(X, M, B) + c
+        # float32 corrections (from the anchor B0 = 0): both are float32-accurate
+        rtol = 1e-5 if refined else 1e-11
+        assert np.linalg.norm(self.z - exact) <= rtol * np.linalg.norm(exact)
+        checks.append((out, ref))
+        return out
+
+    def spy_restart(self):
+        out = tracked_restart(self)
+        g = self.sub.ops.gradient(self.z)
+        G = adjoint_reference(X, M, g)
+        assert np.linalg.norm(out[0] - G) <= 1e-5 * np.linalg.norm(G)
+        restarts.append(out)
+        return out
+
+    monkeypatch.setattr(fi._AtB, "gap_and_primal", spy_gap)
+    monkeypatch.setattr(fi._AtB, "restart", spy_restart)
+    tracked = run(check_every=5)
+    assert len(checks) >= 5
+    rel = 1e-6 if refined else 1e-10
+    for (gap, primal), (gap_ref, primal_ref) in checks:
+        assert primal == pytest.approx(primal_ref, rel=rel)
+        if refined:  # relative gaps, both with float32 rounding of the full z and G
+            assert gap == pytest.approx(gap_ref, abs=1e-5)
+        else:
+            assert gap == pytest.approx(gap_ref, rel=1e-7)
+    with monkeypatch.context() as m:
+        m.setattr(fi._AtB, "start", classmethod(lambda cls, sub: None))
+        direct = run(check_every=5)
+    assert tracked.converged and direct.converged
+    if not refined:  # the same run: the check of B_k comes with the gradient at Y_{k+1}
+        assert tracked.n_iter == direct.n_iter + 1
+        np.testing.assert_allclose(tracked.B, direct.B, rtol=1e-8, atol=1e-10)
+    else:  # float32 rounding may move a check's verdict by a few iterations
+        assert abs(tracked.n_iter - direct.n_iter - 1) <= 10
+
+
 def test_float32_gemms_reach_a_gap_plain_float32_cannot(medium):
     """Mixed precision takes the gap far below float32's floor (about 1e-5 for plain
     float32 iterations) with float32 GEMMs in nearly every iteration."""

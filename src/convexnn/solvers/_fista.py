@@ -24,6 +24,12 @@ float64 while the two GEMMs run in float32 on *corrections* from a float64 ancho
 
 so that the rounding error is float32's epsilon times the correction, which shrinks as
 the iterates converge (iterative refinement): float32 speed, float64 accuracy.
+
+Gap checks without GEMMs (:class:`_AtB`, squared loss, no penalty): the predictions at
+the iterate B and ``A^T grad L`` there are affine combinations of those at the
+extrapolated points, which every iteration computes anyway; a check of ``B_k`` is made
+with the gradient at ``Y_{k+1}``. At n = 1e4, d = 41, P = 2000 (gated) that removed 46 of
+the 727 forward/adjoint pairs.
 """
 
 from __future__ import annotations
@@ -226,6 +232,72 @@ def _gap_and_primal(sub: SubProblem, B: Any, c: float, y_np: np.ndarray) -> tupl
 
 
 @dataclass
+class _AtB:
+    """The predictions at the iterate B and ``A^T grad L`` there, without GEMMs.
+
+    FISTA's extrapolated point is ``Y_k = B_{k-1} + mom (B_{k-1} - B_{k-2})`` (bias
+    alike), so by linearity ``A(B_{k-1}) + c = (z(Y_k) + mom (A(B_{k-2}) + c)) / (1 + mom)``;
+    for the squared loss the gradient is affine in z and the same weights carry
+    ``A^T grad L`` over. (Both weights are in [0, 1]: rounding does not grow.) The gap of
+    B is then known from the gradient FISTA computes at Y anyway: the gap checks cost no
+    forward or adjoint. With mixed precision the operators are affine (an anchor plus
+    float32 corrections), which the weights (summing to 1) preserve as well.
+    """
+
+    sub: SubProblem
+    A1: Any  # A^T 1 (d, K): the centring of lam with an output bias
+    z: Any = None  # A(B) + c (n,)
+    G: Any = None  # A^T grad L(z) (d, K)
+    g_y: Any = None  # grad L at the last Y
+    mom: float = 0.0
+
+    @classmethod
+    def start(cls, sub: SubProblem) -> _AtB | None:
+        """Tracking where it is exact: the squared loss, no penalty; else None."""
+        if sub.penalty is not None or sub.ops.loss.name != "squared":
+            return None
+        A1 = None
+        if sub.output_bias:
+            A1 = adjoint(sub.X, sub.Ms, sub.backend.xp.ones_like(sub.X[:, 0]))
+        return cls(sub, A1)
+
+    def gradient(self, Y: Any, cy: float) -> tuple[Any, float]:
+        """``(A^T grad L, sum grad L)`` at (Y, cy); updates the tracked values at B."""
+        sub = self.sub
+        z = sub.predict(Y, cy)
+        g = sub.ops.gradient(z)
+        gY = sub.adjoint(g)
+        if self.z is None:  # the first Y is B itself
+            self.z, self.G = z, gY
+        else:
+            w = 1.0 / (1.0 + self.mom)
+            self.z = w * z + (1.0 - w) * self.z
+            self.G = w * gY + (1.0 - w) * self.G
+        gc = float(sub.backend.xp.sum(g)) if sub.output_bias else 0.0
+        return gY, gc
+
+    def restart(self) -> tuple[Any, float]:
+        """The gradient at B (for a restart at Y = B)."""
+        g = self.sub.ops.gradient(self.z)
+        gc = float(self.sub.backend.xp.sum(g)) if self.sub.output_bias else 0.0
+        return self.G, gc
+
+    def gap_and_primal(self, B: Any, c: float, y_np: np.ndarray) -> tuple[float, float]:
+        """:func:`_gap_and_primal` at (B, c) from the tracked values."""
+        sub = self.sub
+        xp = sub.backend.xp
+        primal = sub.ops.value(self.z) + sub.beta * float(xp.sum(column_norms(B)))
+        lam0 = dual_candidate(sub.ops.loss, to_numpy(self.z), y_np, sub.output_bias)
+        G = -self.G  # A^T lam0 with lam0 = -grad L = y - z (centred with an output bias)
+        if sub.output_bias:
+            G = G + float(xp.mean(sub.ops.gradient(self.z))) * self.A1
+        G = sub.project(G)
+        s_max = float(xp.max(column_norms(G))) if G.shape[1] else 0.0
+        lower, _ = dual_lower_bound(sub.ops.loss, lam0, y_np, sub.beta, s_max)
+        return (primal - lower) / gap_scale(primal, y_np), primal
+
+
+@dataclass
 class FistaResult:
     B: Any
     c: float
@@ -265,6 +337,7 @@ def fista(
     last_obj = np.inf
     scale = sub.beta * max(1.0, float(np.sqrt(B.shape[1])))
     history: list[float] = []  # best gap so far, at every check
+    at_b = _AtB.start(sub) if stop == "gap" and not backtrack else None
     for k in range(1, max_iter + 1):
         if backtrack:
             f_y, gB, gc = sub.smooth_value_grad(Y, cy)
@@ -278,6 +351,23 @@ def fista(
                 if sub.smooth_value(B_new, c_new) <= f_y + quad + 0.5 * Lip * sq * (1 + 1e-10):
                     break
                 Lip *= 2.0
+        elif at_b is not None:
+            gB, gc = at_b.gradient(Y, cy)  # at Y_k, and tracks the predictions at B_{k-1}
+            if k > 1 and (k - 1) % check_every == 0:  # check B = B_{k-1} without a GEMM
+                measure, primal = at_b.gap_and_primal(B, c, y_np)
+                if measure <= tol:
+                    return FistaResult(B, c, k, True, measure)
+                history.append(min(measure, history[-1]) if history else measure)
+                if stall_checks and len(history) > stall_checks:
+                    if history[-1] > 0.99 * history[-1 - stall_checks]:
+                        return FistaResult(B, c, k, False, measure)
+                if primal > last_obj * (1 + 1e-7) + 1e-300:  # step too long: safeguard
+                    Lip = sub.Lip = 2.0 * Lip
+                    Y, cy, t = B, c, 1.0
+                    gB, gc = at_b.restart()  # the gradient at Y = B is known
+                last_obj = primal
+            B_new = group_prox(sub.project(Y - gB / Lip), sub.beta / Lip)
+            c_new = cy - gc / Lip
         else:
             gB, gc = sub.smooth_grad(Y, cy)
             B_new = group_prox(sub.project(Y - gB / Lip), sub.beta / Lip)
@@ -290,14 +380,17 @@ def fista(
         restart = float(xp.sum(step * dB)) + (cy - c_new) * (c_new - c) > 0
         if restart:
             t, Y, cy = 1.0, B_new, c_new
+            mom = 0.0
         else:
             t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))  # a float: keeps the dtype
             mom = (t - 1.0) / t_new
             Y, cy, t = B_new + mom * dB, c_new + mom * (c_new - c), t_new
+        if at_b is not None:
+            at_b.mom = mom
         B, c = B_new, c_new
         if stop == "grad_map" and measure <= tol:
             return FistaResult(B, c, k, True, measure)
-        if stop == "gap" and k % check_every == 0:
+        if stop == "gap" and at_b is None and k % check_every == 0:
             measure, primal = _gap_and_primal(sub, B, c, y_np)
             if measure <= tol:
                 return FistaResult(B, c, k, True, measure)
