@@ -123,7 +123,11 @@ _MIN_NEW = 10
 # d = 32: 13.5 s -> 11.9 s; 0.05: 12.5 s).
 _ADD_FRACTION = 0.1
 _INNER_FRACTION = 0.2
-_GATED_TOL = 1e-4
+# The gated warm start's tolerance: the relu rounds (Newton polish) take it from there.
+# At n = 1e4, d = 41, P = 2000 the gated loop reaches 1.9e-4 one Newton round early:
+# 1e-3 instead of 1e-4 saved those rounds (631 -> 560 iterations, about 1.5 s of 41 s);
+# the same iterations on the other benchmark problems; 3e-2 no better within the noise.
+_GATED_TOL = 1e-3
 _GATED_SHARE = 0.1  # of max_iter, for the gated warm start
 _ROUND_ITER = 10  # FISTA iterations between two Newton polishes
 _STALL = 1e-6  # relative decrease below which a full polish round counts as stalled
