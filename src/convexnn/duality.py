@@ -98,8 +98,10 @@ class Certificate:
     upper_bound : float
         Objective of eq. (2) of the network being certified.
     gap : float
-        ``upper_bound - lower_bound`` (>= 0 up to rounding): bounds how far the network
-        is from the optimum, in objective value.
+        ``upper_bound - lower_bound``: bounds how far the network is from the optimum, in
+        objective value. At least 0 up to rounding for a network whose neurons activate
+        on the patterns used; with ``scope="patterns"``, a network with other activation
+        patterns may beat the program over the patterns used, and the gap be negative.
     relative_gap : float
         ``gap / max(|upper_bound|, 1e-12 * s)`` with ``s = ||y||^2 / 2`` (1 when y = 0):
         relative to the objective, with a floor far below any meaningful objective so

@@ -37,7 +37,10 @@ class Solution:
     lower_bound : float
         Certified lower bound (dual objective of a feasible dual point).
     gap, relative_gap : float
-        ``objective - lower_bound`` and that divided by ``objective``.
+        ``objective - lower_bound`` and that divided by ``objective``. Negative (rarely,
+        and only with ``scope="patterns"``) when the network beats the program over its
+        patterns: recovery merges nearly parallel blocks into one neuron when that lowers
+        objective (2), and the merged neuron may activate on a pattern outside the set.
     scope : {"global", "patterns"}
         ``"global"``: the patterns are exhaustive, so ``lower_bound`` bounds the
         non-convex training problem (2) over networks of any width. ``"patterns"``:
