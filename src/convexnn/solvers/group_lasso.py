@@ -37,8 +37,8 @@ The pricing adjoints of the checks between rounds run in float32 too: their gaps
 estimates (the norms' rounding is about 1e-7 relative), used only to price groups and to
 set the next round's target. Whatever must be rigorous gets a float64 check first: the
 stop (once the estimated gap is below ``max(10 tol, 1e-5)``), a screening (once the
-estimate predicts one), running out of ``max_iter``. At n = 1e4, d = 41, P = 2000 that
-makes 8 of the 10 checks 2.5x cheaper.
+estimate predicts one), running out of ``max_iter``. At n = 1e4, d = 41, P = 2000 nine
+of the ten checks are priced in float32 (their adjoints 0.93 s -> 0.47 s in all).
 """
 
 from __future__ import annotations
