@@ -232,6 +232,30 @@ def _gap_and_primal(sub: SubProblem, B: Any, c: float, y_np: np.ndarray) -> tupl
 
 
 @dataclass
+class _GapChecks:
+    """What a gap check of :func:`fista` concludes: ``"done"`` (``<= tol``),
+    ``"stalled"`` (not below 0.99 times its best of ``stall_checks`` checks ago),
+    ``"too long"`` (the objective rose since the last check: the step constant was too
+    small), or ``""`` (go on)."""
+
+    tol: float
+    stall_checks: int
+    history: list[float] = field(default_factory=list)  # best gap so far, at every check
+    last_obj: float = np.inf
+
+    def verdict(self, measure: float, obj: float) -> str:
+        if measure <= self.tol:
+            return "done"
+        h = self.history
+        h.append(min(measure, h[-1]) if h else measure)
+        if self.stall_checks and len(h) > self.stall_checks:
+            if h[-1] > 0.99 * h[-1 - self.stall_checks]:
+                return "stalled"
+        last, self.last_obj = self.last_obj, obj
+        return "too long" if obj > last * (1 + 1e-7) + 1e-300 else ""
+
+
+@dataclass
 class _AtB:
     """The predictions at the iterate B and ``A^T grad L`` there, without GEMMs.
 
@@ -334,9 +358,8 @@ def fista(
     Lip = sub.Lip if sub.Lip > 0 else sub.lipschitz()
     Y, cy, t = B, c, 1.0
     measure = np.inf
-    last_obj = np.inf
     scale = sub.beta * max(1.0, float(np.sqrt(B.shape[1])))
-    history: list[float] = []  # best gap so far, at every check
+    checks = _GapChecks(tol, stall_checks)
     at_b = _AtB.start(sub) if stop == "gap" and not backtrack else None
     for k in range(1, max_iter + 1):
         if backtrack:
@@ -355,17 +378,13 @@ def fista(
             gB, gc = at_b.gradient(Y, cy)  # at Y_k, and tracks the predictions at B_{k-1}
             if k > 1 and (k - 1) % check_every == 0:  # check B = B_{k-1} without a GEMM
                 measure, primal = at_b.gap_and_primal(B, c, y_np)
-                if measure <= tol:
-                    return FistaResult(B, c, k, True, measure)
-                history.append(min(measure, history[-1]) if history else measure)
-                if stall_checks and len(history) > stall_checks:
-                    if history[-1] > 0.99 * history[-1 - stall_checks]:
-                        return FistaResult(B, c, k, False, measure)
-                if primal > last_obj * (1 + 1e-7) + 1e-300:  # step too long: safeguard
+                verdict = checks.verdict(measure, primal)
+                if verdict in ("done", "stalled"):
+                    return FistaResult(B, c, k, verdict == "done", measure)
+                if verdict == "too long":  # the objective rose: safeguard
                     Lip = sub.Lip = 2.0 * Lip
                     Y, cy, t = B, c, 1.0
                     gB, gc = at_b.restart()  # the gradient at Y = B is known
-                last_obj = primal
             B_new = group_prox(sub.project(Y - gB / Lip), sub.beta / Lip)
             c_new = cy - gc / Lip
         else:
@@ -392,15 +411,11 @@ def fista(
             return FistaResult(B, c, k, True, measure)
         if stop == "gap" and at_b is None and k % check_every == 0:
             measure, primal = _gap_and_primal(sub, B, c, y_np)
-            if measure <= tol:
-                return FistaResult(B, c, k, True, measure)
-            history.append(min(measure, history[-1]) if history else measure)
-            if stall_checks and len(history) > stall_checks:
-                if history[-1] > 0.99 * history[-1 - stall_checks]:
-                    return FistaResult(B, c, k, False, measure)
             obj = primal if sub.penalty is None else sub.objective(B, c)
-            if obj > last_obj * (1 + 1e-7) + 1e-300:  # step too long: safeguard
+            verdict = checks.verdict(measure, obj)
+            if verdict in ("done", "stalled"):
+                return FistaResult(B, c, k, verdict == "done", measure)
+            if verdict == "too long":  # the objective rose: safeguard
                 Lip = sub.Lip = 2.0 * Lip
                 Y, cy, t = B, c, 1.0
-            last_obj = obj
     return FistaResult(B, c, max_iter, False, measure)
