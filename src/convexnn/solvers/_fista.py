@@ -272,7 +272,6 @@ class _AtB:
     A1: Any  # A^T 1 (d, K): the centring of lam with an output bias
     z: Any = None  # A(B) + c (n,)
     G: Any = None  # A^T grad L(z) (d, K)
-    g_y: Any = None  # grad L at the last Y
     mom: float = 0.0
 
     @classmethod

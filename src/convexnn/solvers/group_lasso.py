@@ -198,8 +198,10 @@ def _certify(
     """
     nz = np.flatnonzero(np.linalg.norm(U, axis=0) > 0)
     loss, y = problem.loss, data.y
+    M_nz: Any = None  # the non-zero blocks' mask columns, sliced once
     if estimate is None:
-        primal, c, lam0 = _primal_and_candidate(data, problem, backend, U, nz, c)
+        M_nz = take_columns(data.M64, nz)
+        primal, c, lam0 = _primal_and_candidate(data, problem, backend, U[:, nz], M_nz, c)
     else:
         primal, c, lam0 = estimate.primal, estimate.c, estimate.bounds[0][0]
     gnorm = _dual_norms(data, backend, alive, lam0, low)
@@ -215,7 +217,7 @@ def _certify(
         lam1 = to_numpy(
             aligned_dual_candidate(
                 data.X64,
-                take_columns(data.M64, nz),
+                take_columns(data.M64, nz) if M_nz is None else M_nz,
                 backend.asarray(U[:, nz], backend.f64),
                 backend.asarray(lam0, backend.f64),
                 problem.beta,
@@ -236,18 +238,19 @@ def _primal_and_candidate(
     data: _Data,
     problem: ConvexReLUProblem,
     backend: Backend,
-    U: np.ndarray,
-    nz: np.ndarray,
+    U_nz: np.ndarray,
+    M_nz: Any,
     c: float,
 ) -> tuple[float, float, np.ndarray]:
-    """Primal value at (U, c*) with the best output bias c*, c*, and ``lam0 = -grad L``."""
-    M_nz, U_nz = take_columns(data.M64, nz), backend.asarray(U[:, nz], backend.f64)
-    z_np = to_numpy(forward(data.X64, M_nz, U_nz))
+    """Primal value at the non-zero blocks U_nz (with their mask columns M_nz) and the
+    best output bias c*, c*, and ``lam0 = -grad L``."""
+    z_np = to_numpy(forward(data.X64, M_nz, backend.asarray(U_nz, backend.f64)))
     loss = problem.loss
     if problem.output_bias:
         c = best_bias(loss, z_np, data.y, c)
         z_np = z_np + c
-    primal = float(loss.value(z_np, data.y)) + problem.beta * float(np.linalg.norm(U, axis=0).sum())
+    norms = np.linalg.norm(U_nz, axis=0)
+    primal = float(loss.value(z_np, data.y)) + problem.beta * float(norms.sum())
     return primal, c, dual_candidate(loss, z_np, data.y, problem.output_bias)
 
 
