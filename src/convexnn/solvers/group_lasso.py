@@ -425,12 +425,16 @@ def _screen(
 ) -> tuple[_Alive, _Check, int]:
     """Gap-safe rule (a float64 check): drop alive groups that are zero at every optimum."""
     keep = _screen_keep(data, problem, U, chk, alive)
-    n_drop = int(keep.size - keep.sum())
-    # Re-slicing the mask copies it: only worth it once a fifth of the columns go.
-    if n_drop == 0 or n_drop < _SCREEN_SHARE * keep.size:
+    if not _screening_pays(keep):
         return alive, chk, 0
     chk.gnorm, chk.dual_norms = chk.gnorm[keep], chk.dual_norms[keep]
-    return alive.restrict(data, keep), chk, n_drop
+    return alive.restrict(data, keep), chk, int(keep.size - keep.sum())
+
+
+def _screening_pays(keep: np.ndarray) -> bool:
+    """Re-slicing the mask copies it: only worth it once a fifth of the columns go."""
+    n_drop = int(keep.size - keep.sum())
+    return n_drop > 0 and n_drop >= _SCREEN_SHARE * keep.size
 
 
 def _screen_keep(
@@ -457,8 +461,7 @@ def _needs_exact(
     gap is near ``tol``), to screen (the estimate predicts a screening), or the last."""
     if last or chk.rel_gap <= max(_EXACT_TOL * tol, _EXACT_GAP):
         return True
-    keep = _screen_keep(data, problem, U, chk, alive)
-    return bool(keep.size - keep.sum() >= max(1.0, _SCREEN_SHARE * keep.size))
+    return _screening_pays(_screen_keep(data, problem, U, chk, alive))
 
 
 def _newton_ready(chk: _Check, U: np.ndarray, ws: np.ndarray) -> bool:
