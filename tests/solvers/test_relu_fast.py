@@ -137,6 +137,43 @@ def test_small_beta_certifies(loss):
         assert sol.convex_objective <= ref.convex_objective * (1 + 1e-6)
 
 
+def test_polish_goes_on_while_productive_past_its_step_budget():
+    """_productive: a polish past max_iter steps goes on while its last steps still
+    lower the objective by a share of the round's decrease, never past _NEWTON_MAX."""
+    from convexnn.solvers.relu_pgd import _NEWTON_MAX, _PRODUCTIVE, _TAIL_WINDOW, _productive
+
+    steady = [100.0 - k for k in range(50)]  # the last 10 steps: 20% of the decrease
+    assert _productive(steady, 50.0, max_iter=50)
+    fast = [1.0 + np.exp(-k) for k in range(50)]  # converged in 10 steps: a flat tail
+    assert not _productive(fast, 1.0 + np.exp(-50), max_iter=50)
+    # the threshold itself: the window's share of the decrease against _PRODUCTIVE
+    share = lambda h, f: (h[-_TAIL_WINDOW] - f) / (h[0] - f)  # noqa: E731
+    assert share(fast, 1.0 + np.exp(-50)) < _PRODUCTIVE <= share(steady, 50.0)
+    assert not _productive(steady[:30], 70.0, max_iter=50)  # within max_iter: not asked
+    flat = [1.0] * 60  # no decrease at all (degenerate steps): stop
+    assert not _productive(flat, 1.0, max_iter=50)
+    long = [1e4 - k for k in range(_NEWTON_MAX)]
+    assert not _productive(long, 1e4 - _NEWTON_MAX, max_iter=50)
+
+
+def test_small_beta_polish_rounds_run_to_their_end():
+    """At small beta a polish lowers the objective over 50-150 steps; cut at
+    _NEWTON_ITER = 50 each round ended short of its face's optimum, and this solve took
+    98 rounds (4693 Newton steps, about 12 s) instead of 22."""
+    from convexnn.problem import build_problem
+    from convexnn.solvers.relu_pgd import solve_relu
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 4))
+    y = np.maximum(X @ rng.normal(size=4), 0) - np.maximum(X @ rng.normal(size=4), 0)
+    y = y + 0.1 * rng.normal(size=150)
+    D = sample_patterns(X, 200, random_state=0)
+    prob = build_problem(X, y, 1e-3, D, formulation="relu")
+    out = solve_relu(prob, tol=1e-6, max_iter=20_000)
+    assert out.status == "optimal" and out.info["relative_gap"] <= 1e-6
+    assert out.info["n_outer"] <= 40  # 98 with every polish cut at _NEWTON_ITER
+
+
 @pytest.mark.parametrize("output_bias", [False, True])
 def test_solver_certificate_equals_the_reference_kernel(output_bias):
     """_certify (pruned, warm-started cone norms) vs the plain cone_dual_norms kernel."""
