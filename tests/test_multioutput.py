@@ -60,7 +60,7 @@ def test_separate_mode_equals_c_scalar_solves(hidden_bias, output_bias):
         X, Y, 0.1, mode="separate", hidden_bias=hidden_bias, output_bias=output_bias
     )
     singles = [
-        cnn.solve(X, Y[:, k], 0.1, hidden_bias=hidden_bias, output_bias=output_bias)
+        cnn.solve(X, Y[:, k], 0.1, hidden_bias=hidden_bias, output_bias=output_bias, solver="cvxpy")
         for k in range(3)
     ]
     assert sol.objective == pytest.approx(sum(s.objective for s in singles), rel=1e-9)

@@ -46,7 +46,7 @@ def test_optimal_network_with_many_blocks_stays_optimal():
     """Theorem-1 network over all blocks of an exact CVXPY solve, pruned: still optimal."""
     X, y = _data(n=10, seed=3)
     beta = 0.05
-    sol = cnn.solve(X, y, beta, hidden_bias=True, patterns="exact")
+    sol = cnn.solve(X, y, beta, hidden_bias=True, patterns="exact", solver="cvxpy")
     wide = cnn.recover_network(sol.V, sol.W, hidden_bias=True, zero_tol=1e-12, merge_tol=None)
     assert wide.n_neurons > X.shape[0] + 1
     res = prune_network(wide, X, y, beta)

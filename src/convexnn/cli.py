@@ -218,7 +218,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                 args.beta,
                 patterns=patterns,
                 loss=args.loss,
-                solver=args.solver,
+                solver=None if args.solver == "auto" else args.solver,
                 hidden_bias=args.hidden_bias,
                 output_bias=args.output_bias,
                 n_patterns=args.n_patterns,
@@ -397,7 +397,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_args(p)
     _add_problem_args(p)
-    p.add_argument("--solver", default="cvxpy", help="cvxpy (default), fast, al, cvxpy-scs")
+    p.add_argument(
+        "--solver",
+        default="auto",
+        help="auto (default: fast for smooth losses, cvxpy otherwise), fast, cvxpy, "
+        "cvxpy-scs, group-lasso, relu-pgd",
+    )
     p.add_argument("--hidden-bias", action="store_true", help="regularised hidden-layer bias")
     p.add_argument("--output-bias", action="store_true", help="unregularised output bias")
     p.add_argument("--n-patterns", type=int, default=1000, help="patterns when sampling")

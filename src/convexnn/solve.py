@@ -173,10 +173,11 @@ def solve(
     formulation : {"relu", "gated"}
         "relu" is eq. (8); "gated" drops the cone constraints (group lasso).
     solver : str or None
-        ``"fast"`` (working-set group lasso, certified stop; gated formulation),
-        ``"group-lasso"`` (the same algorithm by name), ``"cvxpy"`` (Clarabel, the
-        reference) or ``"cvxpy-scs"``. None picks ``"fast"`` when it supports the
-        formulation and the loss is smooth, else ``"cvxpy"``.
+        ``"fast"`` (certified stop: the working-set group lasso for ``"gated"``, the
+        cone solver warm-started from it for ``"relu"``), ``"group-lasso"`` and
+        ``"relu-pgd"`` (the same algorithms by name), ``"cvxpy"`` (Clarabel, the
+        reference) or ``"cvxpy-scs"``. None picks ``"fast"`` when the loss is smooth,
+        else ``"cvxpy"`` (hinge).
     loss : str or Loss
         ``"squared"``, ``"logistic"``, ``"hinge"``, ``"squared_hinge"``, ``"huber"`` (see
         :mod:`convexnn.losses`); ``"cross_entropy"`` goes through the multi-output path.
@@ -264,12 +265,10 @@ def _is_multi_output(y: Any, loss: Any) -> bool:
 
 
 def default_solver(problem: ConvexReLUProblem) -> str:
-    """``"fast"`` where it is the default (smooth loss, gated formulation), else ``"cvxpy"``."""
-    fast = get_solver("fast", caller=CALLER)
-    preferred = getattr(fast, "default_formulations", fast.formulations)
-    if problem.loss.smoothness is not None and problem.formulation in preferred:
-        return "fast"
-    return "cvxpy"
+    """``"fast"`` where it is the default (smooth losses: gated, and relu with scalar
+    outputs; see ``FastSolver.prefers``), else ``"cvxpy"``."""
+    prefers = getattr(get_solver("fast", caller=CALLER), "prefers", None)
+    return "fast" if prefers is not None and prefers(problem) else "cvxpy"
 
 
 def _resolve_patterns(

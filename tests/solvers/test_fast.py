@@ -494,13 +494,14 @@ def test_default_solver_is_fast_where_it_applies():
     X, y = _data(10, 2)
     D = np.asarray(sample_patterns(X, 3, random_state=0))
     assert default_solver(build_problem(X, y, 0.1, D, formulation="gated")) == "fast"
-    assert default_solver(build_problem(X, y, 0.1, D, formulation="relu")) == "cvxpy"
+    assert default_solver(build_problem(X, y, 0.1, D, formulation="relu")) == "fast"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         assert solve(X, y, 0.1, patterns=D, formulation="gated").solver == "fast"
-    # relu through "fast" is opt-in: it reaches the reference optimum when asked for.
+    # the relu default reaches the reference optimum
     ref = solve(X, y, 0.1, patterns=D, formulation="relu", solver="cvxpy")
-    sol = solve(X, y, 0.1, patterns=D, formulation="relu", solver="fast")
+    sol = solve(X, y, 0.1, patterns=D, formulation="relu")
+    assert sol.solver == "fast"
     assert sol.convex_objective == pytest.approx(ref.convex_objective, rel=1e-5)
 
 

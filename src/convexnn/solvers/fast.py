@@ -1,7 +1,7 @@
 """The default fast solver: gated -> working-set group lasso, relu -> cone prox-gradient.
 
 ``solve(..., solver="fast")`` dispatches on the formulation (it is solve's default for
-smooth losses with the gated formulation; the relu solver is opt-in):
+smooth losses, both formulations; see BENCHMARKS.md, "The relu solver as the default"):
 :class:`~convexnn.solvers.group_lasso.GroupLassoSolver` for ``"gated"``,
 :class:`~convexnn.solvers.relu_pgd.ReluPGDSolver` (working-set FISTA with the exact
 prox of norm + cone, warm started from the gated solution) for ``"relu"``. The relu
@@ -24,7 +24,7 @@ from typing import Any
 from ..problem import ConvexReLUProblem
 from .base import SolverResult
 from .group_lasso import GroupLassoSolver
-from .relu_pgd import ReluPGDSolver
+from .relu_pgd import ReluPGDSolver, _polish_applies
 
 
 class FastSolver:
@@ -32,15 +32,24 @@ class FastSolver:
 
     name = "fast"
     formulations: tuple[str, ...] = ("gated", "relu")
-    # What solve() picks "fast" for by default. The relu solver is opt-in
-    # (solver="fast" or "relu-pgd"): at small beta it can stall above tol where
-    # CVXPY certifies in seconds (see BENCHMARKS.md), so CVXPY stays the relu default.
-    default_formulations: tuple[str, ...] = ("gated",)
+    # What solve() picks "fast" for by default (smooth losses; see prefers()).
+    default_formulations: tuple[str, ...] = ("gated", "relu")
     losses: tuple[str, ...] = ("*",)
 
     def __init__(self) -> None:
         self._gated = GroupLassoSolver()
         self._relu = ReluPGDSolver()
+
+    def prefers(self, problem: ConvexReLUProblem) -> bool:
+        """Whether solve() should pick this solver by default for ``problem``.
+
+        Smooth losses, both formulations. The relu solver's Newton polish (scalar
+        outputs; solve() sends vector outputs to :mod:`convexnn.multioutput`) certifies
+        the small-beta problems where FISTA alone stalls; without it CVXPY is preferred.
+        """
+        if problem.loss.smoothness is None or problem.formulation not in self.default_formulations:
+            return False
+        return problem.formulation == "gated" or _polish_applies(problem)
 
     def solve(
         self,
