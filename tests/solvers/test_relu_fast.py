@@ -410,6 +410,20 @@ def test_null_basis_update_equals_a_fresh_basis():
     np.testing.assert_array_equal(same, N)
 
 
+def test_same_span_equals_allclose():
+    """_Gram's span test (a new basis inside the old one's span) is np.allclose's."""
+    from convexnn.solvers.relu_pgd import _null_basis, _null_basis_less, _same_span
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(30, 6))
+    old = _null_basis(X[:2], 6)
+    for new in (_null_basis_less(old, X[2]), _null_basis(X[3:5], 6), old[:, :3] + 1e-9):
+        T = old.T @ new
+        assert _same_span(old, new, T) == np.allclose(old @ T, new, atol=1e-10)
+    assert _same_span(old, _null_basis_less(old, X[2]), old.T @ _null_basis_less(old, X[2]))
+    assert not _same_span(old, _null_basis(X[3:5], 6), old.T @ _null_basis(X[3:5], 6))
+
+
 def test_step_ratios_equal_the_reference_kernel():
     """The polish's blocking ratios without the signs equal the obvious signed ones."""
     from convexnn.solvers.relu_pgd import _step_ratios, _step_ratios_reference

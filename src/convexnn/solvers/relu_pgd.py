@@ -627,17 +627,23 @@ def _polish(
     def identify(j: int, Bs: np.ndarray) -> np.ndarray:
         return np.flatnonzero(_active_rows(X, D, Bs, np.array([j]))[:, 0])
 
-    def set_active(j: int, rows: np.ndarray) -> None:
+    def set_active(j: int, rows: np.ndarray, N: np.ndarray | None = None) -> None:
+        """Block j's active rows and null basis (N: given by :func:`join`, or an SVD)."""
         old = cache.get(j)
-        if old is not None and np.array_equal(old[0], rows):
+        if N is None and old is not None and np.array_equal(old[0], rows):
             return
-        if old is not None and rows.size == old[0].size + 1 and np.isin(old[0], rows).all():
-            # one constraint joins (a blocked step): a Householder update, not an SVD
-            N = _null_basis_less(old[1], X[np.setdiff1d(rows, old[0])[0]])
-        else:
-            N = _null_basis(X[rows], d)
-        cache[j] = (rows, N)
+        if N is None and old is not None and rows.size == old[0].size + 1:
+            extra = np.setdiff1d(rows, old[0], assume_unique=True)
+            if extra.size == 1:  # one constraint joins: a Householder update, not an SVD
+                N = _null_basis_less(old[1], X[extra[0]])
+        cache[j] = (rows, _null_basis(X[rows], d) if N is None else N)
         version[j] = version.get(j, -1) + 1
+
+    def join(j: int, row: int) -> None:
+        """Constraint ``row`` joins block j's active set (a blocked step)."""
+        rows, N = cache[j]
+        if not (rows == row).any():
+            set_active(j, np.union1d(rows, [row]), _null_basis_less(N, X[row]))
 
     def release(sup: np.ndarray, g: np.ndarray, Bs: np.ndarray) -> bool:
         """Drop the most negative multiplier of each block (KKT); True if any was."""
@@ -764,7 +770,7 @@ def _polish(
             break
         B, c, f, zB = B + a * dB, c + a * dc, f_new, zB + a * zd
         if a == a_max < 1.0:
-            set_active(int(sup[k]), np.union1d(cache[int(sup[k])][0], [row]))
+            join(int(sup[k]), row)
             # Bent search: the rest of the step, the blocked block's part projected on
             # its new face, while the objective decreases (no new factorisation).
             rem = 1.0 - a_max
@@ -791,7 +797,7 @@ def _polish(
                 shift += a2
                 if a2 == rem + a2:  # reached the end of the step
                     break
-                set_active(int(sup[k]), np.union1d(cache[int(sup[k])][0], [row]))
+                join(int(sup[k]), row)
     nz = sup[B[:, sup].any(axis=0)]  # the fixed blocks are untouched
     B[:, nz] = project_cones(X, _cone_signs(D, nz), B[:, nz])[0]
     return B, c, steps
@@ -982,7 +988,7 @@ class _Gram:
                     segs[-1] = (last[0], last[1], last[2] + size, None)
                 else:
                     segs.append((pos, old, size, None))
-            elif prev is not None and np.allclose(prev[2] @ (T := prev[2].T @ Nj), Nj, atol=1e-10):
+            elif prev is not None and _same_span(prev[2], Nj, T := prev[2].T @ Nj):
                 segs.append((pos, prev[1], size, T))
             else:
                 fresh.append(np.arange(pos, pos + size))
@@ -1025,6 +1031,11 @@ class _Gram:
         if self.G is None:
             self.G = self.Phi.T @ self.Phi
         return self.G.copy()
+
+
+def _same_span(N_old: np.ndarray, N_new: np.ndarray, T: np.ndarray) -> bool:
+    """``np.allclose(N_old @ T, N_new, atol=1e-10)`` without its per-call overhead."""
+    return bool(np.all(np.abs(N_old @ T - N_new) <= 1e-10 + 1e-5 * np.abs(N_new)))
 
 
 def _cat_index(parts: list[np.ndarray]) -> np.ndarray:
