@@ -410,6 +410,39 @@ def test_null_basis_update_equals_a_fresh_basis():
     np.testing.assert_array_equal(same, N)
 
 
+@pytest.mark.filterwarnings("ignore:sample_patterns. found only")
+@pytest.mark.parametrize("kind", ["collinear", "repeated_rows"])
+def test_rank_deficient_X_is_solved_in_its_row_space(kind):
+    """Collinear columns, or fewer distinct rows than d_eff: the relu solver works on
+    X Q (Q a basis of X's row space) and maps back. Before, its Newton systems were
+    singular there (a NaN in the Cholesky, or max_iter at a gap of 0.3)."""
+    from convexnn.problem import build_problem
+    from convexnn.solvers.relu_pgd import row_space
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 5))
+    if kind == "collinear":
+        X[:, 1] = 2 * X[:, 0]
+    else:
+        X = np.repeat(X[:4], 5, axis=0)  # 4 distinct rows, d_eff = 6
+    y = np.maximum(X @ rng.normal(size=5) + 0.2, 0) + 0.1 * rng.normal(size=20)
+    D = sample_patterns(X, 60, hidden_bias=True, random_state=0)
+    prob = build_problem(X, y, 1e-2, D, formulation="relu", hidden_bias=True)
+    reduced, Q = row_space(prob)
+    assert Q is not None and reduced.d == np.linalg.matrix_rank(prob.X) < prob.d
+    np.testing.assert_allclose(Q.T @ Q, np.eye(reduced.d), atol=1e-12)
+    np.testing.assert_allclose(reduced.X @ Q.T, prob.X, atol=1e-10)  # nothing lost
+    kw = dict(patterns=D, hidden_bias=True, formulation="relu")
+    sol = solve(X, y, 1e-2, solver="relu-pgd", **kw)
+    ref = solve(X, y, 1e-2, solver="cvxpy", **kw)
+    assert sol.status == "optimal" and sol.relative_gap <= 1e-6
+    assert sol.constraint_violation <= 1e-8
+    assert sol.convex_objective == pytest.approx(ref.convex_objective, rel=1e-5)
+    # full column rank: the problem itself
+    full = build_problem(rng.normal(size=(20, 5)), y, 1e-2, D, formulation="relu")
+    assert row_space(full) == (full, None)
+
+
 def test_same_span_equals_allclose():
     """_Gram's span test (a new basis inside the old one's span) is np.allclose's."""
     from convexnn.solvers.relu_pgd import _null_basis, _null_basis_less, _same_span

@@ -94,6 +94,7 @@ n=4000, d=8, P=1000 problem of the benchmark went from 18.7 s to 5.0 s (one thre
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from dataclasses import dataclass
@@ -1218,9 +1219,8 @@ def solve_relu(
     return ReluOutput(B[:, :P], B[:, P:], c_out, n_iter, status, info)
 
 
-def _split_warm(
-    problem: ConvexReLUProblem, warm_start: tuple[Any, Any, Any]
-) -> tuple[np.ndarray, np.ndarray]:
+def _check_warm(problem: ConvexReLUProblem, warm_start: tuple[Any, Any, Any]) -> tuple[Any, ...]:
+    """``warm_start`` with V, W as float64 arrays of shape (d_eff, P), or a clear error."""
     V, W = (np.asarray(a, dtype=np.float64) for a in warm_start[:2])
     if V.shape != (problem.d, problem.P) or W.shape != V.shape:
         raise ValueError(
@@ -1228,6 +1228,34 @@ def _split_warm(
             f"({problem.d}, {problem.P}), got {V.shape} and {W.shape}; pad new pattern "
             f"columns with zeros."
         )
+    return (V, W, *warm_start[2:])
+
+
+_RANK_RTOL = 1e-10  # singular values of X below this share of the largest: dropped
+
+
+def row_space(problem: ConvexReLUProblem) -> tuple[ConvexReLUProblem, np.ndarray | None]:
+    """The same program in the coordinates of X's row space, and its basis Q (d, r).
+
+    Every block acts through ``X v`` only (predictions and cones), and the component of
+    ``v`` in the null space of X only adds to ``||v||``: an optimum lies in the row
+    space, and ``v = Q v_r`` maps the program on ``X Q`` (n, r) back exactly. With
+    collinear columns, or fewer distinct rows than ``d_eff``, the polish's Newton
+    systems were singular in those directions (a NaN, or max_iter at a gap of 0.3 where
+    CVXPY took 0.1 s). Returns ``(problem, None)`` when X has full column rank.
+    """
+    s, Vt = np.linalg.svd(problem.X, full_matrices=False)[1:]
+    r = int(np.sum(s > _RANK_RTOL * s[0])) if s.size and s[0] > 0 else 0
+    if r == problem.d or r == 0:
+        return problem, None
+    Q = np.ascontiguousarray(Vt[:r].T)
+    return dataclasses.replace(problem, X=problem.X @ Q), Q
+
+
+def _split_warm(
+    problem: ConvexReLUProblem, warm_start: tuple[Any, Any, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    V, W = _check_warm(problem, warm_start)[:2]
     S = np.where(problem.D.T, 1.0, -1.0)
     return project_cones(problem.X, S, V)[0], project_cones(problem.X, S, W)[0]
 
@@ -1261,14 +1289,22 @@ class ReluPGDSolver:
                 f"backend={options['backend']!r}; use formulation='gated' for the torch "
                 f"backend, or drop the backend option."
             )
+        warm = options.get("warm_start")
+        warm = None if warm is None else _check_warm(problem, warm)
+        reduced, Q = row_space(problem)
+        if Q is not None and warm is not None:
+            warm = (Q.T @ warm[0], Q.T @ warm[1], *warm[2:])
         out = solve_relu(
-            problem,
+            reduced,
             tol=tol,
             max_iter=DEFAULT_MAX_ITER if max_iter is None else int(max_iter),
-            warm_start=options.get("warm_start"),
+            warm_start=warm,
             verbose=verbose,
             gated_options={"dtype": options.get("dtype", "auto")},
         )
+        if Q is not None:
+            out.V, out.W = Q @ out.V, Q @ out.W
+            out.info["row_space_rank"] = reduced.d
         return SolverResult(
             V=out.V,
             W=out.W,
