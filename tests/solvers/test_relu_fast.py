@@ -443,6 +443,47 @@ def test_rank_deficient_X_is_solved_in_its_row_space(kind):
     assert row_space(full) == (full, None)
 
 
+def test_polish_without_curvature_steps_on_a_ridge():
+    """Squared hinge with every margin met: the loss is flat, the Newton system has no
+    curvature and its solve gave an infinite step (the block was dropped, the polish
+    stalled). A ridge sized by the gradient lets it reach the optimum."""
+    from convexnn.patterns import enumerate_patterns
+    from convexnn.problem import build_problem
+    from convexnn.solvers.relu_pgd import _polish, _primal
+
+    x = np.concatenate([np.linspace(1, 3, 10), -np.linspace(1, 3, 10)])
+    X, y = x[:, None], np.sign(x)
+    D = enumerate_patterns(X)
+    kw = dict(loss="squared_hinge", output_bias=True)
+    prob = build_problem(X, y, 0.5, D, formulation="relu", **kw)
+    ref = solve(X, y, 0.5, patterns=D, solver="cvxpy", **kw)
+    B = 3 * np.concatenate([ref.V, ref.W], axis=1)  # every margin >= 2: zero loss
+    z = prob.predict(B[:, : prob.P], B[:, prob.P :], 0.0)
+    assert prob.loss.value(z, y) == 0.0
+    Bp, cp, steps = _polish(prob, B, 0.0)
+    assert steps > 1
+    assert _primal(prob, Bp, cp)[0] == pytest.approx(ref.convex_objective, rel=1e-8)
+    assert prob.constraint_violation(Bp[:, : prob.P], Bp[:, prob.P :]) <= 1e-12
+
+
+def test_negligible_blocks_are_dropped():
+    """A block whose predictions are rounding (1e-18 of the data's scale) is zeroed: its
+    cone projection is only accurate to the data's scale (a relative violation of 0.9
+    was reported on a zero network); a block that predicts something stays."""
+    from convexnn.problem import build_problem
+    from convexnn.solvers.relu_pgd import _drop_negligible
+
+    X, y = _data(n=30, d=3)
+    D = sample_patterns(X, 8, random_state=0)
+    prob = build_problem(X, y, 0.1, D, formulation="relu")
+    B = np.zeros((3, 8))
+    B[:, 1] = [7e-18, -3e-18, 1e-18]
+    np.testing.assert_array_equal(_drop_negligible(prob, B), 0.0)
+    B[:, 4] = [0.5, -0.2, 0.1]
+    kept = _drop_negligible(prob, B)
+    assert not kept[:, 1].any() and np.array_equal(kept[:, 4], B[:, 4])
+
+
 def test_same_span_equals_allclose():
     """_Gram's span test (a new basis inside the old one's span) is np.allclose's."""
     from convexnn.solvers.relu_pgd import _null_basis, _null_basis_less, _same_span
