@@ -466,6 +466,18 @@ def test_polish_without_curvature_steps_on_a_ridge():
     assert prob.constraint_violation(Bp[:, : prob.P], Bp[:, prob.P :]) <= 1e-12
 
 
+def test_rounding_blocks_orthogonal_to_their_face_leave_the_polish():
+    """Integer data with zeros: the polish met blocks of 1e-17 entries orthogonal to
+    their face (theta = 0), and the penalty's Hessian beta / ||theta|| made a NaN."""
+    X = np.array([[-2.0, 0.0], [1.0, 0.0], [0.0, 0.0], [2.0, 3.0], [1.0, 3.0]])
+    y = np.array([-0.20423788, 0.68228998, 0.27389004, 1.59299973, 0.87291474])
+    kw = dict(patterns="exact", hidden_bias=True, formulation="relu")
+    sol = solve(X, y, 0.0136, solver="relu-pgd", **kw)
+    ref = solve(X, y, 0.0136, solver="cvxpy", **kw)
+    assert sol.status == "optimal" and sol.relative_gap <= 1e-6
+    assert sol.convex_objective == pytest.approx(ref.convex_objective, rel=1e-6)
+
+
 def test_negligible_blocks_are_dropped():
     """A block whose predictions are rounding (1e-18 of the data's scale) is zeroed: its
     cone projection is only accurate to the data's scale (a relative violation of 0.9

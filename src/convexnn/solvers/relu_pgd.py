@@ -698,8 +698,11 @@ def _polish(
     while steps < max_iter or _productive(history, f, max_iter):
         steps += 1
         history.append(f)
-        rank_ok = np.array([cache[int(j)][1].shape[1] > 0 for j in sup], dtype=np.bool_)
-        keep = sup[np.logical_and(rank_ok, B[:, sup].any(axis=0))]
+        # A block stays while it has free directions and moves along them: one that is
+        # rounding only (1e-17 entries, orthogonal to its face) has theta = 0, where the
+        # penalty's Hessian beta / ||theta|| is a NaN.
+        moves = [(cache[int(j)][1].T @ B[:, j]).any() for j in sup]
+        keep = sup[np.array(moves, dtype=np.bool_)]
         if keep.size < sup.size:
             B[:, np.setdiff1d(sup, keep)] = 0.0
             sup = keep
