@@ -506,24 +506,27 @@ class _NNLSState:
         ranked again in float64, so the optimality test is float64's.
         """
         p = self.passive_point(ia, self.mu[ia])
-        if self._low is None:  # made once a problem takes a step: float32 X, int8 -S
+        if self._low is None:  # made once a problem takes a step: float32 X^T, int8 -S
             # (an int8 gather of the window's signs: 4.3 ms against 7.5 ms for the
-            # float32 one per ranking at n = 1e4 and 256 problems)
-            self._low = (self.X.astype(np.float32), (-self.S).astype(np.int8))
-        X_low, neg_S_low = self._low
-        j = self._argmax_violation(ia, p, X_low, neg_S_low[ia])
+            # float32 one per ranking at n = 1e4 and 256 problems; a compiled ranking
+            # reading the signs in place took 2.5 ms against NumPy's 0.8 ms at 128)
+            XT = np.ascontiguousarray(self.X.T, dtype=np.float32)  # GEMM 15% faster
+            self._low = (XT, (-self.S).astype(np.int8))
+        XT_low, neg_S_low = self._low
+        j = self._argmax_violation(ia, p, XT_low, neg_S_low[ia])
         ok = self._violation(ia, p, j) > self.tol[ia]
         if not ok.all():
             redo = np.flatnonzero(~ok)
-            j[redo] = self._argmax_violation(ia[redo], p[redo], self.X, -self.S[ia[redo]])
+            j[redo] = self._argmax_violation(ia[redo], p[redo], self.X.T, -self.S[ia[redo]])
             ok[redo] = self._violation(ia[redo], p[redo], j[redo]) > self.tol[ia[redo]]
         return j, ok
 
     def _argmax_violation(
-        self, ia: NDArray[np.intp], p: Array, X: NDArray[np.floating], neg_S: NDArray[Any]
+        self, ia: NDArray[np.intp], p: Array, XT: NDArray[np.floating], neg_S: NDArray[Any]
     ) -> NDArray[np.intp]:
-        """The most violated constraint of problems ``ia`` at ``p``; ``neg_S``: ``-S[ia]``."""
-        w = p.astype(X.dtype) @ X.T
+        """The most violated constraint of problems ``ia`` at ``p``; ``XT``: ``X^T`` (d, n),
+        ``neg_S``: ``-S[ia]``."""
+        w = p.astype(XT.dtype) @ XT
         w *= neg_S
         b_idx, k_idx = np.nonzero(self.valid[ia])
         w[b_idx, self.idx[ia][b_idx, k_idx]] = -np.inf
