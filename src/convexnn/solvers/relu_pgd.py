@@ -517,8 +517,8 @@ _NEWTON_ITER = 50  # Newton steps per polish round (FISTA rounds move the active
 # steps). At n = 1e4 the steps after the 10th each join one constraint and gain 1e-4
 # of the round's decrease (a longer polish only delays the pricing: 200 steps took 70 s
 # instead of 43 s); at small beta (n = 150, d = 4, P = 200, beta = 1e-3) the decrease is
-# spread over 50-150 steps, and cutting the rounds at 50 took 99 rounds and 12 s instead
-# of 24 rounds and 2.3 s.
+# spread over 50-150 steps, and cutting the rounds at 50 took 98 rounds and 12 s instead
+# of 22 rounds and 2.3 s.
 _TAIL_WINDOW = 10
 _PRODUCTIVE = 1e-2
 _NEWTON_MAX = 500
@@ -1277,7 +1277,8 @@ def row_space(problem: ConvexReLUProblem) -> tuple[ConvexReLUProblem, np.ndarray
     space, and ``v = Q v_r`` maps the program on ``X Q`` (n, r) back exactly. With
     collinear columns, or fewer distinct rows than ``d_eff``, the polish's Newton
     systems were singular in those directions (a NaN, or max_iter at a gap of 0.3 where
-    CVXPY took 0.1 s). Returns ``(problem, None)`` when X has full column rank.
+    CVXPY took 0.1 s). Returns ``(problem, None)`` when X has full column rank (or is
+    zero).
     """
     s, Vt = np.linalg.svd(problem.X, full_matrices=False)[1:]
     r = int(np.sum(s > _RANK_RTOL * s[0])) if s.size and s[0] > 0 else 0
