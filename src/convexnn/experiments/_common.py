@@ -14,8 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from ..losses import get_loss
-
 __all__ = [
     "ExperimentResult",
     "format_markdown_table",
@@ -347,18 +345,6 @@ def _progress(it: Any, enabled: bool, desc: str) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(it, desc=desc, leave=False)
-
-
-def convex_solver(loss: str) -> str:
-    """The solver of the experiments' convex programs: solve's default for ``loss``.
-
-    That is the fast solver for smooth losses and CVXPY + Clarabel for the hinge loss.
-    Measured on the 2-core machine (fig7's diabetes stand-in, n = 400, Alg1 with P = 120,
-    one thread): fast 0.45 s to a certified relative gap of 2e-13, Clarabel 9.3 s to 2e-10,
-    the same convex objective to 6e-10. (An earlier revision of the fast relu solver took
-    33.7 s there, against Clarabel's 12.4 s, and the experiments used Clarabel only.)
-    """
-    return "fast" if get_loss(loss, caller="experiments").smoothness is not None else "cvxpy"
 
 
 def accuracy(network: Any, X: np.ndarray, y: np.ndarray) -> float:
