@@ -32,8 +32,6 @@ class FastSolver:
 
     name = "fast"
     formulations: tuple[str, ...] = ("gated", "relu")
-    # What solve() picks "fast" for by default (smooth losses; see prefers()).
-    default_formulations: tuple[str, ...] = ("gated", "relu")
     losses: tuple[str, ...] = ("*",)
 
     def __init__(self) -> None:
@@ -47,7 +45,7 @@ class FastSolver:
         outputs; solve() sends vector outputs to :mod:`convexnn.multioutput`) certifies
         the small-beta problems where FISTA alone stalls; without it CVXPY is preferred.
         """
-        if problem.loss.smoothness is None or problem.formulation not in self.default_formulations:
+        if problem.loss.smoothness is None or problem.formulation not in self.formulations:
             return False
         return problem.formulation == "gated" or _polish_applies(problem)
 
