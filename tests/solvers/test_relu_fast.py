@@ -597,3 +597,78 @@ def test_face_multipliers_equal_lstsq():
         ref = np.linalg.lstsq(A.T, R[:, k], rcond=None)[0]
         assert mus[k].shape == (rows.size,)
         np.testing.assert_allclose(mus[k], ref, rtol=1e-9, atol=1e-12)
+
+
+def _badly_scaled(n, seed):
+    """Huber regression with features at 1e-2 and targets at 1e3 (weights near 1e5)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    y = np.maximum(X @ rng.normal(size=3) + 0.2, 0) - 0.5 * np.maximum(X @ rng.normal(size=3), 0)
+    return 1e-2 * X, 1e3 * (y + 0.1 * rng.normal(size=n))
+
+
+@pytest.mark.parametrize("n, seed, n_patterns", [(40, 1, 50), (40, 2, 50), (80, 4, 100)])
+def test_badly_scaled_huber_is_certified(n, seed, n_patterns):
+    """Three polish defects that badly scaled data exposed (before: max_iter at gaps of
+    0.99-1.0 for the first two, a gap stuck at 1.3e-2 for the third):
+
+    - Huber's linear region has no curvature, and a 1e14 Newton step raised the
+      objective even when cut at its first blocking row: a Levenberg-Marquardt ridge;
+    - blocks off their faces by the active-constraint tolerance: the Newton model (which
+      sees ``theta = N^T b`` only) and the certificate disagreed by 1e-5 of beta, so
+      the support's cone norms never reached beta: blocks are put on their faces;
+    - the Newton decrement's rounding floor (7e-21 at f = 2.8e3) lay above the test
+      that leads to the multipliers, so a wrong face was never released.
+    """
+    X, y = _badly_scaled(n, seed)
+    D = sample_patterns(X, n_patterns, hidden_bias=True, random_state=0)
+    kw = dict(patterns=D, hidden_bias=True, formulation="relu", loss="huber", max_iter=3000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sol = solve(X, y, 1e-3, solver="relu-pgd", **kw)
+    assert sol.status == "optimal" and sol.relative_gap <= 1e-6
+    assert sol.constraint_violation <= 1e-8
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Clarabel's own answer is not certified here
+        ref = solve(X, y, 1e-3, solver="cvxpy", **kw)
+    assert sol.convex_objective <= ref.convex_objective * (1 + 1e-6)
+
+
+def test_stalled_rule():
+    """The stall test: neither the best gap halves nor the objective falls in a window."""
+    from convexnn.solvers.relu_pgd import _STALL_ROUNDS, _stalled
+
+    w = _STALL_ROUNDS
+    flat = [1.0] * (w + 1)
+    assert not _stalled(flat[:w], [1e-5] * w)  # too few rounds to tell
+    assert _stalled(flat, [1e-5] * (w + 1))
+    assert not _stalled(flat, [1e-5] * w + [4e-6])  # the gap halved
+    assert not _stalled([1.0] * w + [1.0 - 1e-9], [1e-5] * (w + 1))  # the objective fell
+    assert _stalled([1.0] * w + [1.0 - 1e-13], [1e-5] * (w + 1))  # ... by rounding only
+
+
+def test_a_stalled_certificate_stops_with_a_warning_and_the_best_point(monkeypatch):
+    """A certificate that stops improving (simulated: every round's gap at least 1e-3,
+    the objective unchanged) ends the solve after _STALL_ROUNDS rounds, not max_iter,
+    with status "stalled", a warning stating the gap, and the lowest-gap point."""
+    from convexnn.solvers import relu_pgd
+
+    real = relu_pgd._certify
+    gaps = [2e-3, 1e-3] + [1.5e-3] * 1000
+    calls = []
+
+    def stuck(*args, **kwargs):
+        chk = real(*args, **kwargs)
+        chk.primal, chk.rel_gap = 1.0, gaps[len(calls)]
+        calls.append(chk)
+        return chk
+
+    monkeypatch.setattr(relu_pgd, "_certify", stuck)
+    X, y = _data(40, 3)
+    with pytest.warns(UserWarning, match=r"stalled at 0\.001 \(tol=1e-06\)"):
+        sol = solve(
+            X, y, 1e-2, formulation="relu", solver="relu-pgd", n_patterns=30, max_iter=10**5
+        )
+    assert sol.status == "stalled"
+    # the 22nd round is the first whose last 20 gaps stay above half the best before
+    assert len(calls) == relu_pgd._STALL_ROUNDS + 2

@@ -26,7 +26,8 @@ class SolverResult:
     objective : float
         Value of the convex program at (V, W, c), as computed by the problem object.
     status : str
-        ``"optimal"``, ``"inaccurate"`` or ``"max_iter"``.
+        ``"optimal"``, ``"inaccurate"``, ``"max_iter"`` or ``"stalled"`` (the certified gap
+        stopped improving above tol, at the rounding floor of badly scaled data).
     n_iter : int
         Iterations the solver reports (interior-point iterations for CVXPY).
     time : float
