@@ -163,3 +163,15 @@ def test_blas_pin_sets_the_openblas_kernel_from_the_cpu_flags(monkeypatch, flags
     assert os.environ.get("OPENBLAS_CORETYPE") == expected
     assert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "3"
     assert "(kernel " in _blas.describe()  # numpy has loaded a BLAS: named, with its kernel
+
+
+def test_sweep_benchmark_runs_on_the_gated_formulation():
+    script = Path(__file__).parents[1] / "benchmarks" / "bench_relu_sweep.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--quick", "--formulation", "gated"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "gated, seed 1, 4 cases" in out.stdout and "| — | all cases |" in out.stdout
