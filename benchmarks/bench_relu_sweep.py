@@ -2,7 +2,8 @@
 
 Full:  .venv/bin/python benchmarks/bench_relu_sweep.py --seed 1 --cases 80   (minutes)
 Quick: .venv/bin/python benchmarks/bench_relu_sweep.py --quick              (CI)
-The gated default: ``--formulation gated`` (its own certificate: status "optimal").
+The gated default: ``--formulation gated`` (its own certificate: status "optimal");
+``--kinds scale`` draws only one kind of data (here: rescaled X and y).
 
 Each case draws n in (3 .. 80), d in (1 .. 5), one of: plain Gaussian data, duplicated
 rows, integer data, collinear columns, rescaled X and y (10^-3 .. 10^3), constant
@@ -34,12 +35,15 @@ KINDS = ("plain", "dup", "int", "scale", "const_y", "collinear")
 LOSSES = ("squared", "squared", "logistic", "huber", "squared_hinge")
 
 
-def draw_case(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float, dict, str]:
-    """One random problem: X, y, beta, solve() keywords and a description."""
+def draw_case(
+    rng: np.random.Generator, kinds: tuple[str, ...] = KINDS
+) -> tuple[np.ndarray, np.ndarray, float, dict, str]:
+    """One random problem (data of one of ``kinds``): X, y, beta, solve() keywords and a
+    description."""
     n = int(rng.choice([3, 5, 8, 12, 20, 40, 80]))
     d = int(rng.choice([1, 2, 3, 5]))
     X = rng.normal(size=(n, d))
-    kind = str(rng.choice(KINDS))
+    kind = str(rng.choice(kinds))
     if kind == "dup":
         X[n // 2 :] = X[: n - n // 2]
     if kind == "int":
@@ -111,7 +115,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cases", type=int, default=80)
     parser.add_argument("--formulation", choices=("relu", "gated"), default="relu")
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, help="only these kinds of data")
     args = parser.parse_args()
+    kinds = tuple(args.kinds) if args.kinds else KINDS
     n_cases = 4 if args.quick else args.cases
     seeds = np.random.default_rng(args.seed).integers(1e9, size=n_cases)
     counts: dict[str, int] = {}
@@ -119,7 +125,7 @@ def main() -> None:
     print("| case | problem | verdict | details |")
     print("|---|---|---|---|")
     for k, s in enumerate(seeds):
-        X, y, beta, kw, desc = draw_case(np.random.default_rng(s))
+        X, y, beta, kw, desc = draw_case(np.random.default_rng(s), kinds)
         try:
             verdict, details = check_case(X, y, beta, kw, args.formulation)
         except Exception as exc:  # a sweep reports, it does not stop
