@@ -29,8 +29,10 @@ Outer loop, all in float64 where it certifies:
    rounds took 103 Hessian products instead of 330 FISTA iterations (860 -> 598 in
    all). A Newton round that does not converge is followed by a FISTA round. A FISTA
    round that runs out of ``_ROUND_CAP`` iterations hands over to a Newton round at any
-   gap: FISTA's rate scales with the data (features at 1e-2, targets at 1e3: one round
-   had run all 20000 iterations and ended 2.3x above the optimum).
+   gap and with any share of new blocks: FISTA's rate scales with the data (features at
+   1e-2, targets at 1e3: one round had run all 20000 iterations and ended 2.3x above
+   the optimum; rescaled near-separable logistic data, 20 rounds of 1000 iterations
+   without a Newton round, 0.7% above it).
 
 With ``dtype="float32"`` the iterates, the loss and every gap stay in float64 and only the
 two GEMMs per iteration run in float32, on corrections from a float64 anchor taken at the
@@ -84,7 +86,7 @@ _NEWTON_GAP = 1e-2  # plain gap below which a round may be a Newton round
 _NEWTON_NEW = 0.1  # ... if at most this share of its working set is new
 _NEWTON_STEPS = 20
 # FISTA iterations per round, after which a round that has not converged hands over to a
-# Newton round at any gap (few new blocks): FISTA's rate scales with the data, and on
+# Newton round (at any gap, with any new blocks): FISTA's rate scales with the data; on
 # badly scaled data (features at 1e-2, targets at 1e3, weights near 1e5) one round ran
 # out of all 20000 iterations at a gap of 0.999, 2.3x above the optimum.
 _ROUND_CAP = 1000
@@ -475,10 +477,10 @@ def _needs_exact(
 
 
 def _newton_ready(chk: _Check, U: np.ndarray, ws: np.ndarray, slow: bool = False) -> bool:
-    """A Newton round pays once the support has settled: few new blocks, and a small
-    gap or a FISTA round that ran out of ``_ROUND_CAP`` iterations (``slow``)."""
+    """A Newton round pays once the support has settled (a small gap, few new blocks),
+    or when FISTA is slow: its last round ran out of ``_ROUND_CAP`` iterations."""
     n_new = int((np.linalg.norm(U[:, ws], axis=0) == 0).sum())
-    return (chk.plain_gap <= _NEWTON_GAP or slow) and n_new <= _NEWTON_NEW * ws.size
+    return slow or (chk.plain_gap <= _NEWTON_GAP and n_new <= _NEWTON_NEW * ws.size)
 
 
 def _working_set(U: np.ndarray, chk: _Check, alive: np.ndarray, beta: float) -> np.ndarray:
