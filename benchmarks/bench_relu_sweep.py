@@ -11,6 +11,10 @@ targets; a smooth loss (squared twice as often, logistic, huber, squared hinge),
 and output biases at random, exact patterns for n <= 40, d <= 2 (else 100 sampled),
 beta over 4.5 decades. Both solvers run in this process (one BLAS thread).
 
+The "fast" column is solve's default (``solver=None``): the fast solver, re-solved by
+CVXPY when it stops above tol on a small program with a quadratic or second-order-cone
+loss (``solver`` then reads ``"fast -> cvxpy"``, and its time counts both).
+
 A case is listed when the fast solver is not certified to 1e-6 with the CVXPY
 objective or better (relative 1e-5), reports a cone violation, warns, raises, or takes
 more than 5x CVXPY's time plus 1 s. A CVXPY failure (Clarabel raises on some logistic

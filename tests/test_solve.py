@@ -256,3 +256,51 @@ def test_hinge_certificate_uses_the_solver_multiplier_when_the_polish_is_too_big
     # certify() has only -grad L(z) of the same network: its bound is much weaker here.
     plain = cnn.certify(sol.network, X, y, 1e-2, loss="hinge", patterns=sol.patterns)
     assert plain.relative_gap > 10 * max(sol.relative_gap, 1e-6)
+
+
+def _small_regression(n=30, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    return X, np.maximum(X @ rng.normal(size=2), 0) + 0.1 * rng.normal(size=n)
+
+
+def test_default_solver_falls_back_to_cvxpy_on_small_programs():
+    """The default (solver=None) re-solves a small program that the fast solver left
+    above tol (here: max_iter=1) with CVXPY, keeps the lower objective, says so in
+    ``solver`` and does not re-emit the fast solver's warnings."""
+    X, y = _small_regression()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", cnn.ConvergenceWarning)
+        sol = cnn.solve(X, y, 0.1, n_patterns=20, random_state=0, max_iter=1)
+    ref = cnn.solve(X, y, 0.1, n_patterns=20, random_state=0, solver="cvxpy")
+    assert sol.solver == "fast -> cvxpy" and sol.status == "optimal"
+    assert sol.convex_objective == pytest.approx(ref.convex_objective, rel=1e-7)
+    assert sol.relative_gap <= 1e-6
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"solver": "fast"},  # asked for by name
+        {"loss": "logistic"},  # an exponential-cone program: no fallback
+    ],
+)
+def test_no_cvxpy_fallback_when_named_or_on_exponential_cones(kw):
+    X, y = _small_regression()
+    if kw.get("loss") == "logistic":
+        y = np.where(y > np.median(y), 1.0, -1.0)
+    with pytest.warns(cnn.ConvergenceWarning, match="max_iter"):
+        sol = cnn.solve(X, y, 0.1, n_patterns=20, random_state=0, max_iter=1, **kw)
+    assert sol.solver == "fast" and sol.status == "max_iter"
+
+
+def test_no_cvxpy_fallback_on_large_programs(monkeypatch):
+    import importlib
+
+    monkeypatch.setattr(
+        importlib.import_module("convexnn.solve"), "_FALLBACK_SIZE", 10
+    )  # n * P = 600 is "large"
+    X, y = _small_regression()
+    with pytest.warns(cnn.ConvergenceWarning, match="max_iter"):
+        sol = cnn.solve(X, y, 0.1, n_patterns=20, random_state=0, max_iter=1)
+    assert sol.solver == "fast" and sol.status == "max_iter"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -177,7 +178,10 @@ def solve(
         cone solver warm-started from it for ``"relu"``), ``"group-lasso"`` and
         ``"relu-pgd"`` (the same algorithms by name), ``"cvxpy"`` (Clarabel, the
         reference) or ``"cvxpy-scs"``. None picks ``"fast"`` when the loss is smooth,
-        else ``"cvxpy"`` (hinge).
+        else ``"cvxpy"`` (hinge). With None, a small program (``n * P <= 20000``; squared,
+        huber or squared hinge loss) that the fast solver leaves above ``tol`` is solved
+        again by CVXPY, whose result is kept when its objective is lower (``solver`` then
+        reads ``"fast -> cvxpy"``, and ``time`` counts both).
     loss : str or Loss
         ``"squared"``, ``"logistic"``, ``"hinge"``, ``"squared_hinge"``, ``"huber"`` (see
         :mod:`convexnn.losses`); ``"cross_entropy"`` goes through the multi-output path.
@@ -252,10 +256,62 @@ def solve(
     )
     solver_obj = get_solver(default_solver(problem) if solver is None else solver, caller=CALLER)
     _check_support(solver_obj, problem)
-    result = solver_obj.solve(
-        problem, tol=tol, max_iter=max_iter, verbose=verbose, options=dict(solver_options or {})
-    )
+    options = dict(solver_options or {})
+    if solver is None and solver_obj.name == "fast" and _fallback_applies(problem):
+        result = _fast_or_reference(problem, solver_obj, tol, max_iter, verbose, options)
+    else:
+        result = solver_obj.solve(
+            problem, tol=tol, max_iter=max_iter, verbose=verbose, options=options
+        )
     return _finish(problem, result, D, source, tol, prune)
+
+
+# The default solver re-solves small programs with CVXPY when the fast one stops short of
+# tol (degenerate data: badly scaled, tiny beta, more free dimensions than samples), for
+# the losses whose programs are quadratic or second-order cone (Clarabel is then fast and
+# reliable there; on the exponential cone of the logistic loss it raised or took 457 s).
+_FALLBACK_SIZE = 20_000  # n * P
+_FALLBACK_LOSSES = ("squared", "huber", "squared_hinge")
+
+
+def _fallback_applies(problem: ConvexReLUProblem) -> bool:
+    return problem.n * problem.P <= _FALLBACK_SIZE and problem.loss.name in _FALLBACK_LOSSES
+
+
+def _fast_or_reference(
+    problem: ConvexReLUProblem,
+    fast: Any,
+    tol: float,
+    max_iter: int | None,
+    verbose: bool,
+    options: dict[str, Any],
+) -> SolverResult:
+    """The fast solver's result; if it stopped above tol, CVXPY's when that is lower.
+
+    The fast solver's warnings are held back and re-emitted when its result is kept. A
+    CVXPY result is returned under the solver name ``"fast -> cvxpy"``.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fast.solve(problem, tol=tol, max_iter=max_iter, verbose=verbose, options=options)
+    if result.status != "optimal":
+        try:
+            ref = get_solver("cvxpy", caller=CALLER).solve(
+                problem, tol=tol, max_iter=None, verbose=verbose, options={}
+            )
+        except RuntimeError:  # Clarabel failed: the fast result stands
+            ref = None
+        if ref is not None and ref.objective < result.objective:
+            fast_info = f"status {result.status}, objective {result.objective:.10g}"
+            return dataclasses.replace(
+                ref,
+                solver="fast -> cvxpy",
+                time=result.time + ref.time,  # both attempts
+                info=dict(ref.info, fast=fast_info),
+            )
+    for w in caught:
+        warnings.warn(w.message, w.category, stacklevel=4)
+    return result
 
 
 def _is_multi_output(y: Any, loss: Any) -> bool:
