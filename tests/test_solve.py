@@ -304,3 +304,27 @@ def test_no_cvxpy_fallback_on_large_programs(monkeypatch):
     with pytest.warns(cnn.ConvergenceWarning, match="max_iter"):
         sol = cnn.solve(X, y, 0.1, n_patterns=20, random_state=0, max_iter=1)
     assert sol.solver == "fast" and sol.status == "max_iter"
+
+
+def test_cvxpy_fallback_keeps_the_fast_result_unless_clarabel_is_optimal(monkeypatch):
+    """A Clarabel result short of "optimal" (e.g. at its time limit) is not taken, even
+    with a lower objective: it may violate the cones; the fast result and its warnings
+    stand. The fallback passes Clarabel a time limit."""
+    import dataclasses
+
+    from convexnn.solvers.cvxpy_ref import CvxpySolver
+
+    real = CvxpySolver.solve
+    seen = {}
+
+    def inaccurate(self, problem, **kw):
+        seen.update(kw["options"])
+        res = real(self, problem, **kw)
+        return dataclasses.replace(res, status="inaccurate", objective=res.objective - 1.0)
+
+    monkeypatch.setattr(CvxpySolver, "solve", inaccurate)
+    X, y = _small_regression()
+    with pytest.warns(cnn.ConvergenceWarning, match="max_iter"):
+        sol = cnn.solve(X, y, 0.1, n_patterns=20, random_state=0, max_iter=1)
+    assert sol.solver == "fast" and sol.status == "max_iter"
+    assert seen["time_limit"] >= 5.0
