@@ -13,12 +13,19 @@ import pytest
 BENCHMARKS = sorted((Path(__file__).parents[1] / "benchmarks").glob("bench_*.py"))
 
 
-@pytest.mark.parametrize("script", BENCHMARKS, ids=[p.stem for p in BENCHMARKS])
-def test_benchmark_quick_run(script):
+def _run(script: str | Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a benchmark script (a path, or a name in benchmarks/) and check it succeeded."""
+    path = Path(__file__).parents[1] / "benchmarks" / script if isinstance(script, str) else script
     out = subprocess.run(
-        [sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=600
+        [sys.executable, str(path), *args], capture_output=True, text=True, timeout=600
     )
     assert out.returncode == 0, out.stderr
+    return out
+
+
+@pytest.mark.parametrize("script", BENCHMARKS, ids=[p.stem for p in BENCHMARKS])
+def test_benchmark_quick_run(script):
+    out = _run(script, "--quick")
     assert "|" in out.stdout  # printed its Markdown table
 
 
@@ -27,14 +34,7 @@ def test_benchmarks_exist():
 
 
 def test_solver_benchmark_gated_only_skips_relu_rows():
-    script = Path(__file__).parents[1] / "benchmarks" / "bench_solvers.py"
-    out = subprocess.run(
-        [sys.executable, str(script), "--quick", "--formulations", "gated", "--no-colgen"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr
+    out = _run("bench_solvers.py", "--quick", "--formulations", "gated", "--no-colgen")
     rows = [line for line in out.stdout.splitlines() if line.startswith("| convexnn")]
     assert rows and all("| gated |" in line for line in rows)
     assert "| relu |" not in out.stdout and "torch" not in out.stdout
@@ -44,14 +44,7 @@ def test_solver_benchmark_saves_the_alg2_network(tmp_path):
     import pickle
 
     pytest.importorskip("torch")
-    script = Path(__file__).parents[1] / "benchmarks" / "bench_solvers.py"
-    out = subprocess.run(
-        [sys.executable, str(script), "--quick", "--no-colgen", "--save-networks", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr
+    _run("bench_solvers.py", "--quick", "--no-colgen", "--save-networks", str(tmp_path))
     (saved,) = tmp_path.glob("alg2_*.pkl")
     with open(saved, "rb") as fh:
         data = pickle.load(fh)
@@ -116,14 +109,7 @@ def test_pyscnn_cap_is_raised_only_when_its_first_run_settles_nothing(monkeypatc
 
 
 def test_solver_benchmark_peers_filter_runs_only_the_chosen_rows():
-    script = Path(__file__).parents[1] / "benchmarks" / "bench_solvers.py"
-    out = subprocess.run(
-        [sys.executable, str(script), "--quick", "--peers", "cvxpy"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr
+    out = _run("bench_solvers.py", "--quick", "--peers", "cvxpy")
     solvers = {line.split("|")[1].strip() for line in out.stdout.splitlines()[1:] if "|" in line}
     solvers -= {"solver", "---"}
     assert solvers == {"convexnn fast", "CVXPY + Clarabel (qdldl)"}, solvers
@@ -166,12 +152,5 @@ def test_blas_pin_sets_the_openblas_kernel_from_the_cpu_flags(monkeypatch, flags
 
 
 def test_sweep_benchmark_runs_on_the_gated_formulation():
-    script = Path(__file__).parents[1] / "benchmarks" / "bench_relu_sweep.py"
-    out = subprocess.run(
-        [sys.executable, str(script), "--quick", "--formulation", "gated"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr
+    out = _run("bench_relu_sweep.py", "--quick", "--formulation", "gated")
     assert "gated, seed 1, 4 cases" in out.stdout and "| — | all cases |" in out.stdout
