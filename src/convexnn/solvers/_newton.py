@@ -110,8 +110,8 @@ def newton_round(
     # than free dimensions: n = 40, 18 blocks of 4) the model is unbounded along radial
     # directions of its null space (the penalty is linear there): undamped steps sent
     # blocks of the optimum through zero (10 dropped per round, the solve ended at a
-    # gap of 0.999, 2.3x above the optimum). A block is dropped by a long step (_TRUST),
-    # or the round ends, only once _DAMP_TRIES ridges failed too.
+    # gap of 0.999, 2.3x above the optimum). A block is dropped where it stands, or the
+    # round ends, only once _DAMP_TRIES ridges failed too.
     damp, n_damped = 0.0, 0
     while n_steps < max_steps and n_hvp < max_hvp:
         n_steps += 1
@@ -148,7 +148,7 @@ def newton_round(
             a = float(cross[first])
             B_a, c_a = (B + a * P) * keep, c + a * pc  # the step to where it vanishes
             f_a, z_a = _value(sub, B_a, c_a)
-            if f_a <= f - _ARMIJO * a * dec:
+            if f_a < f - _ARMIJO * a * max(dec, 0.0):
                 B, c, f, z = B_a, c_a, f_a, z_a
             elif n_damped < _DAMP_TRIES:  # the model is not to be trusted that far
                 damp, n_damped = max(10.0 * damp, ridge), n_damped + 1
