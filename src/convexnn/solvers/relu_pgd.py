@@ -100,9 +100,9 @@ exactly on their faces (the Newton model sees ``theta = N^T b`` only, and blocks
 their faces by the active-set tolerance kept the support's cone norms 1e-5 off beta);
 a Newton step that raises the objective (no curvature: a 1e14 step) is retried on a
 growing ridge (Levenberg-Marquardt); the face's multipliers are tested once Newton's
-decrement reaches its rounding floor. Six such problems went from 4-38 s, ending at
-max_iter or at gaps of 1e-5..1 (and 1.0), to certified (1e-8..1e-10) in 1.3-1.8 s. A
-certificate that stops improving for ``_STALL_ROUNDS`` rounds ends the solve with status
+decrement reaches its rounding floor. Six such problems (n = 80) went from 4-38 s,
+stuck at gaps near 1e-5 or at max_iter with a gap of 1.0, to certified (1e-8..1e-10) in
+1.3-1.8 s. A certificate that stops improving for ``_STALL_ROUNDS`` rounds ends the solve with status
 ``"stalled"`` and a warning stating the gap.
 """
 
