@@ -102,8 +102,8 @@ a Newton step that raises the objective (no curvature: a 1e14 step) is retried o
 growing ridge (Levenberg-Marquardt); the face's multipliers are tested once Newton's
 decrement reaches its rounding floor. Six such problems (n = 80) went from 4-38 s,
 stuck at gaps near 1e-5 or at max_iter with a gap of 1.0, to certified (1e-8..1e-10) in
-1.3-1.8 s. A certificate that stops improving for ``_STALL_ROUNDS`` rounds ends the solve with status
-``"stalled"`` and a warning stating the gap.
+1.3-1.8 s. A certificate that stops improving for ``_STALL_ROUNDS`` rounds ends the
+solve with status ``"stalled"`` and a warning stating the gap.
 """
 
 from __future__ import annotations
