@@ -303,9 +303,11 @@ def _fast_or_reference(
         # a result it has not called optimal is not taken.
         limit = max(_FALLBACK_SECONDS, _FALLBACK_RATIO * result.time)
         try:
-            ref = get_solver("cvxpy", caller=CALLER).solve(
-                problem, tol=tol, max_iter=None, verbose=verbose, options={"time_limit": limit}
-            )
+            with warnings.catch_warnings():  # an internal attempt: its result speaks for it
+                warnings.simplefilter("ignore")
+                ref = get_solver("cvxpy", caller=CALLER).solve(
+                    problem, tol=tol, max_iter=None, verbose=verbose, options={"time_limit": limit}
+                )
         except RuntimeError:  # Clarabel failed: the fast result stands
             ref = None
         if ref is not None and ref.status == "optimal" and ref.objective < result.objective:
@@ -316,8 +318,8 @@ def _fast_or_reference(
                 time=result.time + ref.time,  # both attempts
                 info=dict(ref.info, fast=fast_info),
             )
-    for w in caught:
-        warnings.warn(w.message, w.category, stacklevel=4)
+    for w in caught:  # at the caller's line, as solve's own warnings (stacklevel 3)
+        warnings.warn(w.message, w.category, stacklevel=3)
     return result
 
 
