@@ -413,9 +413,31 @@ class _NNLSState:
         self._jit = _jit.kernels() if fits and _NNLS_JIT else None
         self.gram = np.zeros((B, kmax, kmax)) if self._jit is not None else None
         g_norm = np.linalg.norm(g, axis=1)
-        self.tol = _NNLS_TOL * float(np.linalg.norm(X, axis=1).max(initial=0.0)) * g_norm
+        self._x_max = float(np.linalg.norm(X, axis=1).max(initial=0.0))
+        self.tol = _NNLS_TOL * self._x_max * g_norm
         self.running = g_norm > 0
         self.solved = ~self.running
+
+    def load(self, slots: NDArray[np.intp], S: Array, g: Array) -> None:
+        """Put new problems (signs ``S`` (k, n), vectors ``g`` (k, d)) in ``slots``.
+
+        The slots start empty (no passive constraint, ``mu = 0``), running unless their
+        g is zero; a caller streaming many problems through a fixed window of slots
+        reuses them as problems finish (``relu_pgd``'s pricing).
+        """
+        self.S[slots] = S
+        if self._low is not None:
+            self._low[1][slots] = -S
+        self.g[slots] = g
+        self.idx[slots] = 0
+        self.valid[slots] = False
+        self.mu[slots] = 0.0
+        if self.C is not None:
+            self.C[slots] = 0.0
+        g_norm = np.linalg.norm(g, axis=1)
+        self.tol[slots] = _NNLS_TOL * self._x_max * g_norm
+        self.running[slots] = g_norm > 0
+        self.solved[slots] = ~self.running[slots]
 
     def run(self, stop_below: Array | None = None) -> NDArray[np.intp]:
         """Lawson-Hanson outer steps until every running problem is settled.

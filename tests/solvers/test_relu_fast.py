@@ -204,13 +204,13 @@ def test_solver_certificate_equals_the_reference_kernel(output_bias):
 
 def test_early_stopped_pricing_is_exact_where_priced_and_its_gap_valid():
     """_certify(n_new=, tol=) far from the optimum: priced norms exact, gap an upper bound."""
-    from convexnn.duality import cone_dual_norms
+    from convexnn.duality import _NNLS_WINDOW, cone_dual_norms
     from convexnn.problem import build_problem
     from convexnn.solvers._kernels import dual_candidate, dual_lower_bound, gap_scale
-    from convexnn.solvers.relu_pgd import _CERT_CHUNK, _certify, _ConeNormCache
+    from convexnn.solvers.relu_pgd import _certify, _ConeNormCache
 
     X, y = _data(n=120, d=3, seed=5)
-    D = sample_patterns(X, 3 * _CERT_CHUNK, random_state=2)
+    D = sample_patterns(X, 3 * _NNLS_WINDOW, random_state=2)
     prob = build_problem(X, y, 1e-3, D, formulation="relu")
     B = np.zeros((prob.d, 2 * prob.P))  # the zero point: almost every pair violates
     full = _certify(prob, B, 0.0, _ConeNormCache(prob.P))

@@ -116,12 +116,12 @@ from typing import Any
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
-from scipy.optimize import nnls
 
 from .. import _jit
 from ..duality import _cheap_bounds, _NNLSState, _padded_gram
 from ..exceptions import ConvergenceWarning
 from ..problem import ConvexReLUProblem
+from ._cone_stream import project_one, stream_cone_norms
 from ._fista import SubProblem, fista
 from ._kernels import (
     LossOps,
@@ -246,16 +246,9 @@ def _lawson_hanson(
             out[:, k] = proj[b]
             new_active[k] = st.idx[b][st.valid[b] & (mu[b] > 0)]
         else:
-            out[:, k], new_active[k] = _project_one(X, S[k], Z[:, k])
+            out[:, k], new_active[k] = project_one(X, S[k], Z[:, k])
             exact[k] = True
     return out, new_active, exact
-
-
-def _project_one(X: np.ndarray, s: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Scipy NNLS fallback of :func:`project_cones` for one column."""
-    AT = (X * s[:, None]).T
-    mu, _ = nnls(AT, -z, maxiter=50 * X.shape[0])
-    return z + AT @ mu, np.flatnonzero(mu > 0)
 
 
 class ConeSubProblem(SubProblem):
@@ -427,9 +420,6 @@ class _ConeNormCache:
         return st.values(), exact
 
 
-_CERT_CHUNK = 256  # patterns per batch of exact cone norms, by decreasing gated bound
-
-
 def _certify(
     problem: ConvexReLUProblem,
     B: np.ndarray,
@@ -486,23 +476,33 @@ def _certify(
     # Every entry of ``cone`` enters s_max, so pricing may stop below its largest
     # support entry even where that is only a bound.
     best = float(np.where(exact | on_sup, cone, 0.0).max(initial=0.0))
-    todo = np.flatnonzero(~exact.all(axis=1))
-    todo = todo[np.argsort(-np.where(exact | on_sup, 0.0, cone)[todo].max(axis=1))]
     priced = exact.copy()
-    for start in range(0, todo.size, _CERT_CHUNK):
-        idx = todo[start : start + _CERT_CHUNK]
-        need = ~(priced[idx] | on_sup[idx])
-        if not need.any() or cone[idx][need].max() <= min(beta, best):
-            break
-        out, ok = cache.norms(X, S, G[:, idx], idx, min(beta, best), need)
-        cone[idx] = np.where(need, out, cone[idx])
-        priced[idx] |= need & ok
-        best = max(best, float(np.where(need & ok, out, 0.0).max()))
-        if n_new is not None and _enough_to_price(cone, priced & ~on_sup, beta, n_new):
-            # ``best`` <= s_max, and the bound only falls as s_max grows: when even
-            # ``best`` cannot certify tol, no further exact norm can; stop pricing.
-            if _gap(problem, lam0, primal, best) > tol:
-                break
+    pi, si = np.nonzero(~(exact | on_sup))
+    order = np.argsort(-cone[pi, si], kind="stable")
+    pi, si = pi[order], si[order]
+    known = {"best": best, "violators": int((cone[exact & ~on_sup] > beta).sum())}
+
+    def on_exact(values: np.ndarray) -> bool:
+        """Every exact norm enters s_max; stop once enough violators are known and even
+        ``best`` (<= s_max: the lower bound only falls as s_max grows) cannot certify."""
+        known["best"] = max(known["best"], float(values.max(initial=0.0)))
+        known["violators"] += int((values > beta).sum())
+        return (
+            n_new is not None
+            and known["violators"] >= n_new
+            and _gap(problem, lam0, primal, known["best"]) > tol
+        )
+
+    cone[pi, si], priced[pi, si] = stream_cone_norms(
+        X,
+        S,
+        G,
+        si * P + pi,
+        cone[pi, si],
+        cache.active,
+        lambda: min(beta, known["best"]),
+        on_exact,
+    )
     loose = on_sup & ~priced
     if loose.any() and (
         n_new is None or _gap(problem, lam0, primal, np.where(loose, 0.0, cone).max()) <= tol
@@ -520,11 +520,6 @@ def _gap(problem: ConvexReLUProblem, lam0: np.ndarray, primal: float, s_max: flo
     """Relative gap of ``primal`` against the dual point ``lam0`` scaled for ``s_max``."""
     lower, _ = dual_lower_bound(problem.loss, lam0, problem.y, problem.beta, s_max)
     return (primal - lower) / gap_scale(primal, problem.y)
-
-
-def _enough_to_price(cone: np.ndarray, priced: np.ndarray, beta: float, n_new: int) -> bool:
-    """At least ``n_new`` exactly priced (pattern, sign) pairs violate ``norm <= beta``."""
-    return int((cone[priced] > beta).sum()) >= n_new
 
 
 _ACTIVE_TOL = 1e-9  # slack <= tol * max |X b_j|: constraint taken as active
