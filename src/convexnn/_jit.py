@@ -34,6 +34,8 @@ _KERNELS = (
     "_rows_times",
     "_least_squares",
     "border_gram",
+    "_sync_factor",
+    "_factored_least_squares",
     "restore_feasibility",
     "first_blocking",
 )
@@ -157,6 +159,114 @@ def border_gram(
                 gram[b, s, q] = acc
 
 
+def _sync_factor(
+    b: int,
+    gram: np.ndarray,
+    valid: np.ndarray,
+    fac: np.ndarray,
+    order: np.ndarray,
+    nfac: np.ndarray,
+    fac_dmax: np.ndarray,
+    ridge_rel: float,
+) -> int:  # pragma: no cover - compiled
+    """Bring problem b's Cholesky factor up to date with its passive slots; returns k.
+
+    ``fac[b, :k, :k]`` is the lower factor of ``gram + ridge I`` on the slots
+    ``order[b, :k]`` (in that order), ``ridge = ridge_rel * fac_dmax[b]`` (the largest
+    diagonal entry) plus the smallest normal float, pivots floored at ``1e-14`` of the
+    largest diagonal entry of the ridged matrix, as :func:`_cholesky` does. One slot
+    added since (a row joined, the common case) borders the factor in ``O(k^2)``; any
+    other change (a slot dropped or reloaded: ``nfac[b] = -1``; a row with a larger
+    diagonal, which changes the ridge) refactors it in ``O(k^3)``.
+    """
+    kmax = valid.shape[1]
+    k = 0
+    for s in range(kmax):
+        if valid[b, s]:
+            k += 1
+    nf = nfac[b]
+    ok = 0 <= nf <= k
+    if ok:
+        for q in range(nf):
+            if not valid[b, order[b, q]]:
+                ok = False
+    if ok and nf == k:
+        return k
+    if ok and nf == k - 1:
+        new = -1
+        for s in range(kmax):
+            if valid[b, s]:
+                seen = False
+                for q in range(nf):
+                    if order[b, q] == s:
+                        seen = True
+                if not seen:
+                    new = s
+        if gram[b, new, new] <= fac_dmax[b]:  # the ridge stays: border the factor
+            ridge = ridge_rel * fac_dmax[b] + _TINY
+            floor = 1e-14 * (fac_dmax[b] + ridge) + _TINY
+            acc = gram[b, new, new] + ridge
+            for q in range(nf):
+                v = gram[b, order[b, q], new]
+                for r in range(q):
+                    v -= fac[b, q, r] * fac[b, nf, r]
+                v /= fac[b, q, q]
+                fac[b, nf, q] = v
+                acc -= v * v
+            fac[b, nf, nf] = np.sqrt(max(acc, floor))
+            order[b, nf] = new
+            nfac[b] = k
+            return k
+    dmax = 0.0
+    q = 0
+    for s in range(kmax):
+        if valid[b, s]:
+            order[b, q] = s
+            dmax = max(dmax, gram[b, s, s])
+            q += 1
+    ridge = ridge_rel * dmax + _TINY
+    G = np.empty((k, k))
+    for i in range(k):
+        for j in range(k):
+            G[i, j] = gram[b, order[b, i], order[b, j]]
+        G[i, i] += ridge
+    fac[b, :k, :k] = _cholesky(G)
+    fac_dmax[b] = dmax
+    nfac[b] = k
+    return k
+
+
+def _factored_least_squares(
+    b: int,
+    C: np.ndarray,
+    fac: np.ndarray,
+    order: np.ndarray,
+    k: int,
+    g: np.ndarray,
+    dmax: float,
+    refine_rel: float,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """:func:`_least_squares` of problem b's passive rows ``C[b, order[b, :k]]`` from
+    its up-to-date factor (:func:`_sync_factor`); z in factor order."""
+    d = C.shape[2]
+    L = fac[b, :k, :k]
+    A = np.empty((k, d))
+    for q in range(k):
+        A[q] = C[b, order[b, q]]
+    z = -_cho_solve(L, _rows_times(A, g))
+    p = g.copy()
+    for i in range(k):
+        for j in range(d):
+            p[j] += z[i] * A[i, j]
+    res = _rows_times(A, p)
+    worst = 0.0
+    for i in range(k):
+        worst = max(worst, abs(res[i]))
+    if worst > refine_rel * np.sqrt(dmax) * np.sqrt(np.sum(p * p)):
+        z -= _cho_solve(L, res)
+    return z
+
+
 def restore_feasibility(
     ia: np.ndarray,
     C: np.ndarray,
@@ -167,6 +277,10 @@ def restore_feasibility(
     running: np.ndarray,
     ridge_rel: float,
     refine_rel: float,
+    fac: np.ndarray,
+    order: np.ndarray,
+    nfac: np.ndarray,
+    fac_dmax: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     """Lawson-Hanson inner loop of problems ``ia``, in place (see ``_NNLSState``).
 
@@ -175,35 +289,27 @@ def restore_feasibility(
     (B, kmax) the slots in use, ``mu`` (B, kmax) the coefficients; each problem solves
     its least squares, keeps it when every coefficient is positive, else steps back
     to the first coefficient that reaches zero and drops the slots at zero; after
-    ``kmax + 1`` tries it stops (``running`` False), as the NumPy loop does.
+    ``kmax + 1`` tries it stops (``running`` False), as the NumPy loop does. The
+    least squares use each problem's Cholesky factor ``fac``, kept across calls
+    (``order``, ``nfac``, ``fac_dmax``: see :func:`_sync_factor`): a row that joined
+    costs ``O(k^2)``, not the ``O(k^3)`` of a new factorisation.
     """
     kmax = valid.shape[1]
-    slots = np.empty(kmax, dtype=np.int64)
     for t in range(ia.size):
         b = ia[t]
         settled = False
         for _ in range(kmax + 1):
-            k = 0
-            for s in range(kmax):
-                if valid[b, s]:
-                    slots[k] = s
-                    k += 1
+            k = _sync_factor(b, gram, valid, fac, order, nfac, fac_dmax, ridge_rel)
             if k == 0:  # nothing passive: mu = 0 is the least-squares solution
                 mu[b, :] = 0.0
                 settled = True
                 break
-            A = np.empty((k, C.shape[2]))
-            G = np.empty((k, k))
-            for q in range(k):
-                A[q] = C[b, slots[q]]
-                for r in range(k):
-                    G[q, r] = gram[b, slots[q], slots[r]]
-            z = _least_squares(A, G, g[b], ridge_rel, refine_rel)
+            z = _factored_least_squares(b, C, fac, order, k, g[b], fac_dmax[b], refine_rel)
             # the first coefficient to reach zero on the segment mu -> z
             k_out, ratio = -1, np.inf
             for q in range(k):
                 if z[q] <= 0.0:
-                    m = mu[b, slots[q]]
+                    m = mu[b, order[b, q]]
                     den = m - z[q]
                     rq = m / den if den != 0.0 else (0.0 if m == 0.0 else np.inf)
                     if rq < ratio or k_out < 0:
@@ -212,11 +318,12 @@ def restore_feasibility(
                 for s in range(kmax):
                     mu[b, s] = 0.0
                 for q in range(k):
-                    mu[b, slots[q]] = z[q]
+                    mu[b, order[b, q]] = z[q]
                 settled = True
                 break
+            nfac[b] = -1  # slots drop: a new factor at the next try
             for q in range(k):
-                s = slots[q]
+                s = order[b, q]
                 m = mu[b, s] + ratio * (z[q] - mu[b, s])
                 if q == k_out or not m > 0.0:
                     valid[b, s] = False

@@ -412,6 +412,13 @@ class _NNLSState:
         # least squares: entries of used slots kept current as rows join.
         self._jit = _jit.kernels() if fits and _NNLS_JIT else None
         self.gram = np.zeros((B, kmax, kmax)) if self._jit is not None else None
+        # ... and their Cholesky factors, kept across steps (``_jit._sync_factor``):
+        # nfac = -1 asks for a new factorisation.
+        if self._jit is not None:
+            self.fac = np.zeros((B, kmax, kmax))
+            self.order = np.zeros((B, kmax), dtype=np.int64)
+            self.nfac = np.full(B, -1, dtype=np.int64)
+            self.fac_dmax = np.zeros(B)
         g_norm = np.linalg.norm(g, axis=1)
         self._x_max = float(np.linalg.norm(X, axis=1).max(initial=0.0))
         self.tol = _NNLS_TOL * self._x_max * g_norm
@@ -434,6 +441,8 @@ class _NNLSState:
         self.mu[slots] = 0.0
         if self.C is not None:
             self.C[slots] = 0.0
+        if self._jit is not None:
+            self.nfac[slots] = -1
         g_norm = np.linalg.norm(g, axis=1)
         self.tol[slots] = _NNLS_TOL * self._x_max * g_norm
         self.running[slots] = g_norm > 0
@@ -508,6 +517,7 @@ class _NNLSState:
             self.C[b, :k] = rows = self._signed_rows(b, active)
             if self.gram is not None:
                 self.gram[b, :k, :k] = rows @ rows.T
+                self.nfac[b] = -1
 
     def _signed_rows(self, b: Any, j: NDArray[np.intp]) -> Array:
         """Constraint rows ``s_bj x_j`` (one per entry of j; b a problem or one per j)."""
@@ -618,12 +628,18 @@ class _NNLSState:
                 self.running,
                 _NNLS_RIDGE,
                 _NNLS_REFINE,
+                self.fac,
+                self.order,
+                self.nfac,
+                self.fac_dmax,
             )
             return
         self.restore_feasibility_numpy(ia)
 
     def restore_feasibility_numpy(self, ia: NDArray[np.intp]) -> None:
         """:meth:`restore_feasibility` in batched NumPy (the reference)."""
+        if self._jit is not None:  # it may drop slots: the compiled loop's factors go
+            self.nfac[ia] = -1
         for _ in range(self.valid.shape[1] + 1):
             if ia.size == 0:
                 return
