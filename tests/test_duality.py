@@ -568,3 +568,25 @@ def test_importing_convexnn_does_not_import_numba():
     code = "import sys, convexnn; assert 'numba' not in sys.modules, 'numba imported'"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_compiled_nnls_factors_stay_those_of_the_passive_sets():
+    """The compiled loop keeps each problem's Cholesky factor across steps (bordered as
+    rows join): after a whole run every kept factor is that of its passive set's ridged
+    Gram matrix, in its recorded order (the values: the test above)."""
+    pytest.importorskip("numba")
+    X_eff, _D, G, S = _nnls_bank(4, n=70, d=5, P=150)
+    st = duality._NNLSState(X_eff, S, G.T)
+    assert st.gram is not None
+    st.run()
+    kept = np.flatnonzero(st.nfac > 1)
+    assert kept.size > 0
+    for b in kept:
+        k = int(st.nfac[b])
+        slots = st.order[b, :k]
+        assert set(slots) == set(np.flatnonzero(st.valid[b]))
+        L = st.fac[b, :k, :k]
+        ridge = duality._NNLS_RIDGE * st.fac_dmax[b]
+        gram = st.C[b, slots] @ st.C[b, slots].T + ridge * np.eye(k)
+        np.testing.assert_allclose(L @ L.T, gram, rtol=1e-10, atol=1e-10 * gram.max())
+        assert st.fac_dmax[b] == pytest.approx(np.diag(gram).max() - ridge, rel=1e-12)
