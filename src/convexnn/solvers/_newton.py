@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import device
 
+from ._damping import Damping
 from ._fista import SubProblem
 from ._kernels import Backend, adjoint, column_norms, forward, take_columns
 
@@ -112,7 +113,7 @@ def newton_round(
     # blocks of the optimum through zero (10 dropped per round, the solve ended at a
     # gap of 0.999, 2.3x above the optimum). A block is dropped where it stands, or the
     # round ends, only once _DAMP_TRIES ridges failed too.
-    damp, n_damped = 0.0, 0
+    damping = Damping(_DAMP_TRIES)
     while n_steps < max_steps and n_hvp < max_hvp:
         n_steps += 1
         nt = column_norms(B)
@@ -130,8 +131,8 @@ def newton_round(
         g_first = g_norm if g_first is None else g_first
         if blocks is None or sub.ops.loss.name != "squared":
             blocks = _cached_block_grams(sub, h, gram_cache, keys)
-        pre = _preconditioner(blocks, u, safe, live, sub.beta, float(xp.sum(h)), xp, damp)
-        hvp = _hessian_product(sub, h, u, safe, live, damp)
+        pre = _preconditioner(blocks, u, safe, live, sub.beta, float(xp.sum(h)), xp, damping.value)
+        hvp = _hessian_product(sub, h, u, safe, live, damping.value)
         eta = 0.1 if n_steps == 1 else max(min(0.1, g_norm / g_first), 1e-6)
         P, pc, k = _cg(hvp, pre, -G, -gc, eta, min(_CG_MAX, max_hvp - n_hvp), xp)
         n_hvp += k
@@ -150,13 +151,12 @@ def newton_round(
             f_a, z_a = _value(sub, B_a, c_a)
             if f_a < f - _ARMIJO * a * max(dec, 0.0):
                 B, c, f, z = B_a, c_a, f_a, z_a
-            elif n_damped < _DAMP_TRIES:  # the model is not to be trusted that far
-                damp, n_damped = max(10.0 * damp, ridge), n_damped + 1
+            elif damping.fail(ridge):  # the model is not to be trusted that far
                 continue
             else:  # drop it where it is
                 B = B * keep
                 f, z = _value(sub, B, c)
-            damp, n_damped = 0.0, 0
+            damping.reset()
             n_dropped += 1
             continue
         if not dec > 0:
@@ -169,15 +169,13 @@ def newton_round(
                 break
             a *= 0.5
         # a damped step's decrement understates Newton's: not a test of convergence
-        done = damp == 0.0 and dec <= max(dec_tol, _ROUNDING * abs(f))
-        if not f_new < f and not done and n_damped < _DAMP_TRIES:
-            damp, n_damped = max(10.0 * damp, ridge), n_damped + 1
+        done = damping.value == 0.0 and dec <= max(dec_tol, _ROUNDING * abs(f))
+        if not f_new < f and not done and damping.fail(ridge):
             continue
         if not f_new < f:
             converged = done  # no decrease left but rounding's
             break
-        n_damped = 0
-        damp = 0.1 * damp if damp > 1e-6 * ridge else 0.0
+        damping.succeed(ridge)
         B, c, f, z = B + a * P, c + a * pc, f_new, z_new
         if done:
             converged = True

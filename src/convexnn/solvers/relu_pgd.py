@@ -126,6 +126,7 @@ from ..duality import _cheap_bounds, _NNLSState, _padded_gram
 from ..exceptions import ConvergenceWarning
 from ..problem import ConvexReLUProblem
 from ._cone_stream import project_one, stream_cone_norms
+from ._damping import Damping
 from ._fista import SubProblem, fista
 from ._kernels import (
     LossOps,
@@ -719,7 +720,7 @@ def _polish(
     f, zB = value(B, c)
     steps = 0
     history: list[float] = []  # the objective before each step
-    damp, n_damped = 0.0, 0  # Levenberg-Marquardt ridge of the Newton system (see below)
+    damping = Damping(_DAMP_TRIES)  # Levenberg-Marquardt ridge of the Newton system (below)
     prev_dec = np.inf  # the last Newton decrement
     while steps < max_iter or _productive(history, f, max_iter):
         steps += 1
@@ -761,7 +762,7 @@ def _polish(
         grad[:R] += beta * u
         rows, cols, blk = _block_diag_index(sizes, offs)
         H[rows, cols] += (beta / nt[blk]) * ((rows == cols) - u[rows] * u[cols])
-        H[np.diag_indices_from(H)] += 1e-12 * max(float(np.diag(H).max()), 1e-300) + damp
+        H[np.diag_indices_from(H)] += 1e-12 * max(float(np.diag(H).max()), 1e-300) + damping.value
         try:
             step = -cho_solve(cho_factor(H), grad)
         except np.linalg.LinAlgError:
@@ -815,13 +816,10 @@ def _polish(
             # the objective (a 1e14 step at n = 80, d = 3; the solve then crawled through
             # 20000 FISTA iterations). A ridge about |grad| / |theta| (a step about as
             # long as theta) and ten times more on each failure, as Levenberg-Marquardt.
-            if n_damped < _DAMP_TRIES:
-                damp = max(10.0 * damp, _ridge(grad, theta))
-                n_damped += 1
+            if damping.fail(_ridge(grad, theta)):
                 continue
             break
-        n_damped = 0
-        damp = damp * 0.1 if damp > 1e-6 * _ridge(grad, theta) else 0.0
+        damping.succeed(_ridge(grad, theta))
         B, c, f, zB = B + a * dB, c + a * dc, f_new, zB + a * zd
         if a == a_max < 1.0:
             join(int(sup[k]), row)
