@@ -32,7 +32,7 @@ _KERNELS = (
     "_cholesky",
     "_cho_solve",
     "_rows_times",
-    "_least_squares",
+    "_refined_solve",
     "border_gram",
     "_sync_factor",
     "_factored_least_squares",
@@ -111,23 +111,14 @@ def _rows_times(A: np.ndarray, v: np.ndarray) -> np.ndarray:  # pragma: no cover
     return out
 
 
-def _least_squares(
-    A: np.ndarray, G: np.ndarray, g: np.ndarray, ridge_rel: float, refine_rel: float
+def _refined_solve(
+    L: np.ndarray, A: np.ndarray, g: np.ndarray, diag_max: float, refine_rel: float
 ) -> np.ndarray:  # pragma: no cover - compiled
-    """``z = argmin ||g + A^T z||`` for the passive rows A (k, d), ``G = A A^T``.
-
-    Normal equations with the relative ridge ``ridge_rel * max diag`` (plus the smallest
-    normal float), one refinement step where the residual ``A p`` exceeds
-    ``refine_rel * sqrt(max diag) * ||p||``: as the NumPy method does. G is modified.
-    """
+    """``z = argmin ||g + A^T z||`` for the passive rows A (k, d) from the lower factor
+    L of their ridged Gram matrix (largest diagonal entry ``diag_max``): the normal
+    equations, then one refinement step where the residual ``A p`` exceeds
+    ``refine_rel * sqrt(diag_max) * ||p||``, as the NumPy method does."""
     k, d = A.shape
-    diag_max = 0.0
-    for i in range(k):
-        diag_max = max(diag_max, G[i, i])
-    ridge = ridge_rel * diag_max + _TINY
-    for i in range(k):
-        G[i, i] += ridge
-    L = _cholesky(G)
     z = -_cho_solve(L, _rows_times(A, g))
     p = g.copy()
     for i in range(k):
@@ -246,25 +237,12 @@ def _factored_least_squares(
     dmax: float,
     refine_rel: float,
 ) -> np.ndarray:  # pragma: no cover - compiled
-    """:func:`_least_squares` of problem b's passive rows ``C[b, order[b, :k]]`` from
+    """:func:`_refined_solve` of problem b's passive rows ``C[b, order[b, :k]]`` from
     its up-to-date factor (:func:`_sync_factor`); z in factor order."""
-    d = C.shape[2]
-    L = fac[b, :k, :k]
-    A = np.empty((k, d))
+    A = np.empty((k, C.shape[2]))
     for q in range(k):
         A[q] = C[b, order[b, q]]
-    z = -_cho_solve(L, _rows_times(A, g))
-    p = g.copy()
-    for i in range(k):
-        for j in range(d):
-            p[j] += z[i] * A[i, j]
-    res = _rows_times(A, p)
-    worst = 0.0
-    for i in range(k):
-        worst = max(worst, abs(res[i]))
-    if worst > refine_rel * np.sqrt(dmax) * np.sqrt(np.sum(p * p)):
-        z -= _cho_solve(L, res)
-    return z
+    return _refined_solve(fac[b, :k, :k], A, g, dmax, refine_rel)
 
 
 def restore_feasibility(
