@@ -130,8 +130,7 @@ def stream_cone_norms(
             st.running[slots] = st.g[slots].any(axis=1)
             if finish(zero, True):
                 break
-        if finish(st.stop_bounded(np.full(window, thr)), False):
-            break  # (bounds never stop the pricing: finish returns False)
+        finish(st.stop_bounded(np.full(window, thr)), False)  # bounds never stop it
         ia = np.flatnonzero(st.running)
         if ia.size == 0:
             if head >= m or bounds[head] <= threshold():
