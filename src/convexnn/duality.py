@@ -680,12 +680,12 @@ class _NNLSState:
         self.solved[done] = True
         return done
 
-    def values(self) -> Array:
-        """``min(||g + C^T max(mu, 0)||, ||g||)`` for every problem."""
-        all_b = np.arange(self.g.shape[0])
-        mu = np.maximum(self.mu, 0.0) * self.valid
-        p = self.passive_point(all_b, mu)
-        return np.minimum(np.linalg.norm(p, axis=1), np.linalg.norm(self.g, axis=1))
+    def values(self, ia: NDArray[np.intp] | None = None) -> Array:
+        """``min(||g + C^T max(mu, 0)||, ||g||)`` of problems ``ia`` (default: all)."""
+        ia = np.arange(self.g.shape[0]) if ia is None else ia
+        mu = np.maximum(self.mu[ia], 0.0) * self.valid[ia]
+        p = self.passive_point(ia, mu)
+        return np.minimum(np.linalg.norm(p, axis=1), np.linalg.norm(self.g[ia], axis=1))
 
 
 def _cone_norm(X: Array, d_col: BoolArray, g: Array) -> float:

@@ -91,14 +91,11 @@ def stream_cone_norms(
         """Record the values of finished ``slots``; frees them. True: stop pricing."""
         if slots.size == 0:
             return False
-        e = owner[slots]
-        mu = np.maximum(st.mu[slots], 0.0) * st.valid[slots]
-        v = np.linalg.norm(st.passive_point(slots, mu), axis=1)
-        v = np.minimum(v, np.linalg.norm(st.g[slots], axis=1))
+        e, v = owner[slots], st.values(slots)
         values[e] = v if is_exact else np.minimum(v, values[e])
         exact[e] = is_exact | (v == 0.0)  # a bound of zero is the norm
-        for t, (b, k) in enumerate(zip(slots, e, strict=True)):
-            active[int(sign[k])][int(pat[k])] = st.idx[b][st.valid[b] & (mu[t] > 0)]
+        for b, k in zip(slots, e, strict=True):
+            active[int(sign[k])][int(pat[k])] = st.idx[b][st.valid[b] & (st.mu[b] > 0)]
         owner[slots], st.running[slots] = -1, False
         return bool(is_exact and on_exact(v))
 
@@ -152,7 +149,5 @@ def stream_cone_norms(
             break
     left = np.flatnonzero(owner >= 0)  # stopped early: their current bounds
     if left.size:
-        mu = np.maximum(st.mu[left], 0.0) * st.valid[left]
-        v = np.linalg.norm(st.passive_point(left, mu), axis=1)
-        values[owner[left]] = np.minimum(values[owner[left]], v)
+        values[owner[left]] = np.minimum(values[owner[left]], st.values(left))
     return values, exact
