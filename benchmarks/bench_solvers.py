@@ -614,7 +614,8 @@ def run_alg2(bench: Bench, width: int, save_dir: str | None = None) -> Row:
 
     The Adam network is feasible for the relu program over its own patterns, so the
     convex optimum is never worse than that network, and it is the solver's warm start
-    (:func:`convexnn.network_to_convex`); the time is the Adam run (one
+    (:func:`convexnn.network_to_convex`; the solver replaces a warm start too wide for
+    one Newton system by its gated start: problems 2-4 here); the time is the Adam run (one
     learning rate, 1e-2; one seed; the same budget as one baseline run) plus our solve.
     With ``save_dir``, the Adam network and the pattern matrix are pickled there
     (a time-budgeted run depends on the machine's speed: this makes a slow case

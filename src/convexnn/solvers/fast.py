@@ -15,6 +15,8 @@ Solver options (``solver_options``):
 - ``backend``: ``"numpy"`` (default) or ``"torch"``; ``device``: a torch device
   (``"cpu"``, ``"cuda"``). Results come back as float64 NumPy arrays.
 - ``warm_start``: ``(V, W, c)`` with V, W of shape (d_eff, P) (zero columns allowed).
+  relu: a warm start too wide for one Newton system (a trained network's hundreds of
+  neurons) is replaced by the gated start, which was faster (:mod:`.relu_pgd`).
 """
 
 from __future__ import annotations
