@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import cvxpy as cp
 import numpy as np
@@ -499,6 +500,62 @@ def test_negligible_blocks_are_dropped():
     B[:, 4] = [0.5, -0.2, 0.1]
     kept = _drop_negligible(prob, B)
     assert not kept[:, 1].any() and np.array_equal(kept[:, 4], B[:, 4])
+
+
+def _alg2_n400():
+    """The benchmark's n = 400 problem with the patterns of one Adam network (Alg2).
+
+    ``benchmarks/bench_solvers.py``'s data (``make_bench``: planted ReLU targets, seed 0,
+    hidden bias, 500 sampled gates) and the 122 hidden neurons (with biases) of its
+    Alg2 row's Adam run, saved in ``data/alg2_n400_hidden.npy``.
+    """
+    from convexnn.patterns.colgen import _unique_columns
+
+    rng = np.random.default_rng(0)
+    n, d, P = 400, 13, 500
+    X = rng.standard_normal((n, d))
+    U0 = rng.standard_normal((d, 6)) / np.sqrt(d)
+    y = np.maximum(X @ U0 + 0.3 * rng.standard_normal(6), 0) @ rng.standard_normal(6)
+    y = y + 0.1 * rng.standard_normal(n)
+    X_eff = np.hstack([X, np.ones((n, 1))])
+    Dg = X_eff @ rng.standard_normal((d + 1, 4 * P)) > 0
+    first = np.sort(np.unique(np.packbits(Dg, axis=0).T, axis=0, return_index=True)[1])
+    D = Dg[:, first[Dg[:, first].any(axis=0)][:P]]
+    beta = 1e-2 * float(np.linalg.norm((X_eff * y[:, None]).T @ D, axis=0).max())
+    U = np.load(Path(__file__).parent / "data" / "alg2_n400_hidden.npy")
+    D0 = _unique_columns(np.hstack([D, X_eff @ U >= 0]))
+    return X, y, beta, D0
+
+
+def test_polish_drops_a_frozen_block_and_certifies():
+    """A support block of norm 1e-10 that Newton steps shrink to 1e-25 leaves the polish.
+
+    The state is the input of the 13th polish of the cold relu solve of the Alg2
+    program at n = 400 (``data/alg2_n400_polish_state.npz``). Before, the polish shrank
+    one block to 2e-25, where its penalty Hessian ``beta / ||b||`` (5e24) froze it, and
+    spent its 50 steps releasing and re-joining one of its constraints; the certificate
+    stayed at 1.3e-5 and the solve stopped "stalled" 20 rounds later. Now that block
+    is dropped (``_negligible``) and the next certificate is below 1e-12.
+    """
+    import convexnn.solvers.relu_pgd as rp
+    from convexnn.problem import build_problem
+
+    X, y, beta, D0 = _alg2_n400()
+    prob = build_problem(X, y, beta, D0, formulation="relu", hidden_bias=True)
+    state = np.load(Path(__file__).parent / "data" / "alg2_n400_polish_state.npz")
+    B = np.zeros((prob.X.shape[1], 2 * D0.shape[1]))
+    B[:, state["sup"]] = state["B"]
+    c = float(state["c"])
+    f0 = rp._primal(prob, B, c)[0]
+    B1, c1, _ = rp._polish(prob, B, c)
+    norms = np.linalg.norm(B1, axis=0)
+    assert norms[norms > 0].min() > 1e-8 * norms.max()
+    assert rp._primal(prob, B1, c1)[0] <= f0
+    assert rp._certify(prob, B1, c1).rel_gap <= 1e-12
+    big = int(np.argmax(norms))
+    tiny = 1e-25 * B1[:, big] / norms[big]
+    flags = rp._negligible(np.column_stack([tiny, B1[:, big]]), 4.0, y, y)
+    np.testing.assert_array_equal(flags, [True, False])
 
 
 def test_same_span_equals_allclose():
