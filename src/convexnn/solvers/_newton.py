@@ -20,7 +20,11 @@ The Newton decrement ``-g^T p`` (twice the model's decrease) stops the round.
 
 A block that should vanish is sent through zero by the Newton model
 (``u_j^T (b_j + p_j) <= 0``): the step goes as far as its zero when that lowers F, and
-the block is frozen there, left to the next pricing. When it does not, the model is not
+the block is frozen there, left to the next pricing. The step then goes on to the next
+blocks' zeros in turn while F falls and zero is optimal for each (:func:`_drop_path`):
+on the patterns of a trained network many blocks vanish, and one per Newton step had
+cost about 200 Hessian products each (the gated program of the Alg2 benchmark row at
+n = 4000, d = 32: 10797 iterations, 33 s, now 6131, 22 s). When it does not, the model is not
 trusted that far: a Levenberg-Marquardt ridge (``|g| / |B|``, ten times more on each
 failure, ``_DAMP_TRIES`` times) bounds the step, as it does after a step that fails its
 line search. With fewer samples than free dimensions the loss Hessian is singular and
@@ -42,7 +46,7 @@ from array_api_compat import device
 
 from ._damping import Damping
 from ._fista import SubProblem
-from ._kernels import Backend, adjoint, column_norms, forward, take_columns
+from ._kernels import Backend, adjoint, column_norms, forward, take_columns, to_numpy
 
 _CG_MAX = 250  # CG iterations per Newton step
 _CG_MIN = 10  # ... and at least these (a stiff direction can dominate the first residual)
@@ -149,8 +153,9 @@ def newton_round(
             a = float(cross[first])
             B_a, c_a = (B + a * P) * keep, c + a * pc  # the step to where it vanishes
             f_a, z_a = _value(sub, B_a, c_a)
-            if f_a < f - _ARMIJO * a * max(dec, 0.0):
-                B, c, f, z = B_a, c_a, f_a, z_a
+            if f_a < f - _ARMIJO * a * max(dec, 0.0):  # and the next ones, while they pay
+                B, c, f, z, more = _drop_path(sub, B, c, P, pc, cross, keep, f_a, z_a)
+                n_dropped += more
             elif damping.fail(ridge):  # the model is not to be trusted that far
                 continue
             else:  # drop it where it is
@@ -181,6 +186,43 @@ def newton_round(
             converged = True
             break
     return NewtonResult(B, c, n_hvp, n_steps, n_dropped, f, converged)
+
+
+def _drop_path(
+    sub: SubProblem, B: Any, c: float, P: Any, pc: float, cross: Any, keep: Any, f: float, z: Any
+) -> tuple[Any, float, float, Any, int]:
+    """Past the first block's zero, along the same step: the next blocks dropped in turn.
+
+    ``B(t) = (B + t P)`` with each block zeroed from its crossing ``cross[j]`` on (the
+    first, in ``keep``, already is; ``f, z`` are F and the predictions there). The next
+    block in crossing order (up to ``t = _DROP_AT``) is dropped while F keeps falling
+    and zero is optimal for it where it stands (``||g_j|| <= beta``, its KKT condition
+    at zero, g_j its block of ``A_s^T grad L``): one forward and one block adjoint per
+    drop, instead of a Newton step (about 200 Hessian products on Alg2 patterns at
+    n = 4000, where one block went per step). Without the KKT test the path dropped
+    blocks of the optimum. Returns ``(B, c, f, z, number of further drops)``.
+    """
+    xp = sub.backend.xp
+    order = np.argsort(to_numpy(cross))
+    t0 = float(cross[int(order[0])])
+    out = ((B + t0 * P) * keep, c + t0 * pc, f, z)
+    ids = xp.arange(B.shape[1], device=device(B))
+    more = 0
+    for j in order[1:]:
+        t = float(cross[int(j)])
+        if t > _DROP_AT:
+            break
+        keep_t = keep & (ids != int(j))[None, :]
+        B_t, c_t = (B + t * P) * keep_t, c + t * pc
+        f_t, z_t = _value(sub, B_t, c_t)
+        if not f_t < out[2]:
+            break
+        r = sub.ops.gradient(z_t + c_t if sub.output_bias else z_t)
+        g_j = sub.X.T @ (sub.Ms[:, int(j)] * r)
+        if float(xp.sqrt(xp.sum(g_j * g_j))) > sub.beta:
+            break
+        keep, out, more = keep_t, (B_t, c_t, f_t, z_t), more + 1
+    return (*out, more)
 
 
 def _value(sub: SubProblem, B: Any, c: float) -> tuple[float, Any]:
