@@ -135,19 +135,26 @@ def test_newton_round_reaches_the_working_set_optimum(fista_point):
     assert out.objective == pytest.approx(sub.objective(out.B, out.c), rel=1e-12)
 
 
-def test_newton_round_drops_blocks_that_vanish_and_enters_new_ones(fista_point):
-    """Extra blocks started off zero go back to zero; priced violators start at zero and
-    enter: either way the round ends at the working set's CVXPY optimum."""
+def _with_extra_blocks(fista_point, k, scale):
+    """The FISTA point's support plus k more patterns, their blocks started at ``scale``
+    (random): the working set's subproblem, start B, c and CVXPY optimum."""
     X, y, D, beta, U, c, S = fista_point
     rng = np.random.default_rng(3)
-    extra = np.setdiff1d(np.arange(D.shape[1]), S)[:4]
+    extra = np.setdiff1d(np.arange(D.shape[1]), S)[:k]
     cols = np.concatenate([S, extra])
     p_ref = reference_optimum(
         X, y, beta, D[:, cols], formulation="gated", hidden_bias=True, output_bias=True
     )
     _, sub = _sub(X, y, beta, D[:, cols])
     B = U[:, cols].copy()
-    B[:, S.size :] = 1e-3 * rng.normal(size=(B.shape[0], extra.size))
+    B[:, S.size :] = scale * rng.normal(size=(B.shape[0], extra.size))
+    return sub, B, c, p_ref
+
+
+def test_newton_round_drops_blocks_that_vanish_and_enters_new_ones(fista_point):
+    """Extra blocks started off zero go back to zero; priced violators start at zero and
+    enter: either way the round ends at the working set's CVXPY optimum."""
+    sub, B, c, p_ref = _with_extra_blocks(fista_point, 4, 1e-3)
     B[:, 0] = 0.0  # a support block that must enter again
     out = _newton.newton_round(sub, B, c, dec_tol=1e-12, max_steps=50, max_hvp=10_000)
     assert out.objective == pytest.approx(p_ref, rel=1e-6)
@@ -165,16 +172,8 @@ def test_newton_round_drops_many_vanishing_blocks_per_step(fista_point, scale):
     further drop (zero optimal for that block) keeps the round where one drop per step
     ends it (6.3654 against 6.3613; the path without that test ended at 6.47).
     """
-    X, y, D, beta, U, c, S = fista_point
-    rng = np.random.default_rng(3)
-    extra = np.setdiff1d(np.arange(D.shape[1]), S)[:20]
-    cols = np.concatenate([S, extra])
-    p_ref = reference_optimum(
-        X, y, beta, D[:, cols], formulation="gated", hidden_bias=True, output_bias=True
-    )
-    _, sub = _sub(X, y, beta, D[:, cols])
-    B = U[:, cols].copy()
-    B[:, S.size :] = scale * rng.normal(size=(B.shape[0], extra.size))
+    sub, B, c, p_ref = _with_extra_blocks(fista_point, 20, scale)
+    S = fista_point[-1]
     out = _newton.newton_round(sub, B, c, dec_tol=1e-12, max_steps=50, max_hvp=10_000)
     assert out.converged and out.n_dropped >= 18
     if scale == 1e-3:

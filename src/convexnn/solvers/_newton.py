@@ -154,7 +154,7 @@ def newton_round(
             B_a, c_a = (B + a * P) * keep, c + a * pc  # the step to where it vanishes
             f_a, z_a = _value(sub, B_a, c_a)
             if f_a < f - _ARMIJO * a * max(dec, 0.0):  # and the next ones, while they pay
-                B, c, f, z, more = _drop_path(sub, B, c, P, pc, cross, keep, f_a, z_a)
+                B, c, f, z, more = _drop_path(sub, B, c, P, pc, cross, keep, (B_a, c_a, f_a, z_a))
                 n_dropped += more
             elif damping.fail(ridge):  # the model is not to be trusted that far
                 continue
@@ -189,12 +189,19 @@ def newton_round(
 
 
 def _drop_path(
-    sub: SubProblem, B: Any, c: float, P: Any, pc: float, cross: Any, keep: Any, f: float, z: Any
+    sub: SubProblem,
+    B: Any,
+    c: float,
+    P: Any,
+    pc: float,
+    cross: Any,
+    keep: Any,
+    first: tuple[Any, float, float, Any],
 ) -> tuple[Any, float, float, Any, int]:
     """Past the first block's zero, along the same step: the next blocks dropped in turn.
 
     ``B(t) = (B + t P)`` with each block zeroed from its crossing ``cross[j]`` on (the
-    first, in ``keep``, already is; ``f, z`` are F and the predictions there). The next
+    first, out of ``keep``, already is: ``first`` is ``(B, c, F, predictions)`` there). The next
     block in crossing order (up to ``t = _DROP_AT``) is dropped while F keeps falling
     and zero is optimal for it where it stands (``||g_j|| <= beta``, its KKT condition
     at zero, g_j its block of ``A_s^T grad L``): one forward and one block adjoint per
@@ -204,8 +211,7 @@ def _drop_path(
     """
     xp = sub.backend.xp
     order = np.argsort(to_numpy(cross))
-    t0 = float(cross[int(order[0])])
-    out = ((B + t0 * P) * keep, c + t0 * pc, f, z)
+    out = first
     ids = xp.arange(B.shape[1], device=device(B))
     more = 0
     for j in order[1:]:

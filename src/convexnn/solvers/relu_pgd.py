@@ -989,14 +989,18 @@ def _polish_cap(n: int) -> float:
     return float(min(np.sqrt(_POLISH_FLOPS / n), _POLISH_BYTES / (8 * n)))
 
 
+def _free_dims(problem: ConvexReLUProblem, B: np.ndarray, sup: np.ndarray) -> tuple[Any, Any]:
+    """The support blocks' active rows (n, |sup|) and free dimensions (at least 1 each)."""
+    act = _active_rows(problem.X, problem.D, B, sup)
+    return act, np.maximum(problem.X.shape[1] - act.sum(axis=0), 1)
+
+
 def _too_wide(problem: ConvexReLUProblem, B: np.ndarray) -> bool:
     """Whether B's support surely exceeds one Newton system: chunked polish needed."""
     sup = np.flatnonzero(B.any(axis=0))
     if sup.size == 0 or not _polish_applies(problem):
         return False
-    act = _active_rows(problem.X, problem.D, B, sup)
-    r_low = np.maximum(problem.X.shape[1] - act.sum(axis=0), 1)
-    return bool(r_low.sum() > _polish_cap(problem.X.shape[0]))
+    return bool(_free_dims(problem, B, sup)[1].sum() > _polish_cap(problem.X.shape[0]))
 
 
 def _polish_wide(
@@ -1017,8 +1021,7 @@ def _polish_wide(
     sup = np.flatnonzero(B.any(axis=0))
     if sup.size == 0 or not _polish_applies(problem):
         return _polish(problem, B, c)
-    act = _active_rows(X, problem.D, B, sup)
-    r_low = np.maximum(d - act.sum(axis=0), 1)  # free dimensions, at least
+    act, r_low = _free_dims(problem, B, sup)
     cap = _polish_cap(n)
     if r_low.sum() <= cap:  # it may fit: the whole support at once
         return _polish(problem, B, c)
@@ -1231,16 +1234,11 @@ def solve_relu(
     """Working-set proximal gradient on eq. (8); see the module docstring."""
     X, D, P = problem.X, problem.D, problem.P
     backend = make_backend({}, caller="solve")  # float64: the cone steps are NumPy float64
-    V = W = None
-    if warm_start is not None:
-        V, W = _split_warm(problem, warm_start)
-        c = float(warm_start[2]) if warm_start[2] is not None and problem.output_bias else 0.0
+    start = None if warm_start is None else _warm_point(problem, warm_start, verbose)
+    if start is not None:
+        V, W, c = start
         n_iter = 0
-        if _too_wide(problem, np.concatenate([V, W], axis=1)):
-            V = W = None  # a trained network's: the gated start is cheaper to polish
-            if verbose:
-                print("[relu] warm start too wide for one Newton system: gated start instead")
-    if V is None or W is None:
+    else:
         # The warm start gets a share of the budget only (at small beta the gated
         # program is as slow as the relu one); its own max_iter warning is moot.
         with warnings.catch_warnings():
@@ -1422,6 +1420,20 @@ def _split_warm(
     V, W = _check_warm(problem, warm_start)[:2]
     S = np.where(problem.D.T, 1.0, -1.0)
     return project_cones(problem.X, S, V)[0], project_cones(problem.X, S, W)[0]
+
+
+def _warm_point(
+    problem: ConvexReLUProblem, warm_start: tuple[Any, Any, Any], verbose: bool
+) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """(V, W, c) of ``warm_start`` in the cones, or None when it is too wide to polish
+    (a trained network's: the gated start is then faster, see the module docstring)."""
+    V, W = _split_warm(problem, warm_start)
+    if _too_wide(problem, np.concatenate([V, W], axis=1)):
+        if verbose:
+            print("[relu] warm start too wide for one Newton system: gated start instead")
+        return None
+    c = float(warm_start[2]) if warm_start[2] is not None and problem.output_bias else 0.0
+    return V, W, c
 
 
 class ReluPGDSolver:
