@@ -759,7 +759,7 @@ def _polish(
         sizes = np.array([N.shape[1] for N in Ns])
         offs = np.concatenate([[0], np.cumsum(sizes)])
         R = int(offs[-1])
-        if n * R * R > _POLISH_FLOPS or 8 * n * R > _POLISH_BYTES:
+        if R > _polish_cap(n):  # n R^2 flops or an (n, R) matrix beyond the caps
             return None
         N_all = np.hstack(Ns)  # (d, R)
         owner = np.repeat(sup, sizes)
