@@ -34,6 +34,17 @@ ended 1.2-2.3x above it (features at 1e-2, targets at 1e3). A damped step's decr
 does not count as convergence.
 Blocks of the working set that start at zero (priced violators) first enter along their
 steepest direction (:func:`_enter`); those that cannot lower the objective stay frozen.
+A round that has converged lets the blocks it dropped on the way enter again where zero
+is not optimal for them (``||g_j|| > beta``; at most ``_REENTER`` times): a step that
+sent a block of the optimum through zero had left the round above the working set's
+optimum (6.402 against 6.361 with 20 spurious blocks at 0.1, exact steps).
+
+Small systems (``m = k d`` free dimensions, ``n m^2 + m^3 / 3 <= _DENSE_FLOPS``) are
+formed and factorised instead (:func:`_dense_step`, float64 NumPy; counted as one
+product). On degenerate data CG cannot reach its tolerance: 80 integer points in 3-D,
+Huber, 170 live blocks of 3 (more free dimensions than samples), 250 products per step,
+and the gated solve ended at max_iter at a gap of 6.1e-3; with exact steps it is
+certified in 1.2 s.
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ from typing import Any
 
 import numpy as np
 from array_api_compat import device
+from scipy.linalg import cho_factor, cho_solve
 
 from ._damping import Damping
 from ._fista import SubProblem
@@ -56,6 +68,11 @@ _CHUNK_ENTRIES = 4e6  # rows x d^2 outer products per GEMM when summing the bloc
 _ARMIJO = 1e-4
 _ROUNDING = 1e-12  # a Newton decrement this small relative to F is converged
 _DROP_AT = 1.0  # a block whose radius this fraction of the step zeroes is dropped
+# A Newton system of at most this many free dimensions (and flops, n m^2 + m^3 / 3) is
+# formed and factorised (_dense_step) instead of solved by CG (see the module docstring).
+_DENSE_DIM = 1200
+_DENSE_FLOPS = 3e8
+_REENTER = 3  # times a converged round lets dropped blocks enter again (_enter)
 _DAMP_TRIES = 4  # ridge increases (x10 each) before a block is dropped or the round ends
 
 
@@ -107,7 +124,7 @@ def newton_round(
     xp = sub.backend.xp
     B = _enter(sub, B, c)
     f, z = _value(sub, B, c)
-    n_hvp = n_steps = n_dropped = 0
+    n_hvp = n_steps = n_dropped = n_entered = 0
     converged = False
     g_first = None
     blocks = None  # the X^T diag(h |D_j|) X blocks, kept while h is constant
@@ -133,12 +150,17 @@ def newton_round(
         gc = float(xp.sum(r)) if sub.output_bias else 0.0
         g_norm = float(xp.sqrt(xp.sum(G * G) + gc * gc))
         g_first = g_norm if g_first is None else g_first
-        if blocks is None or sub.ops.loss.name != "squared":
-            blocks = _cached_block_grams(sub, h, gram_cache, keys)
-        pre = _preconditioner(blocks, u, safe, live, sub.beta, float(xp.sum(h)), xp, damping.value)
-        hvp = _hessian_product(sub, h, u, safe, live, damping.value)
-        eta = 0.1 if n_steps == 1 else max(min(0.1, g_norm / g_first), 1e-6)
-        P, pc, k = _cg(hvp, pre, -G, -gc, eta, min(_CG_MAX, max_hvp - n_hvp), xp)
+        if _dense_applies(sub, int(xp.sum(live))):
+            P, pc, k = _dense_step(sub, h, u, safe, live, damping.value, G, gc)
+        else:
+            if blocks is None or sub.ops.loss.name != "squared":
+                blocks = _cached_block_grams(sub, h, gram_cache, keys)
+            pre = _preconditioner(
+                blocks, u, safe, live, sub.beta, float(xp.sum(h)), xp, damping.value
+            )
+            hvp = _hessian_product(sub, h, u, safe, live, damping.value)
+            eta = 0.1 if n_steps == 1 else max(min(0.1, g_norm / g_first), 1e-6)
+            P, pc, k = _cg(hvp, pre, -G, -gc, eta, min(_CG_MAX, max_hvp - n_hvp), xp)
         n_hvp += k
         if P is None:  # no curvature along the gradient (a flat loss piece): not Newton's
             break
@@ -177,14 +199,19 @@ def newton_round(
         done = damping.value == 0.0 and dec <= max(dec_tol, _ROUNDING * abs(f))
         if not f_new < f and not done and damping.fail(ridge):
             continue
-        if not f_new < f:
-            converged = done  # no decrease left but rounding's
+        if f_new < f:
+            damping.succeed(ridge)
+            B, c, f, z = B + a * P, c + a * pc, f_new, z_new
+        elif not done:
             break
-        damping.succeed(ridge)
-        B, c, f, z = B + a * P, c + a * pc, f_new, z_new
-        if done:
-            converged = True
-            break
+        if done:  # no decrease left but rounding's
+            # Blocks dropped on the way whose zero is not optimal here enter again.
+            B_in = _enter(sub, B, c) if n_entered < _REENTER else B
+            if B_in is B:
+                converged = True
+                break
+            B, n_entered = B_in, n_entered + 1
+            f, z = _value(sub, B, c)
     return NewtonResult(B, c, n_hvp, n_steps, n_dropped, f, converged)
 
 
@@ -223,12 +250,19 @@ def _drop_path(
         f_t, z_t = _value(sub, B_t, c_t)
         if not f_t < out[2]:
             break
-        r = sub.ops.gradient(z_t + c_t if sub.output_bias else z_t)
-        g_j = sub.X.T @ (sub.Ms[:, int(j)] * r)
-        if float(xp.sqrt(xp.sum(g_j * g_j))) > sub.beta:
+        if not _zero_optimal(sub, z_t, c_t, int(j)):
             break
         keep, out, more = keep_t, (B_t, c_t, f_t, z_t), more + 1
     return (*out, more)
+
+
+def _zero_optimal(sub: SubProblem, z: Any, c: float, j: int) -> bool:
+    """Whether zero is optimal for block j at predictions z: ``||g_j|| <= beta`` (KKT),
+    ``g_j = X^T (m_j * grad L)``, one block adjoint."""
+    xp = sub.backend.xp
+    r = sub.ops.gradient(z + c if sub.output_bias else z)
+    g_j = sub.X.T @ (sub.Ms[:, j] * r)
+    return float(xp.sqrt(xp.sum(g_j * g_j))) <= sub.beta
 
 
 def _value(sub: SubProblem, B: Any, c: float) -> tuple[float, Any]:
@@ -325,6 +359,54 @@ def _preconditioner(
         return out * mask, qc / max(h_sum, 1e-300)
 
     return apply
+
+
+def _dense_applies(sub: SubProblem, k: int) -> bool:
+    """Whether the Newton system of ``k`` live blocks is formed and factorised
+    (:func:`_dense_step`) rather than solved by CG: ``m = k d`` free dimensions, at most
+    ``_DENSE_DIM``, and ``n m^2 + m^3 / 3`` flops at most ``_DENSE_FLOPS``."""
+    n, d = sub.X.shape
+    m = k * d + 1
+    return 0 < m <= _DENSE_DIM and n * m * m + m**3 / 3 <= _DENSE_FLOPS
+
+
+def _dense_step(
+    sub: SubProblem, h: Any, u: Any, nt: Any, live: Any, damp: float, G: Any, gc: float
+) -> tuple[Any | None, float, int]:
+    """The exact Newton step ``-H^{-1} (G, gc)`` of a small system, in float64 NumPy.
+
+    ``H = A^T diag(h) A`` (``A`` (n, m): the live blocks' columns ``m_j x^T``, and the
+    output bias' column of ones) plus the penalty's blocks ``beta (I - u u^T) / ||b||``
+    and ``damp``; Cholesky, or least squares where it is singular (no curvature along
+    some direction). Returns ``(P, pc, 1)`` like :func:`_cg` (one product counted),
+    ``(None, 0, 1)`` when no finite step comes out.
+    """
+    idx = np.flatnonzero(to_numpy(live) > 0)
+    X, Ms = to_numpy(sub.X), to_numpy(take_columns(sub.Ms, idx))
+    hn, un, ntn = to_numpy(h), to_numpy(u)[:, idx], to_numpy(nt)[idx]
+    n, d = X.shape
+    k = idx.size
+    A = (Ms[:, :, None] * X[:, None, :]).reshape(n, k * d)
+    if sub.output_bias:
+        A = np.hstack([A, np.ones((n, 1))])
+    H = A.T @ (hn[:, None] * A)
+    pen = (sub.beta / ntn)[:, None, None] * (np.eye(d)[None] - un.T[:, :, None] * un.T[:, None, :])
+    rows = (np.arange(k) * d)[:, None, None] + np.arange(d)[None, :, None]
+    H[rows, rows.transpose(0, 2, 1)] += pen
+    H[np.diag_indices_from(H)] += 1e-12 * max(float(np.diag(H).max()), 1e-300) + damp
+    rhs = -to_numpy(G)[:, idx].T.ravel()
+    if sub.output_bias:
+        rhs = np.append(rhs, -gc)
+    try:
+        x = cho_solve(cho_factor(H), rhs)
+    except np.linalg.LinAlgError:
+        x = np.linalg.lstsq(H, rhs, rcond=1e-12)[0]
+    if not np.isfinite(x).all() or not (x @ x) > 0:
+        return None, 0.0, 1
+    P = np.zeros(G.shape)
+    P[:, idx] = x[: k * d].reshape(k, d).T
+    pc = float(x[-1]) if sub.output_bias else 0.0
+    return sub.backend.asarray(P, sub.backend.f64), pc, 1
 
 
 def _cg(
