@@ -161,6 +161,14 @@ from .base import SolverResult
 from .group_lasso import DEFAULT_MAX_ITER, check_smooth, solve_gated, with_auto_dtype
 
 _MIN_NEW = 10
+# Violators a round looks for (the pricing stops once it knows that many) and lets enter,
+# per support block. One per block took 6 rounds at n = 1e4 (d = 41, P = 2000), the
+# pricing finding about 100 violators per round (60-76k NNLS steps each); three per block
+# 5 rounds (the second pricing then finds every violator): 39.4 / 34.9 s -> 31.8 / 32.9 /
+# 31.8 s, and 3.3 / 3.2 s -> 2.4 / 2.1 / 2.2 s at n = 4000, d = 8 (BENCHMARKS.md, stop
+# 28). Six or ten per block were slower at n = 1e4 (40, 44 s):
+# the polish's systems grow with the blocks that enter.
+_NEW_PER_SUPPORT = 3
 # Fewer new blocks than this share of the support: a FISTA round takes them in (a few
 # blocks entering a polish that has not settled its faces gained little: n = 4000,
 # d = 32: 13.5 s -> 11.9 s; 0.05: 12.5 s).
@@ -1216,13 +1224,19 @@ def _add_blocks(
     return None
 
 
+def _wanted_new(n_support: int) -> int:
+    """How many violators a round looks for and lets enter: ``_NEW_PER_SUPPORT`` per
+    support block, at least ``_MIN_NEW``."""
+    return max(_MIN_NEW, _NEW_PER_SUPPORT * n_support)
+
+
 def _working_set(B: np.ndarray, chk: _Check, beta: float) -> np.ndarray:
     """Indices into the 2P blocks: non-zero blocks plus the most violated priced pairs."""
     cone = np.where(chk.priced, chk.cone, 0.0)
     score = np.concatenate([cone[:, 0], cone[:, 1]])
     nonzero = np.linalg.norm(B, axis=0) > 0
     score = np.where(nonzero, -np.inf, score)
-    order = np.argsort(-score)[: max(_MIN_NEW, int(nonzero.sum()))]
+    order = np.argsort(-score)[: _wanted_new(int(nonzero.sum()))]
     ws = np.union1d(np.flatnonzero(nonzero), order[score[order] > beta])
     return ws if ws.size else np.argsort(-score)[:1]
 
@@ -1280,7 +1294,7 @@ def solve_relu(
                 print(f"[relu] polish: {pol[2]} Newton steps, objective {f_p:.10g} (was {f:.10g})")
             if f_p < f:
                 B, c = pol[0], c_p
-        n_new = max(_MIN_NEW, int(B.any(axis=0).sum()))
+        n_new = _wanted_new(int(B.any(axis=0).sum()))
         chk = _certify(problem, B, c, norm_cache, n_new=n_new, tol=tol)
         c = chk.c
         if verbose:
