@@ -162,12 +162,13 @@ from .group_lasso import DEFAULT_MAX_ITER, check_smooth, solve_gated, with_auto_
 
 _MIN_NEW = 10
 # Violators a round looks for (the pricing stops once it knows that many) and lets enter,
-# per support block. One per block took 6 rounds at n = 1e4 (d = 41, P = 2000), the
-# pricing finding about 100 violators per round (60-76k NNLS steps each); three per block
-# 5 rounds (the second pricing then finds every violator): 39.4 / 34.9 s -> 31.8 / 32.9 /
-# 31.8 s, and 3.3 / 3.2 s -> 2.4 / 2.1 / 2.2 s at n = 4000, d = 8 (BENCHMARKS.md, stop
-# 28). Six or ten per block were slower at n = 1e4 (40, 44 s):
-# the polish's systems grow with the blocks that enter.
+# per support block. Against one per block, on the benchmark problems n = 4000 (d = 8),
+# n = 4000 (d = 32), n = 2000 and n = 1e4: Newton steps 314 / 299 / 204 / 262 -> 209 /
+# 327 / 173 / 217, NNLS problem steps 31k / 116k / 50k / 336k -> 25k / 109k / 51k / 341k
+# (n = 1e4: 6 rounds -> 5). In time the clear gain is at n = 4000, d = 8 (three
+# alternated rounds: 3.1 / 3.7 / 3.0 s -> 2.8 / 2.3 / 2.3 s); at n = 1e4 it is within the
+# machine's noise (28.7 / 33.7 / 33.9 s -> 29.8 / 29.5 / 37.5 s). Six or ten per block
+# were slower at n = 1e4 (40, 44 s): the polish's systems grow with the blocks that enter.
 _NEW_PER_SUPPORT = 3
 # Fewer new blocks than this share of the support: a FISTA round takes them in (a few
 # blocks entering a polish that has not settled its faces gained little: n = 4000,
