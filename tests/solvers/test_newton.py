@@ -167,6 +167,14 @@ def test_degenerate_huber_gated_program_is_certified():
     assert sol.convex_objective < 0.1293707 * (1 - 5e-4)
 
 
+@pytest.fixture(params=["dense", "cg"])
+def newton_path(request, monkeypatch):
+    """Newton steps by the factorised system (the small problems here) or by CG."""
+    if request.param == "cg":
+        monkeypatch.setattr(_newton, "_DENSE_DIM", 0)
+    return request.param
+
+
 def test_newton_round_reaches_the_working_set_optimum(fista_point, newton_path):
     X, y, D, beta, U, c, S = fista_point
     _, sub = _sub(X, y, beta, D[:, S])
@@ -205,14 +213,6 @@ def test_newton_round_drops_blocks_that_vanish_and_enters_new_ones(fista_point, 
     assert out.objective == pytest.approx(p_ref, rel=1e-6)
     assert np.linalg.norm(out.B[:, 0]) > 0  # entered
     assert out.n_dropped >= 1
-
-
-@pytest.fixture(params=["dense", "cg"])
-def newton_path(request, monkeypatch):
-    """Newton steps by the factorised system (the small problems here) or by CG."""
-    if request.param == "cg":
-        monkeypatch.setattr(_newton, "_DENSE_DIM", 0)
-    return request.param
 
 
 @pytest.mark.parametrize("scale", [1e-3, 0.1])
