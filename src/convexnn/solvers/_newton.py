@@ -44,7 +44,11 @@ formed and factorised instead (:func:`_dense_step`, float64 NumPy; counted as on
 product). On degenerate data CG cannot reach its tolerance: 80 integer points in 3-D,
 Huber, 170 live blocks of 3 (more free dimensions than samples), 250 products per step,
 and the gated solve ended at max_iter at a gap of 6.1e-3; with exact steps it is
-certified in 1.2 s.
+certified in 1.2 s. A round may take ``_DENSE_PER_STEP`` factorised steps per step of
+its ``max_steps``: far from the optimum of such data each exact step sends one block
+through zero, and rounds of 20 steps left two more sweep cases at max_iter (40 points
+with constant targets, gap 0.98; 80 integer points, gap 1.2e-4); with 100 they are
+certified in 0.9 and 1.0 s.
 """
 
 from __future__ import annotations
@@ -72,6 +76,11 @@ _DROP_AT = 1.0  # a block whose radius this fraction of the step zeroes is dropp
 # formed and factorised (_dense_step) instead of solved by CG (see the module docstring).
 _DENSE_DIM = 1200
 _DENSE_FLOPS = 3e8
+# Factorised steps a round may take per step of max_steps (they cost about one product
+# each). On degenerate data each exact step of a round far from the optimum sends one
+# block through zero, and 20 steps a round left the solve at max_iter (gated sweep cases
+# 39 of seed 3, 74 of seed 2); with 100 they are certified (see the module docstring).
+_DENSE_PER_STEP = 5
 _REENTER = 3  # times a converged round lets dropped blocks enter again (_enter)
 _DAMP_TRIES = 4  # ridge increases (x10 each) before a block is dropped or the round ends
 
@@ -135,7 +144,8 @@ def newton_round(
     # gap of 0.999, 2.3x above the optimum). A block is dropped where it stands, or the
     # round ends, only once _DAMP_TRIES ridges failed too.
     damping = Damping(_DAMP_TRIES)
-    while n_steps < max_steps and n_hvp < max_hvp:
+    used = 0.0  # of max_steps: one per CG step, 1 / _DENSE_PER_STEP per factorised one
+    while used < max_steps and n_hvp < max_hvp:
         n_steps += 1
         nt = column_norms(B)
         live = nt > 0
@@ -150,7 +160,9 @@ def newton_round(
         gc = float(xp.sum(r)) if sub.output_bias else 0.0
         g_norm = float(xp.sqrt(xp.sum(G * G) + gc * gc))
         g_first = g_norm if g_first is None else g_first
-        if _dense_applies(sub, int(xp.sum(live))):
+        dense = _dense_applies(sub, int(xp.sum(live)))
+        used += 1.0 / _DENSE_PER_STEP if dense else 1.0
+        if dense:
             P, pc, k = _dense_step(sub, h, u, safe, live, damping.value, G, gc)
         else:
             if blocks is None or sub.ops.loss.name != "squared":
