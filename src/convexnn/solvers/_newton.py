@@ -124,7 +124,8 @@ def newton_round(
     dec_tol : float
         Stop once the Newton decrement ``-g^T p`` is at most this (absolute).
     max_steps, max_hvp : int
-        Caps on Newton steps and on products with the Hessian.
+        Caps on Newton steps (a factorised step counts ``1 / _DENSE_PER_STEP``) and on
+        products with the Hessian.
     gram_cache, keys : dict and (K,) ints, optional
         For the squared loss (constant curvature), the preconditioner's d x d block of
         each column is kept in ``gram_cache`` under its key (the pattern index), so a
