@@ -350,6 +350,14 @@ def block_grams_reference(X: np.ndarray, Ms: np.ndarray, h: np.ndarray) -> np.nd
     return np.stack([X.T @ ((h * np.abs(Ms[:, j]))[:, None] * X) for j in range(Ms.shape[1])])
 
 
+def _penalty_blocks(u: Any, nt: Any, beta: float, xp: Any) -> Any:
+    """``(K, d, d)`` Hessian blocks ``beta (I - u_j u_j^T) / ||b_j||`` of the penalty
+    (``u`` (d, K) the unit directions, ``nt`` (K,) the norms)."""
+    eye = xp.eye(u.shape[0], dtype=u.dtype)
+    uT = u.T
+    return (beta / nt)[:, None, None] * (eye[None] - uT[:, :, None] * uT[:, None, :])
+
+
 def _preconditioner(
     blocks: Any, u: Any, nt: Any, live: Any, beta: float, h_sum: float, xp: Any, damp: float = 0.0
 ) -> Any:
@@ -360,8 +368,7 @@ def _preconditioner(
         return lambda Q, qc: (Q, qc / max(h_sum, 1e-300))
     d = blocks.shape[1]
     eye = xp.eye(d, dtype=blocks.dtype)
-    uT = u.T
-    C = blocks + (beta / nt)[:, None, None] * (eye[None] - uT[:, :, None] * uT[:, None, :])
+    C = blocks + _penalty_blocks(u, nt, beta, xp)
     diag = xp.sum(C * eye[None], axis=(1, 2)) / d
     C = C + (1e-10 * xp.where(diag > 0, diag, 1.0) + damp)[:, None, None] * eye[None]
     Cinv = xp.linalg.inv(C)
@@ -403,7 +410,7 @@ def _dense_step(
     if sub.output_bias:
         A = np.hstack([A, np.ones((n, 1))])
     H = A.T @ (hn[:, None] * A)
-    pen = (sub.beta / ntn)[:, None, None] * (np.eye(d)[None] - un.T[:, :, None] * un.T[:, None, :])
+    pen = _penalty_blocks(un, ntn, sub.beta, np)
     rows = (np.arange(k) * d)[:, None, None] + np.arange(d)[None, :, None]
     H[rows, rows.transpose(0, 2, 1)] += pen
     H[np.diag_indices_from(H)] += 1e-12 * max(float(np.diag(H).max()), 1e-300) + damp
