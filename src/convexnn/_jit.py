@@ -8,7 +8,7 @@ n = 1e4, d = 41 this loop was a third of a relu solve. :func:`restore_feasibilit
 runs the same loop, problem by problem, compiled.
 
 The relu polish asks at every Newton step for each block's first blocking constraint
-along the step (``relu_pgd._step_ratios``: a (blocks, n) matrix, then a minimum per
+along the step (``_polish_kernels._step_ratios``: a (blocks, n) matrix, then a minimum per
 row); :func:`first_blocking` finds it in one pass over the two GEMM results instead of
 eight NumPy passes over (blocks, n) temporaries.
 
@@ -316,7 +316,7 @@ def restore_feasibility(
 def first_blocking(
     slack: np.ndarray, rate: np.ndarray, DT: np.ndarray, pat: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """Each block's first blocking row and its step ratio (see ``relu_pgd._step_ratios``).
+    """Each block's first blocking row and its step ratio (see ``_polish_kernels._step_ratios``).
 
     ``slack`` (k, n) = ``x_i^T b``, ``rate`` (k, n) = ``x_i^T db`` (zero on rows that
     never block), ``DT[pat[k], i]`` the sign of row i in block k's cone. Row i blocks

@@ -430,7 +430,7 @@ class _NNLSState:
 
         The slots start empty (no passive constraint, ``mu = 0``), running unless their
         g is zero; a caller streaming many problems through a fixed window of slots
-        reuses them as problems finish (``relu_pgd``'s pricing).
+        reuses them as problems finish (``_relu_certificate``'s pricing).
         """
         self.S[slots] = S
         if self._low is not None:

@@ -1,6 +1,6 @@
 """Cone dual norms of many (pattern, sign) pairs, streamed through one window of NNLS slots.
 
-The relu certificate (``relu_pgd._certify``) needs ``||P_{K_i}(+-g_i)||`` for the pairs
+The relu certificate (``_relu_certificate._certify``) needs ``||P_{K_i}(+-g_i)||`` for the pairs
 whose cheap upper bound exceeds a threshold ``min(beta, best)``, where ``best`` (the
 largest value that enters ``s_max`` anyway) grows as exact norms are found, and, far
 from the optimum, only until enough violators ``norm > beta`` are known. Each norm is a

@@ -1,7 +1,7 @@
 """Levenberg-Marquardt damping of Newton steps: one schedule for both fast solvers.
 
 The gated Newton-CG round (:mod:`._newton`) and the relu polish
-(:func:`.relu_pgd._polish`) take Newton steps whose model can be unbounded where the
+(:func:`._relu_polish._polish`) take Newton steps whose model can be unbounded where the
 loss has no curvature: fewer samples than free dimensions, Huber's linear region, badly
 scaled data. A step that fails is retried on a ridge added to the Newton system.
 """

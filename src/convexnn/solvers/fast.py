@@ -24,9 +24,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..problem import ConvexReLUProblem
+from ._relu_polish import _polish_applies
 from .base import SolverResult
 from .group_lasso import GroupLassoSolver
-from .relu_pgd import ReluPGDSolver, _polish_applies
+from .relu_pgd import ReluPGDSolver
 
 
 class FastSolver:

@@ -1,0 +1,146 @@
+"""The relu Newton polish (``solvers._relu_polish``): steps, ridges, wide supports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from relu_cases import _alg2_n400, _data, _reference
+
+from convexnn import solve
+from convexnn.patterns import sample_patterns
+
+
+def test_polish_goes_on_while_productive_past_its_step_budget():
+    """_productive: a polish past max_iter steps goes on while its last steps still
+    lower the objective by a share of the round's decrease, never past _NEWTON_MAX."""
+    from convexnn.solvers._relu_polish import _NEWTON_MAX, _PRODUCTIVE, _TAIL_WINDOW, _productive
+
+    steady = [100.0 - k for k in range(50)]  # the last 10 steps: 20% of the decrease
+    assert _productive(steady, 50.0, max_iter=50)
+    fast = [1.0 + np.exp(-k) for k in range(50)]  # converged in 10 steps: a flat tail
+    assert not _productive(fast, 1.0 + np.exp(-50), max_iter=50)
+    # the threshold itself: the window's share of the decrease against _PRODUCTIVE
+    share = lambda h, f: (h[-_TAIL_WINDOW] - f) / (h[0] - f)  # noqa: E731
+    assert share(fast, 1.0 + np.exp(-50)) < _PRODUCTIVE <= share(steady, 50.0)
+    assert not _productive(steady[:30], 70.0, max_iter=50)  # within max_iter: not asked
+    flat = [1.0] * 60  # no decrease at all (degenerate steps): stop
+    assert not _productive(flat, 1.0, max_iter=50)
+    long = [1e4 - k for k in range(_NEWTON_MAX)]
+    assert not _productive(long, 1e4 - _NEWTON_MAX, max_iter=50)
+
+
+def test_wide_warm_start_is_polished_chunk_by_chunk(monkeypatch):
+    """A support too wide for one Newton system: block-coordinate sweeps.
+
+    The caps are lowered so that 25 neurons (R = 125 free dimensions) exceed them; the
+    sweep polishes chunks of a few blocks with the others fixed, never raises the
+    objective, keeps every block in its cone, and the solve ends at the reference optimum.
+    """
+    import convexnn.solvers._relu_polish as rp
+    from convexnn import TwoLayerReLU, network_to_convex
+    from convexnn.patterns.colgen import _unique_columns
+    from convexnn.problem import build_problem
+    from convexnn.solvers._relu_certificate import _primal
+
+    X, y = _data(seed=5)
+    n, d = X.shape
+    rng = np.random.default_rng(0)
+    net = TwoLayerReLU(rng.normal(size=(d, 25)), 0.3 * rng.normal(size=25), c=0.1)
+    D0 = sample_patterns(X, 30, random_state=0)
+    own = sample_patterns(X, method="network", weights=net.U)
+    D = _unique_columns(np.hstack([D0, np.asarray(own, dtype=bool)]))
+    V, W, c, _ = network_to_convex(net, X, D)
+    monkeypatch.setattr(rp, "_POLISH_FLOPS", n * 40.0**2)  # R <= 40: at most 10 blocks of d = 4
+    chunks: list[int] = []
+    polish = rp._polish
+
+    def spy(*args, **kwargs):
+        if kwargs.get("free") is not None:
+            chunks.append(len(kwargs["free"]))
+        return polish(*args, **kwargs)
+
+    monkeypatch.setattr(rp, "_polish", spy)
+    prob = build_problem(X, y, 0.1, D, formulation="relu", output_bias=True)
+    B = np.hstack([V, W])
+    f0 = _primal(prob, B, c)[0]
+    B1, c1, steps = rp._polish_wide(prob, B, c)
+    assert len(chunks) >= 3 and max(chunks) <= 10 and steps > 0
+    assert _primal(prob, B1, c1)[0] < f0
+    S = np.where(D.T, 1.0, -1.0)
+    XB = X @ B1
+    assert np.min(np.hstack([S.T, S.T]) * XB) >= -1e-10 * np.abs(XB).max()
+
+    # The solve itself does not start from so wide a warm start: from the gated one.
+    narrow = np.zeros_like(B)
+    two = np.flatnonzero(B.any(axis=0))[:2]
+    narrow[:, two] = B[:, two]
+    assert rp._too_wide(prob, B) and not rp._too_wide(prob, narrow)
+    sol = solve(
+        X, y, 0.1, patterns=D, formulation="relu", solver="relu-pgd", output_bias=True,
+        solver_options={"warm_start": (V, W, c)},
+    )  # fmt: skip
+    cold = solve(X, y, 0.1, patterns=D, formulation="relu", solver="relu-pgd", output_bias=True)
+    assert sol.convex_objective == pytest.approx(
+        _reference(X, y, 0.1, D, output_bias=True), rel=1e-5
+    )
+    assert sol.relative_gap <= 1e-6
+    assert sol.constraint_violation <= 1e-8
+    assert sol.n_iter == cold.n_iter and sol.convex_objective == cold.convex_objective
+
+
+def test_polish_without_curvature_steps_on_a_ridge():
+    """Squared hinge with every margin met: the loss is flat, the Newton system has no
+    curvature and its solve gave an infinite step (the block was dropped, the polish
+    stalled). A ridge sized by the gradient lets it reach the optimum."""
+    from convexnn.patterns import enumerate_patterns
+    from convexnn.problem import build_problem
+    from convexnn.solvers._relu_certificate import _primal
+    from convexnn.solvers._relu_polish import _polish
+
+    x = np.concatenate([np.linspace(1, 3, 10), -np.linspace(1, 3, 10)])
+    X, y = x[:, None], np.sign(x)
+    D = enumerate_patterns(X)
+    kw = dict(loss="squared_hinge", output_bias=True)
+    prob = build_problem(X, y, 0.5, D, formulation="relu", **kw)
+    ref = solve(X, y, 0.5, patterns=D, solver="cvxpy", **kw)
+    B = 3 * np.concatenate([ref.V, ref.W], axis=1)  # every margin >= 2: zero loss
+    z = prob.predict(B[:, : prob.P], B[:, prob.P :], 0.0)
+    assert prob.loss.value(z, y) == 0.0
+    Bp, cp, steps = _polish(prob, B, 0.0)
+    assert steps > 1
+    assert _primal(prob, Bp, cp)[0] == pytest.approx(ref.convex_objective, rel=1e-8)
+    assert prob.constraint_violation(Bp[:, : prob.P], Bp[:, prob.P :]) <= 1e-12
+
+
+def test_polish_drops_a_frozen_block_and_certifies():
+    """A support block of norm 1e-10 that Newton steps shrink to 1e-25 leaves the polish.
+
+    The state is the input of the 13th polish of the cold relu solve of the Alg2
+    program at n = 400 (``data/alg2_n400_polish_state.npz``). Before, the polish shrank
+    one block to 2e-25, where its penalty Hessian ``beta / ||b||`` (5e24) froze it, and
+    spent its 50 steps releasing and re-joining one of its constraints; the certificate
+    stayed at 1.3e-5 and the solve stopped "stalled" 20 rounds later. Now that block
+    is dropped (``_negligible``) and the next certificate is below 1e-12.
+    """
+    import convexnn.solvers._relu_polish as rp
+    from convexnn.problem import build_problem
+    from convexnn.solvers._relu_certificate import _certify, _primal
+
+    X, y, beta, D0 = _alg2_n400()
+    prob = build_problem(X, y, beta, D0, formulation="relu", hidden_bias=True)
+    state = np.load(Path(__file__).parent / "data" / "alg2_n400_polish_state.npz")
+    B = np.zeros((prob.X.shape[1], 2 * D0.shape[1]))
+    B[:, state["sup"]] = state["B"]
+    c = float(state["c"])
+    f0 = _primal(prob, B, c)[0]
+    B1, c1, _ = rp._polish(prob, B, c)
+    norms = np.linalg.norm(B1, axis=0)
+    assert norms[norms > 0].min() > 1e-8 * norms.max()
+    assert _primal(prob, B1, c1)[0] <= f0
+    assert _certify(prob, B1, c1).rel_gap <= 1e-12
+    big = int(np.argmax(norms))
+    tiny = 1e-25 * B1[:, big] / norms[big]
+    flags = rp._negligible(np.column_stack([tiny, B1[:, big]]), 4.0, y, y)
+    np.testing.assert_array_equal(flags, [True, False])
