@@ -353,7 +353,7 @@ def block_grams_reference(X: np.ndarray, Ms: np.ndarray, h: np.ndarray) -> np.nd
 def _penalty_blocks(u: Any, nt: Any, beta: float, xp: Any) -> Any:
     """``(K, d, d)`` Hessian blocks ``beta (I - u_j u_j^T) / ||b_j||`` of the penalty
     (``u`` (d, K) the unit directions, ``nt`` (K,) the norms)."""
-    eye = xp.eye(u.shape[0], dtype=u.dtype)
+    eye = xp.eye(u.shape[0], dtype=u.dtype, device=device(u))
     uT = u.T
     return (beta / nt)[:, None, None] * (eye[None] - uT[:, :, None] * uT[:, None, :])
 
@@ -367,7 +367,7 @@ def _preconditioner(
     if blocks is None:
         return lambda Q, qc: (Q, qc / max(h_sum, 1e-300))
     d = blocks.shape[1]
-    eye = xp.eye(d, dtype=blocks.dtype)
+    eye = xp.eye(d, dtype=blocks.dtype, device=device(blocks))
     C = blocks + _penalty_blocks(u, nt, beta, xp)
     diag = xp.sum(C * eye[None], axis=(1, 2)) / d
     C = C + (1e-10 * xp.where(diag > 0, diag, 1.0) + damp)[:, None, None] * eye[None]
