@@ -519,6 +519,32 @@ class _NNLSState:
                 self.gram[b, :k, :k] = rows @ rows.T
                 self.nfac[b] = -1
 
+    def settle_warm(self, ia: NDArray[np.intp]) -> None:
+        """Warm-started passive sets of problems ``ia`` made feasible, keeping what fits.
+
+        Drops the slots whose least-squares coefficient is not positive and solves again,
+        until every coefficient is positive (or the set is empty); then ``mu`` is that
+        solution, a valid Lawson-Hanson state. The inner loop alone
+        (:meth:`restore_feasibility`) starts from ``mu = 0``: its step back towards a
+        solution with one non-positive coefficient has the ratio 0 and drops every
+        slot, so one constraint of the last active set that no longer holds made the
+        start cold.
+        """
+        for _ in range(self.valid.shape[1] + 1):
+            if ia.size == 0:
+                return
+            z = self.least_squares(ia)
+            bad = self.valid[ia] & (z <= 0)
+            ok = ~bad.any(axis=1)
+            self.mu[ia[ok]] = np.where(self.valid[ia[ok]], z[ok], 0.0)
+            ia, bad = ia[~ok], bad[~ok]
+            b, slot = np.nonzero(bad)
+            self.valid[ia[b], slot] = False
+            if self.C is not None:
+                self.C[ia[b], slot] = 0.0
+            if self._jit is not None:
+                self.nfac[ia] = -1
+
     def _signed_rows(self, b: Any, j: NDArray[np.intp]) -> Array:
         """Constraint rows ``s_bj x_j`` (one per entry of j; b a problem or one per j)."""
         return self.X[j] * self.S[b, j][:, None]

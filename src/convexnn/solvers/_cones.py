@@ -94,6 +94,7 @@ def _lawson_hanson(
     if active is not None:
         for b, k in enumerate(todo):
             st.warm_start(b, active[k][: X.shape[1]])
+        st.settle_warm(np.flatnonzero(st.running))
         st.restore_feasibility(np.flatnonzero(st.running))
         st.running[:] = st.g.any(axis=1)
         st.solved[:] = ~st.running

@@ -66,7 +66,7 @@ import numpy as np
 
 from ..exceptions import ConvergenceWarning
 from ..problem import ConvexReLUProblem
-from ._cones import ConeSubProblem, _cone_signs, _signed_masks, project_cones
+from ._cones import ConeSubProblem, _active_rows, _cone_signs, _signed_masks, project_cones
 from ._fista import fista
 from ._kernels import LossOps, adjoint, dual_candidate, make_backend
 from ._relu_certificate import _certify, _Check, _ConeNormCache, _primal
@@ -195,6 +195,23 @@ def _add_blocks(
     return None
 
 
+def _warm_faces(
+    problem: ConvexReLUProblem, B: np.ndarray, ws: np.ndarray, cache: _ConeNormCache
+) -> list[np.ndarray]:
+    """Warm starts of a FISTA round's first cone projections, one per block of ``ws``.
+
+    A non-zero block: the constraints active at it (its prox input is near it); a zero
+    one: the active set of its last pricing (``cache``). Cold, that first projection
+    took 12k ranking steps for 217 blocks at n = 1e4 (about 0.4-0.8 s), the warm ones
+    after it under 1k.
+    """
+    P = problem.P
+    on = np.asarray(B[:, ws].any(axis=0))
+    act = _active_rows(problem.X, problem.D, B, ws[on])
+    faces = iter(np.flatnonzero(act[:, t]) for t in range(act.shape[1]))
+    return [next(faces) if o else cache.active[j // P][j % P] for j, o in zip(ws, on, strict=True)]
+
+
 def _wanted_new(n_support: int) -> int:
     """How many violators a round looks for and lets enter: ``_NEW_PER_SUPPORT`` per
     support block, at least ``_MIN_NEW``."""
@@ -302,6 +319,7 @@ def solve_relu(
             backend=backend,
         )
         sub.S = _cone_signs(D, ws)
+        sub._active = _warm_faces(problem, B, ws, norm_cache)
         res = fista(
             sub,
             B[:, ws],
