@@ -398,7 +398,8 @@ def test_fista_gap_checks_from_tracked_predictions_match_the_reference(
     for (gap, primal), (gap_ref, primal_ref) in checks:
         assert primal == pytest.approx(primal_ref, rel=rel)
         if refined:  # relative gaps, both with float32 rounding of the full z and G
-            assert gap == pytest.approx(gap_ref, abs=1e-5)
+            # (1.5e-5 apart with NumPy 1.26's OpenBLAS 0.3.23, under 1e-5 with NumPy 2's)
+            assert gap == pytest.approx(gap_ref, abs=5e-5)
         else:
             assert gap == pytest.approx(gap_ref, rel=1e-7)
     with monkeypatch.context() as m:

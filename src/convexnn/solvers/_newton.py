@@ -57,7 +57,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from array_api_compat import device
+from array_api_compat import array_namespace, device
 from scipy.linalg import cho_factor, cho_solve
 
 from ._damping import Damping
@@ -350,10 +350,19 @@ def block_grams_reference(X: np.ndarray, Ms: np.ndarray, h: np.ndarray) -> np.nd
     return np.stack([X.T @ ((h * np.abs(Ms[:, j]))[:, None] * X) for j in range(Ms.shape[1])])
 
 
-def _penalty_blocks(u: Any, nt: Any, beta: float, xp: Any) -> Any:
+def _eye_like(d: int, a: Any) -> Any:
+    """The (d, d) identity with the dtype and on the device of array ``a``.
+
+    Through ``array_api_compat``'s namespace: NumPy's own ``eye`` takes no ``device``
+    before NumPy 2.0 (``eye() got an unexpected keyword argument 'device'``).
+    """
+    return array_namespace(a).eye(d, dtype=a.dtype, device=device(a))
+
+
+def _penalty_blocks(u: Any, nt: Any, beta: float) -> Any:
     """``(K, d, d)`` Hessian blocks ``beta (I - u_j u_j^T) / ||b_j||`` of the penalty
     (``u`` (d, K) the unit directions, ``nt`` (K,) the norms)."""
-    eye = xp.eye(u.shape[0], dtype=u.dtype, device=device(u))
+    eye = _eye_like(u.shape[0], u)
     uT = u.T
     return (beta / nt)[:, None, None] * (eye[None] - uT[:, :, None] * uT[:, None, :])
 
@@ -367,8 +376,8 @@ def _preconditioner(
     if blocks is None:
         return lambda Q, qc: (Q, qc / max(h_sum, 1e-300))
     d = blocks.shape[1]
-    eye = xp.eye(d, dtype=blocks.dtype, device=device(blocks))
-    C = blocks + _penalty_blocks(u, nt, beta, xp)
+    eye = _eye_like(d, blocks)
+    C = blocks + _penalty_blocks(u, nt, beta)
     diag = xp.sum(C * eye[None], axis=(1, 2)) / d
     C = C + (1e-10 * xp.where(diag > 0, diag, 1.0) + damp)[:, None, None] * eye[None]
     Cinv = xp.linalg.inv(C)
@@ -410,7 +419,7 @@ def _dense_step(
     if sub.output_bias:
         A = np.hstack([A, np.ones((n, 1))])
     H = A.T @ (hn[:, None] * A)
-    pen = _penalty_blocks(un, ntn, sub.beta, np)
+    pen = _penalty_blocks(un, ntn, sub.beta)
     rows = (np.arange(k) * d)[:, None, None] + np.arange(d)[None, :, None]
     H[rows, rows.transpose(0, 2, 1)] += pen
     H[np.diag_indices_from(H)] += 1e-12 * max(float(np.diag(H).max()), 1e-300) + damp
