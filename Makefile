@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-deps bench-quick clean
+.PHONY: demo test test-numpy1 lint bench bench-deps bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,21 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The benchmark environment runs the library on NumPy 1.x (adelie pins numpy<2), which
+# pyproject allows: the numerical core's tests run there too, so that a call only NumPy 2
+# accepts cannot slip in (np.eye(..., device=) did, in the gated Newton step).
+NP1_VENV ?= .venv-numpy1
+NP1_PY := $(NP1_VENV)/bin/python
+NP1_STAMP := $(NP1_VENV)/.installed
+
+$(NP1_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(NP1_VENV)
+	$(NP1_PY) -m pip install --quiet -e ".[test,torch]" "numpy<2"
+	touch $(NP1_STAMP)
+
+test-numpy1: $(NP1_STAMP)
+	$(NP1_PY) -m pytest -q tests/solvers tests/patterns tests/test_duality.py tests/test_solve.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
@@ -45,4 +60,4 @@ bench-quick: $(STAMP)
 	for b in $(BENCHMARKS); do $(PY) $$b --quick || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(NP1_VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
