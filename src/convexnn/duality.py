@@ -524,15 +524,16 @@ class _NNLSState:
 
         Drops the slots whose least-squares coefficient is not positive and solves again,
         until every coefficient is positive (or the set is empty); then ``mu`` is that
-        solution, a valid Lawson-Hanson state. The inner loop alone
-        (:meth:`restore_feasibility`) starts from ``mu = 0``: its step back towards a
-        solution with one non-positive coefficient has the ratio 0 and drops every
-        slot, so one constraint of the last active set that no longer holds made the
-        start cold.
+        solution, a valid Lawson-Hanson state, which :meth:`restore_feasibility` takes
+        up (its factors). That inner loop alone starts from ``mu = 0``: its step back
+        towards a solution with one non-positive coefficient has the ratio 0 and drops
+        every slot, so one constraint of the last active set that no longer holds made
+        the start cold.
         """
+        start = ia
         for _ in range(self.valid.shape[1] + 1):
             if ia.size == 0:
-                return
+                break
             z = self.least_squares(ia)
             bad = self.valid[ia] & (z <= 0)
             ok = ~bad.any(axis=1)
@@ -544,6 +545,7 @@ class _NNLSState:
                 self.C[ia[b], slot] = 0.0
             if self._jit is not None:
                 self.nfac[ia] = -1
+        self.restore_feasibility(start[self.running[start]])
 
     def _signed_rows(self, b: Any, j: NDArray[np.intp]) -> Array:
         """Constraint rows ``s_bj x_j`` (one per entry of j; b a problem or one per j)."""

@@ -123,7 +123,6 @@ def stream_cone_norms(
             for b, k in zip(slots, new, strict=True):
                 st.warm_start(b, active[int(sign[k])][int(pat[k])][:d])
             st.settle_warm(slots[st.running[slots]])
-            st.restore_feasibility(slots[st.running[slots]])
             zero = slots[~st.g[slots].any(axis=1)]
             st.running[slots] = st.g[slots].any(axis=1)
             if finish(zero, True):

@@ -95,7 +95,6 @@ def _lawson_hanson(
         for b, k in enumerate(todo):
             st.warm_start(b, active[k][: X.shape[1]])
         st.settle_warm(np.flatnonzero(st.running))
-        st.restore_feasibility(np.flatnonzero(st.running))
         st.running[:] = st.g.any(axis=1)
         st.solved[:] = ~st.running
         if stop_below is not None:  # the warm active set alone often bounds it enough

@@ -158,7 +158,6 @@ class _ConeNormCache:
         for b in range(j.size):
             st.warm_start(b, np.flatnonzero(act[:, b])[:d])
         st.settle_warm(np.flatnonzero(st.running))
-        st.restore_feasibility(np.flatnonzero(st.running))
         # Those whose least-squares solve finished (it stops the others) are optimal if
         # no constraint is violated; g = 0 has the norm 0.
         ia = np.flatnonzero(st.running)
