@@ -90,6 +90,45 @@ def test_wide_warm_start_is_polished_chunk_by_chunk(monkeypatch):
     assert sol.n_iter == cold.n_iter and sol.convex_objective == cold.convex_objective
 
 
+def test_a_support_wider_than_its_lower_bound_is_polished_chunk_by_chunk(monkeypatch):
+    """``_free_dims`` only bounds the free dimensions from below: repeated rows count
+    twice among a block's active constraints but span one direction. With the cap
+    between that bound (23) and the true R (33), the whole-support polish gives up, and
+    ``_polish_wide`` returned None: the solve then ran FISTA rounds of up to max_iter
+    (at n = 2e4, beta = 1e-4 of its largest useful value, past 600 s; 140 s now). It
+    polishes chunk by chunk instead, and lowers the objective."""
+    import convexnn.solvers._relu_polish as rp
+    from convexnn.problem import build_problem
+    from convexnn.solvers._polish_kernels import _null_basis
+    from convexnn.solvers._relu_certificate import _primal
+
+    X, y = _data(n=60, d=4, seed=0, repeat=True)
+    D = sample_patterns(X, 40, random_state=0)
+    sol = solve(X, y, 0.05, patterns=D, formulation="relu", solver="relu-pgd")
+    prob = build_problem(X, y, 0.05, D, formulation="relu")
+    B = 0.7 * np.hstack([sol.V, sol.W])  # in the cones, on the same faces, not optimal
+    sup = np.flatnonzero(B.any(axis=0))
+    act, r_low = rp._free_dims(prob, B, sup)
+    R = sum(_null_basis(X[act[:, k]], 4).shape[1] for k in range(sup.size))
+    assert r_low.sum() < 28 < R
+    monkeypatch.setattr(rp, "_POLISH_FLOPS", 60 * 28.0**2)  # the cap: R <= 28
+    chunks: list[int] = []
+    polish = rp._polish
+
+    def spy(*args, **kwargs):
+        if kwargs.get("free") is not None:
+            chunks.append(len(kwargs["free"]))
+        return polish(*args, **kwargs)
+
+    monkeypatch.setattr(rp, "_polish", spy)
+    out = rp._polish_wide(prob, B, 0.0)
+    assert out is not None and len(chunks) >= 2 and out[2] > 0
+    assert _primal(prob, out[0], out[1])[0] < _primal(prob, B, 0.0)[0]
+    S = np.where(D.T, 1.0, -1.0)
+    XB = X @ out[0]
+    assert np.min(np.hstack([S.T, S.T]) * XB) >= -1e-10 * np.abs(XB).max()
+
+
 def test_polish_without_curvature_steps_on_a_ridge():
     """Squared hinge with every margin met: the loss is flat, the Newton system has no
     curvature and its solve gave an infinite step (the block was dropped, the polish

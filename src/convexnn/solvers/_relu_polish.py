@@ -416,25 +416,33 @@ def _polish_wide(
         return _polish(problem, B, c)
     act, r_low = _free_dims(problem, B, sup)
     cap = _polish_cap(n)
-    if r_low.sum() <= cap:  # it may fit: the whole support at once
-        return _polish(problem, B, c)
-    cap = min(0.8 * cap + d, cap)  # r_low is only a lower bound on R: some margin
+    if r_low.sum() <= cap:  # it may fit: the whole support at once ...
+        whole = _polish(problem, B, c)
+        if whole is not None:
+            return whole
+        # ... but its free dimensions exceeded the cap (r_low is a lower bound, and
+        # released constraints add more): chunk by chunk. Returning None had sent the
+        # solve to FISTA rounds of up to max_iter (n = 2e4, d = 21, beta = 1e-4 of its
+        # largest useful value: 1071 iterations, about 0.5 s each, at 486 blocks).
+    cap = min(0.8 * cap + d, cap)  # released constraints add free dimensions: a margin
     z = _primal(problem, B, c, with_z=True)[2]
     g = np.asarray(problem.loss.gradient(z, problem.y), dtype=np.float64)
     grad = X.T @ (_signed_masks(problem.mask, sup) * g[:, None])
     grad += beta * B[:, sup] / np.linalg.norm(B[:, sup], axis=0)
     res = np.empty(sup.size)
+    free = np.empty(sup.size, dtype=np.intp)  # each block's free dimensions (not r_low)
     for k in range(sup.size):
         N = _null_basis(X[act[:, k]], d)
         res[k] = np.linalg.norm(N.T @ grad[:, k])
+        free[k] = max(N.shape[1], 1)
     chunks: list[list[int]] = [[]]
     width = 0
     for k in np.argsort(-res):  # greedy: each chunk's free dimensions within the cap
-        if chunks[-1] and width + r_low[k] > cap:
+        if chunks[-1] and width + free[k] > cap:
             chunks.append([])
             width = 0
         chunks[-1].append(int(sup[k]))
-        width += int(r_low[k])
+        width += int(free[k])
     steps = 0
     for chunk in chunks:
         out = _polish(problem, B, c, free=np.array(chunk))
