@@ -31,6 +31,20 @@ def test_polish_goes_on_while_productive_past_its_step_budget():
     assert not _productive(long, 1e4 - _NEWTON_MAX, max_iter=50)
 
 
+def _spy_chunks(monkeypatch, rp):
+    """The sizes of the chunks ``_polish_wide`` hands to ``_polish``, as they come."""
+    chunks: list[int] = []
+    polish = rp._polish
+
+    def spy(*args, **kwargs):
+        if kwargs.get("free") is not None:
+            chunks.append(len(kwargs["free"]))
+        return polish(*args, **kwargs)
+
+    monkeypatch.setattr(rp, "_polish", spy)
+    return chunks
+
+
 def test_wide_warm_start_is_polished_chunk_by_chunk(monkeypatch):
     """A support too wide for one Newton system: block-coordinate sweeps.
 
@@ -53,15 +67,7 @@ def test_wide_warm_start_is_polished_chunk_by_chunk(monkeypatch):
     D = _unique_columns(np.hstack([D0, np.asarray(own, dtype=bool)]))
     V, W, c, _ = network_to_convex(net, X, D)
     monkeypatch.setattr(rp, "_POLISH_FLOPS", n * 40.0**2)  # R <= 40: at most 10 blocks of d = 4
-    chunks: list[int] = []
-    polish = rp._polish
-
-    def spy(*args, **kwargs):
-        if kwargs.get("free") is not None:
-            chunks.append(len(kwargs["free"]))
-        return polish(*args, **kwargs)
-
-    monkeypatch.setattr(rp, "_polish", spy)
+    chunks = _spy_chunks(monkeypatch, rp)
     prob = build_problem(X, y, 0.1, D, formulation="relu", output_bias=True)
     B = np.hstack([V, W])
     f0 = _primal(prob, B, c)[0]
@@ -112,15 +118,7 @@ def test_a_support_wider_than_its_lower_bound_is_polished_chunk_by_chunk(monkeyp
     R = sum(_null_basis(X[act[:, k]], 4).shape[1] for k in range(sup.size))
     assert r_low.sum() < 28 < R
     monkeypatch.setattr(rp, "_POLISH_FLOPS", 60 * 28.0**2)  # the cap: R <= 28
-    chunks: list[int] = []
-    polish = rp._polish
-
-    def spy(*args, **kwargs):
-        if kwargs.get("free") is not None:
-            chunks.append(len(kwargs["free"]))
-        return polish(*args, **kwargs)
-
-    monkeypatch.setattr(rp, "_polish", spy)
+    chunks = _spy_chunks(monkeypatch, rp)
     out = rp._polish_wide(prob, B, 0.0)
     assert out is not None and len(chunks) >= 2 and out[2] > 0
     assert _primal(prob, out[0], out[1])[0] < _primal(prob, B, 0.0)[0]
