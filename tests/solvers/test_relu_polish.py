@@ -71,7 +71,7 @@ def test_wide_warm_start_is_polished_chunk_by_chunk(monkeypatch):
     prob = build_problem(X, y, 0.1, D, formulation="relu", output_bias=True)
     B = np.hstack([V, W])
     f0 = _primal(prob, B, c)[0]
-    B1, c1, steps = rp._polish_wide(prob, B, c)
+    B1, c1, steps, _ = rp._polish_wide(prob, B, c)
     assert len(chunks) >= 3 and max(chunks) <= 10 and steps > 0
     assert _primal(prob, B1, c1)[0] < f0
     S = np.where(D.T, 1.0, -1.0)
@@ -127,6 +127,52 @@ def test_a_support_wider_than_its_lower_bound_is_polished_chunk_by_chunk(monkeyp
     assert np.min(np.hstack([S.T, S.T]) * XB) >= -1e-10 * np.abs(XB).max()
 
 
+def test_a_polish_that_outgrows_its_cap_midway_keeps_its_steps(monkeypatch):
+    """A whole-support polish whose free dimensions pass the cap after some steps
+    (released constraints add some) stops there with ``wide=True`` at the point it
+    reached, and the chunks go on from that point: they had restarted from the round's
+    start, the whole polish's steps thrown away."""
+    import convexnn.solvers._relu_polish as rp
+    from convexnn.problem import build_problem
+    from convexnn.solvers._relu_certificate import _primal
+
+    X, y = _data(n=60, d=4, seed=1)
+    D = sample_patterns(X, 40, random_state=0)
+    sol = solve(X, y, 0.05, patterns=D, formulation="relu", solver="relu-pgd")
+    prob = build_problem(X, y, 0.05, D, formulation="relu")
+    B = 0.5 * np.hstack([sol.V, sol.W])  # in the cones, on the same faces, not optimal
+    f0 = _primal(prob, B, 0.0)[0]
+    # The cap: room for everything until the whole polish's third step, then R <= 6.
+    calls = {"cap": 0}
+    cap = rp._polish_cap
+
+    def shrinking_cap(n):
+        calls["cap"] += 1
+        return cap(n) if calls["cap"] <= 3 else 6.0
+
+    monkeypatch.setattr(rp, "_polish_cap", shrinking_cap)
+    seen: list[tuple] = []  # (free, B given, result) of each call
+    polish = rp._polish
+
+    def spy(prob_, B_, c_, *args, **kwargs):
+        out = polish(prob_, B_, c_, *args, **kwargs)
+        seen.append((kwargs.get("free"), B_, out))
+        return out
+
+    monkeypatch.setattr(rp, "_polish", spy)
+    out = rp._polish_wide(prob, B, 0.0)
+    whole_free, whole_in, whole = seen[0]
+    assert whole_free is None and whole_in is B and whole.wide and whole.steps == 2
+    assert _primal(prob, whole.B, whole.c)[0] < f0
+    assert len(seen) >= 2 and all(free is not None for free, _, _ in seen[1:])
+    np.testing.assert_array_equal(seen[1][1], whole.B)  # the chunks start where it stopped
+    assert out.steps == 2 + sum(r.steps for _, _, r in seen[1:])
+    assert _primal(prob, out.B, out.c)[0] <= _primal(prob, whole.B, whole.c)[0]
+    S = np.where(D.T, 1.0, -1.0)
+    XB = X @ out.B
+    assert np.min(np.hstack([S.T, S.T]) * XB) >= -1e-10 * np.abs(XB).max()
+
+
 def test_polish_without_curvature_steps_on_a_ridge():
     """Squared hinge with every margin met: the loss is flat, the Newton system has no
     curvature and its solve gave an infinite step (the block was dropped, the polish
@@ -145,7 +191,7 @@ def test_polish_without_curvature_steps_on_a_ridge():
     B = 3 * np.concatenate([ref.V, ref.W], axis=1)  # every margin >= 2: zero loss
     z = prob.predict(B[:, : prob.P], B[:, prob.P :], 0.0)
     assert prob.loss.value(z, y) == 0.0
-    Bp, cp, steps = _polish(prob, B, 0.0)
+    Bp, cp, steps, _ = _polish(prob, B, 0.0)
     assert steps > 1
     assert _primal(prob, Bp, cp)[0] == pytest.approx(ref.convex_objective, rel=1e-8)
     assert prob.constraint_violation(Bp[:, : prob.P], Bp[:, prob.P :]) <= 1e-12
@@ -172,7 +218,7 @@ def test_polish_drops_a_frozen_block_and_certifies():
     B[:, state["sup"]] = state["B"]
     c = float(state["c"])
     f0 = _primal(prob, B, c)[0]
-    B1, c1, _ = rp._polish(prob, B, c)
+    B1, c1 = rp._polish(prob, B, c)[:2]
     norms = np.linalg.norm(B1, axis=0)
     assert norms[norms > 0].min() > 1e-8 * norms.max()
     assert _primal(prob, B1, c1)[0] <= f0

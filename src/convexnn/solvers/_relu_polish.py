@@ -60,7 +60,7 @@ or at max_iter with a gap of 1.0, to certified (1e-8..1e-10) in 1.3-1.8 s.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
@@ -97,13 +97,23 @@ _POLISH_BYTES = 4e8  # ... or when its (n, R) float64 matrix is larger
 _NEGLIGIBLE = 1e-13  # a block whose predictions are below this share of the scale: zeroed
 
 
+class Polished(NamedTuple):
+    """A polish's point ``(B, c)`` (feasible), its Newton steps, and whether it stopped
+    because the support's free dimensions outgrew one Newton system (``wide``)."""
+
+    B: np.ndarray
+    c: float
+    steps: int
+    wide: bool = False
+
+
 def _polish(
     problem: ConvexReLUProblem,
     B: np.ndarray,
     c: float,
     max_iter: int | None = None,
     free: np.ndarray | None = None,
-) -> tuple[np.ndarray, float, int] | None:
+) -> Polished | None:
     """Active-set Newton on the support of B, its active cone constraints fixed.
 
     With ``free`` (block indices), only the support blocks among them move; the others
@@ -117,8 +127,11 @@ def _polish(
     Damped Newton steps, cut at the first inactive constraint they would cross (which
     then joins the active set).
     At a stationary point of the restricted problem, the most negative multiplier of
-    each block (KKT: ``grad_b f = A_act^T mu``, ``mu >= 0``) is released. Returns
-    (B, c, steps), feasible, or None (multi-output loss); the caller certifies it.
+    each block (KKT: ``grad_b f = A_act^T mu``, ``mu >= 0``) is released. Returns a
+    :class:`Polished` point, feasible, or None (multi-output loss); the caller certifies
+    it. When the free dimensions exceed the caps (``_polish_cap``; released constraints
+    add some), the polish stops there with ``wide=True``: at the point reached, or at
+    the given one (0 steps) when they exceed them from the start.
     """
     X, y, loss, beta, P = problem.X, problem.y, problem.loss, problem.beta, problem.P
     if not _polish_applies(problem):
@@ -128,6 +141,7 @@ def _polish(
     ob = problem.output_bias
     D, mask = problem.D, problem.mask
     DT = np.ascontiguousarray(D.T)  # (P, n): a block's signs are one contiguous row
+    B_in, c_in = B, c
     B = B.copy()
     cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # j -> (active rows, N_j)
     version: dict[int, int] = {}  # j -> how many times its basis N_j changed
@@ -209,6 +223,7 @@ def _polish(
     history: list[float] = []  # the objective before each step
     damping = Damping(_DAMP_TRIES)  # Levenberg-Marquardt ridge of the Newton system (below)
     prev_dec = np.inf  # the last Newton decrement
+    wide = False
     while steps < max_iter or _productive(history, f, max_iter):
         steps += 1
         history.append(f)
@@ -228,7 +243,10 @@ def _polish(
         offs = np.concatenate([[0], np.cumsum(sizes)])
         R = int(offs[-1])
         if R > _polish_cap(n):  # n R^2 flops or an (n, R) matrix beyond the caps
-            return None
+            if steps == 1:  # from the start: the given point, untouched
+                return Polished(B_in, c_in, 0, wide=True)
+            steps, wide = steps - 1, True
+            break
         N_all = np.hstack(Ns)  # (d, R)
         owner = np.repeat(sup, sizes)
         theta = np.einsum("dr,dr->r", N_all, B[:, owner])
@@ -307,7 +325,8 @@ def _polish(
                 continue
             break
         damping.succeed(_ridge(grad, theta))
-        B, c, f, zB = B + a * dB, c + a * dc, f_new, zB + a * zd
+        B[:, sup] += a * dB[:, sup]  # in place, on the support only (dB is zero off it)
+        c, f, zB = c + a * dc, f_new, zB + a * zd
         if a == a_max < 1.0:
             join(int(sup[k]), row)
             # Bent search: the rest of the step, the blocked block's part projected on
@@ -317,10 +336,12 @@ def _polish(
             # scalar shift instead of a pass over the (n, |sup|) matrix per bend.
             shift = a_max
             for _ in range(_BENDS):
-                N = cache[int(sup[k])][1]
-                bent = N @ (N.T @ dB[:, sup[k]])
-                zd = zd + _signed_masks(mask, sup[k : k + 1])[:, 0] * (X @ (bent - dB[:, sup[k]]))
-                dB[:, sup[k]] = bent
+                jk = int(sup[k])
+                N = cache[jk][1]
+                bent = N @ (N.T @ dB[:, jk])
+                # zd changes on block jk's mask only (its row of DT: contiguous).
+                zd += np.where(DT[jk % P], X @ (bent - dB[:, jk]), 0.0) * (1.0 if jk < P else -1.0)
+                dB[:, jk] = bent
                 first_k, ratio_k = first_blocking(B, dB, sup[k : k + 1])
                 first[k], first_ratio[k] = first_k[0], ratio_k[0] + shift
                 k = int(np.argmin(first_ratio))
@@ -331,15 +352,16 @@ def _polish(
                 f_new += pen_off
                 if not f_new < f:
                     break
-                B, c, f, rem = B + a2 * dB, c + a2 * dc, f_new, rem - a2
-                zB = zB + a2 * zd
+                B[:, sup] += a2 * dB[:, sup]
+                c, f, rem = c + a2 * dc, f_new, rem - a2
+                zB += a2 * zd
                 shift += a2
                 if a2 == rem + a2:  # reached the end of the step
                     break
                 join(int(sup[k]), row)
     nz = sup[B[:, sup].any(axis=0)]  # the fixed blocks are untouched
     B[:, nz] = project_cones(X, _cone_signs(D, nz), B[:, nz])[0]
-    return B, c, steps
+    return Polished(B, c, steps, wide)
 
 
 def _negligible(Bs: np.ndarray, x_max: float, z: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -396,9 +418,7 @@ def _too_wide(problem: ConvexReLUProblem, B: np.ndarray) -> bool:
     return bool(_free_dims(problem, B, sup)[1].sum() > _polish_cap(problem.X.shape[0]))
 
 
-def _polish_wide(
-    problem: ConvexReLUProblem, B: np.ndarray, c: float
-) -> tuple[np.ndarray, float, int] | None:
+def _polish_wide(problem: ConvexReLUProblem, B: np.ndarray, c: float) -> Polished | None:
     """:func:`_polish` on the whole support, or chunk by chunk when it is too large.
 
     A wide support (e.g. an SGD network's warm start: hundreds of neurons, each inside
@@ -416,14 +436,21 @@ def _polish_wide(
         return _polish(problem, B, c)
     act, r_low = _free_dims(problem, B, sup)
     cap = _polish_cap(n)
+    steps = 0
     if r_low.sum() <= cap:  # it may fit: the whole support at once ...
         whole = _polish(problem, B, c)
-        if whole is not None:
+        if whole is None or not whole.wide:
             return whole
         # ... but its free dimensions exceeded the cap (r_low is a lower bound, and
-        # released constraints add more): chunk by chunk. Returning None had sent the
-        # solve to FISTA rounds of up to max_iter (n = 2e4, d = 21, beta = 1e-4 of its
-        # largest useful value: 1071 iterations, about 0.5 s each, at 486 blocks).
+        # released constraints add more): chunk by chunk, from the point it reached.
+        # Giving up had sent the solve to FISTA rounds of up to max_iter (n = 2e4,
+        # d = 21, beta = 1e-4 of its largest useful value: 1071 iterations, about 0.5 s
+        # each, at 486 blocks).
+        B, c, steps = whole.B, whole.c, whole.steps
+        sup = np.flatnonzero(B.any(axis=0))
+        if sup.size == 0:
+            return Polished(B, c, steps)
+        act = _free_dims(problem, B, sup)[0]
     cap = min(0.8 * cap + d, cap)  # released constraints add free dimensions: a margin
     z = _primal(problem, B, c, with_z=True)[2]
     g = np.asarray(problem.loss.gradient(z, problem.y), dtype=np.float64)
@@ -443,13 +470,11 @@ def _polish_wide(
             width = 0
         chunks[-1].append(int(sup[k]))
         width += int(free[k])
-    steps = 0
-    for chunk in chunks:
+    for chunk in chunks:  # a chunk that outgrows the caps too keeps its point
         out = _polish(problem, B, c, free=np.array(chunk))
         if out is not None:
-            B, c, k_steps = out
-            steps += k_steps
-    return B, c, steps
+            B, c, steps = out.B, out.c, steps + out.steps
+    return Polished(B, c, steps)
 
 
 def _line_value(problem: ConvexReLUProblem, z: np.ndarray, Bs: np.ndarray) -> float:
