@@ -173,6 +173,22 @@ def test_a_polish_that_outgrows_its_cap_midway_keeps_its_steps(monkeypatch):
     assert np.min(np.hstack([S.T, S.T]) * XB) >= -1e-10 * np.abs(XB).max()
 
 
+def test_the_polish_cap_bounds_the_gram_the_factorisation_and_the_bytes():
+    """``_polish_cap``: one Newton system's free dimensions R keep ``n R^2`` (its Gram
+    matrix) and ``R^3 / 3`` (a factorisation) within ``_POLISH_FLOPS`` and its (n, R)
+    float64 matrix within ``_POLISH_BYTES``; each bound binds somewhere."""
+    from convexnn.solvers._relu_polish import _POLISH_BYTES, _POLISH_FLOPS, _polish_cap
+
+    for n in [50, 400, 4000, 10_000, 50_000, 200_000]:
+        R = _polish_cap(n)
+        assert n * R**2 <= _POLISH_FLOPS * (1 + 1e-12)
+        assert R**3 / 3 <= _POLISH_FLOPS * (1 + 1e-12)
+        assert 8 * n * R <= _POLISH_BYTES * (1 + 1e-12)
+    assert _polish_cap(50) == pytest.approx(np.cbrt(3 * _POLISH_FLOPS))  # factorisation
+    assert _polish_cap(10_000) == pytest.approx(np.sqrt(_POLISH_FLOPS / 10_000))  # Gram
+    assert _polish_cap(200_000) == pytest.approx(_POLISH_BYTES / (8 * 200_000))  # bytes
+
+
 def test_polish_without_curvature_steps_on_a_ridge():
     """Squared hinge with every margin met: the loss is flat, the Newton system has no
     curvature and its solve gave an infinite step (the block was dropped, the polish

@@ -16,16 +16,17 @@ rounds cut short took 98 rounds instead of 22 (n = 150, d = 4, P = 200, beta = 1
 
 On the small-beta reproducer (n=200, d=11, P=100, beta=1e-2) the solve went from 20000
 iterations ending at a gap of 1.7e-2 (32 s) to a gap of 2e-12 in about 3 s. Skipped
-(FISTA alone, as before) for multi-output losses and when a Newton system would cost
-more than ``_POLISH_FLOPS`` flops (``n R^2``, R the free dimensions of the support) or
-its (n, R) matrix more than ``_POLISH_BYTES``. A Newton step at n = 4000, R = 1000 takes
-a fraction of a second; FISTA alone needed 20000 iterations (130 s) there and stopped at
-a gap of 3e-5, the polish reaches 1e-6 in 15 s (the Alg2 warm start of
-``benchmarks/bench_solvers.py``, n=4000, d=8).
+(FISTA alone, as before) for multi-output losses. A support whose Newton system would
+cost more than ``_POLISH_FLOPS`` flops (``n R^2`` for its Gram matrix, or ``R^3 / 3``
+for a factorisation; R the free dimensions of the support) or whose (n, R) matrix
+exceeds ``_POLISH_BYTES`` is polished chunk by chunk (below). A Newton step at
+n = 4000, R = 1000 takes a fraction of a second; FISTA alone needed 20000 iterations
+(130 s) there and stopped at a gap of 3e-5, the polish reaches 1e-6 in 15 s (the Alg2
+warm start of ``benchmarks/bench_solvers.py``, n=4000, d=8).
 
 Wide supports (``_polish_wide``). A network's warm start (SGD's or Adam's, the paper's
 Alg2) puts hundreds of blocks inside their cones with no active constraint: at n = 1e4,
-434 blocks of 42 free dimensions, against a cap of about 1000 for one Newton system.
+434 blocks of 42 free dimensions, against a cap of about 2000 for one Newton system.
 Such a start is now replaced by the gated one (:mod:`.relu_pgd`); a support that grows
 too wide during the solve is polished chunk by chunk, the blocks ranked by their KKT
 residual and the others fixed (block-coordinate Newton); FISTA's exact cone steps had
@@ -92,7 +93,15 @@ _TAIL_WINDOW = 10
 _PRODUCTIVE = 1e-2
 _NEWTON_MAX = 500
 _BENDS = 20  # bent-search segments after a blocked Newton step
-_POLISH_FLOPS = 1e10  # skip the polish when a Newton system costs more (n R^2)
+# The most flops of one Newton system (``_polish_cap``): n R^2 for its Gram matrix (once
+# per polish: the steps update it per changed block, ``_Gram``) or R^3 / 3 for one
+# factorisation. At 1e10 the cap was R <= 447 at n = 5e4, d = 21, P = 500, beta = 7.6e-5 of
+# its largest useful value: the support's ~480 blocks needed up to about 500 free
+# dimensions, and the polish went chunk by chunk (block-coordinate Newton) or stopped
+# after 50 steps; 36 rounds in 14 min left the objective at 1421.5 (gap 0.95). At 4e10
+# (R <= 894 there) the solve is certified in 177 s at 1395.58. The five benchmark
+# problems never reach either cap.
+_POLISH_FLOPS = 4e10
 _POLISH_BYTES = 4e8  # ... or when its (n, R) float64 matrix is larger
 _NEGLIGIBLE = 1e-13  # a block whose predictions are below this share of the scale: zeroed
 
@@ -400,8 +409,14 @@ def _polish_applies(problem: ConvexReLUProblem) -> bool:
 
 
 def _polish_cap(n: int) -> float:
-    """The most free dimensions R of one Newton system over n samples (flops, bytes)."""
-    return float(min(np.sqrt(_POLISH_FLOPS / n), _POLISH_BYTES / (8 * n)))
+    """The most free dimensions R of one Newton system over n samples (flops, bytes).
+
+    ``n R^2 <= _POLISH_FLOPS`` (its Gram matrix), ``R^3 / 3 <= _POLISH_FLOPS`` (one
+    factorisation) and ``8 n R <= _POLISH_BYTES`` (its (n, R) matrix).
+    """
+    return float(
+        min(np.sqrt(_POLISH_FLOPS / n), np.cbrt(3 * _POLISH_FLOPS), _POLISH_BYTES / (8 * n))
+    )
 
 
 def _free_dims(problem: ConvexReLUProblem, B: np.ndarray, sup: np.ndarray) -> tuple[Any, Any]:
