@@ -156,9 +156,6 @@ def _polish(
     version: dict[int, int] = {}  # j -> how many times its basis N_j changed
     gram = _Gram(X, mask)
 
-    def identify(j: int, Bs: np.ndarray) -> np.ndarray:
-        return np.flatnonzero(_active_rows(X, D, Bs, np.array([j]))[:, 0])
-
     def set_active(j: int, rows: np.ndarray, N: np.ndarray | None = None) -> None:
         """Block j's active rows and null basis (N: given by :func:`join`, or an SVD)."""
         old = cache.get(j)
@@ -220,8 +217,9 @@ def _polish(
     # The fixed blocks' predictions and penalty: constants of this polish.
     z_off = forward(X, _signed_masks(mask, fixed), B[:, fixed]) if fixed.size else 0.0
     pen_off = beta * float(np.linalg.norm(B[:, fixed], axis=0).sum())
-    for j in sup:
-        set_active(int(j), identify(int(j), B))
+    act0 = _active_rows(X, D, B, sup)  # (n, |sup|): one product for all blocks
+    for t, j in enumerate(sup):
+        set_active(int(j), np.flatnonzero(act0[:, t]))
         # On its face exactly: the Newton model sees B through theta = N^T b only.
         N = cache[int(j)][1]
         B[:, j] = N @ (N.T @ B[:, j])
