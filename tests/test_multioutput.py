@@ -60,14 +60,22 @@ def test_separate_mode_equals_c_scalar_solves(hidden_bias, output_bias):
         X, Y, 0.1, mode="separate", hidden_bias=hidden_bias, output_bias=output_bias
     )
     singles = [
-        cnn.solve(X, Y[:, k], 0.1, hidden_bias=hidden_bias, output_bias=output_bias, solver="cvxpy")
+        cnn.solve(X, Y[:, k], 0.1, hidden_bias=hidden_bias, output_bias=output_bias)
         for k in range(3)
     ]
+    # The default solver is solve's own (the fast one here), not CVXPY for every column.
+    assert [s.solver for s in sol.solutions] == [s.solver for s in singles] == ["fast"] * 3
     assert sol.objective == pytest.approx(sum(s.objective for s in singles), rel=1e-9)
     assert sol.lower_bound == pytest.approx(sum(s.lower_bound for s in singles), rel=1e-9)
     for k, s in enumerate(singles):
         np.testing.assert_allclose(sol.network.predict(X)[:, k], s.network.predict(X), atol=1e-9)
     assert sol.exact and sol.scope == "global" and sol.relative_gap <= 1e-6
+    reference = solve_multioutput(
+        X, Y, 0.1, mode="separate", hidden_bias=hidden_bias, output_bias=output_bias,
+        solver="cvxpy",
+    )  # fmt: skip
+    assert {s.solver for s in reference.solutions} == {"cvxpy"}
+    assert sol.convex_objective == pytest.approx(reference.convex_objective, rel=1e-6)
     # the separate network is a feasible shared network: the shared bound is below it
     assert sol.shared_lower_bound <= sol.objective
 

@@ -195,7 +195,7 @@ def solve_multioutput(
     loss: str | Loss = "squared",
     hidden_bias: bool = False,
     output_bias: bool = False,
-    solver: str = "cvxpy",
+    solver: str | None = None,
     tol: float = 1e-6,
     max_iter: int | None = None,
     n_patterns: int = 1000,
@@ -229,9 +229,12 @@ def solve_multioutput(
         Any loss of :mod:`convexnn.losses`.
     hidden_bias, output_bias : bool
         Regularised hidden biases (ones column) / unregularised output biases (c,).
-    solver : {"cvxpy", "cvxpy-scs"}
-        Backend of the CVXPY programs (Clarabel or SCS); "separate" with a
-        decomposable loss passes it to :func:`convexnn.solve` (any solver there).
+    solver : None, "cvxpy" or "cvxpy-scs"
+        Backend of the CVXPY programs (Clarabel or SCS; None: Clarabel); "separate"
+        with a decomposable loss passes it to :func:`convexnn.solve` (any solver
+        there; None: solve's default, the fast solver for smooth losses). With
+        "cvxpy" there, Clarabel solved each output of n = 1000, d = 10, P = 200 in
+        about 90 s; the fast solver takes about a second.
     tol : float
         Target relative gap; a ConvergenceWarning is raised when it is not certified
         (not for the relaxation, whose gap may be genuine).
@@ -289,7 +292,7 @@ class _Setup:
 class _Run:
     """Solver settings."""
 
-    solver: str
+    solver: str | None
     tol: float
     max_iter: int | None
     verbose: bool
@@ -783,7 +786,7 @@ def _run_cvxpy(prob: Any, run: _Run) -> str:
     """Solve a CVXPY problem with the named backend; return "optimal" or "inaccurate"."""
     import cvxpy as cp
 
-    backend = _BACKENDS.get(run.solver)
+    backend = _BACKENDS.get(run.solver or "cvxpy")
     if backend is None:
         raise ValueError(
             f"{CALLER}: solver {run.solver!r} cannot solve this program (a CVXPY program); "

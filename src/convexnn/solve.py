@@ -228,7 +228,7 @@ def solve(
             loss=loss,
             hidden_bias=hidden_bias,
             output_bias=output_bias,
-            solver="cvxpy" if solver is None else solver,
+            solver=solver,
             tol=tol,
             max_iter=max_iter,
             n_patterns=n_patterns,
