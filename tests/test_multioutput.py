@@ -248,7 +248,7 @@ def test_two_class_cross_entropy_matches_logistic(output_bias):
     D = cnn.enumerate_patterns(X, hidden_bias=True)
     common = dict(patterns=D, hidden_bias=True, output_bias=output_bias, solver_options=TIGHT)
     sep = solve_multioutput(X, labels, 0.2, mode="separate", loss="cross_entropy", **common)
-    logi = cnn.solve(X, y, 0.2, loss="logistic", **common)
+    logi = cnn.solve(X, y, 0.2, loss="logistic", solver="cvxpy", **common)
     assert sep.convex_objective == pytest.approx(logi.convex_objective, rel=1e-6)
     assert sep.lower_bound <= logi.convex_objective * (1 + 1e-9)
     assert sep.relative_gap <= 1e-6
@@ -257,7 +257,9 @@ def test_two_class_cross_entropy_matches_logistic(output_bias):
         gated = solve_multioutput(
             X, labels, 0.2, mode="shared", formulation="gated", loss="cross_entropy", **common
         )
-        logi_g = cnn.solve(X, y, 0.2 / np.sqrt(2), loss="logistic", formulation="gated", **common)
+        logi_g = cnn.solve(
+            X, y, 0.2 / np.sqrt(2), loss="logistic", formulation="gated", solver="cvxpy", **common
+        )
     assert gated.convex_objective == pytest.approx(logi_g.convex_objective, rel=1e-6)
     assert gated.lower_bound <= gated.convex_objective * (1 + 1e-9)
     assert (gated.gated_objective - gated.lower_bound) / gated.gated_objective <= 1e-6

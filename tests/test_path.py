@@ -50,3 +50,13 @@ def test_path_refuses_bad_betas(betas):
     X, y = _data()
     with pytest.raises(ValueError, match="solve_path"):
         solve_path(X, y, betas, formulation="gated")
+
+
+def test_path_refuses_options_its_solver_does_not_take():
+    X, y = _data()
+    X, y = X[:20], y[:20]
+    with pytest.raises(ValueError, match=r"solve_path: solver 'fast' .* got \['max_iters'\]"):
+        solve_path(X, y, [0.1, 0.05], solver_options={"max_iters": 10})
+    # CVXPY passes its settings on to Clarabel
+    path = solve_path(X, y, [0.1], solver="cvxpy", solver_options={"tol_gap_abs": 1e-10})
+    assert path[0].solver == "cvxpy"

@@ -148,6 +148,19 @@ def test_summary_and_repr(toy_1d):
         ({"patterns": "all"}, ValueError, r"patterns must be None, 'exact', 'sampled'"),
         ({"patterns": np.ones((4, 3), bool)}, ValueError, r"shape \(n_samples, P\) = \(5, P\)"),
         ({"patterns": "sampled", "n_patterns": 0}, ValueError, r"n_patterns must be an integer"),
+        # a misspelt option of the fast solvers, and Clarabel's settings without CVXPY:
+        # both had been ignored without a word
+        (
+            {"solver_options": {"dtyp": "float32"}},
+            ValueError,
+            r"solver 'fast' \(the default solver for this problem\) takes the solver_options "
+            r"\['backend', 'device', 'dtype', 'warm_start'\], got \['dtyp'\]",
+        ),
+        (
+            {"solver": "relu-pgd", "solver_options": {"tol_gap_abs": 1e-12}},
+            ValueError,
+            r"solver 'relu-pgd' takes .* got \['tol_gap_abs'\]; .* need solver='cvxpy'",
+        ),
     ],
 )
 def test_bad_input(toy_1d, kwargs, exc, match):

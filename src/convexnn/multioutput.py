@@ -243,7 +243,9 @@ def solve_multioutput(
         Pattern choice, as in :func:`convexnn.solve`.
     verbose : bool
     solver_options : dict or None
-        Passed to the backend.
+        Passed to the backend: Clarabel's (SCS's) settings for the CVXPY programs; for
+        "separate" with a loss of one column, to :func:`convexnn.solve` (with the
+        default solver there, the fast solver's options).
 
     Returns
     -------
@@ -501,7 +503,10 @@ def _solve_shared(st: _Setup, run: _Run) -> MultiOutputSolution:
     gated_obj = gated_objective(st.X_eff, st.Y, st.beta, U_eff, alpha, gates, c_val, st.loss)
     network = _network_from_eff(U_eff, alpha, c_val, st.hidden_bias, st.Y.shape[1])
     if st.formulation == "relu":
-        quiet = _Run(run.solver, run.tol, run.max_iter, False, run.options)
+        # The options are the CVXPY program's; with solver=None the separate candidate
+        # goes to solve's default solver, which takes other ones.
+        opts = run.options if run.solver is not None else {}
+        quiet = _Run(run.solver, run.tol, run.max_iter, False, opts)
         relu_st = replace(st, formulation="relu")
         sep = (_solve_separate_joint if st.loss.multi_output else _solve_separate)(relu_st, quiet)
         network = _best_relu_network(st, [network, sep.network])

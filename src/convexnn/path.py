@@ -15,7 +15,14 @@ import numpy as np
 from ._validation import add_ones_column, check_beta, check_X
 from .losses import Loss
 from .problem import build_problem
-from .solve import Solution, _check_support, _finish, _resolve_patterns, default_solver
+from .solve import (
+    Solution,
+    _check_support,
+    _finish,
+    _resolve_patterns,
+    check_options,
+    default_solver,
+)
 from .solvers import get_solver
 
 CALLER = "solve_path"
@@ -113,6 +120,7 @@ def solve_path(
         )
         solver_obj = get_solver(solver or default_solver(problem), caller=CALLER)
         _check_support(solver_obj, problem)
+        check_options(solver_obj, dict(options, warm_start=warm), solver is None, caller=CALLER)
         opts = dict(options, warm_start=warm) if _warm_capable(solver_obj) and warm else options
         result = solver_obj.solve(
             problem, tol=tol, max_iter=max_iter, verbose=verbose, options=opts

@@ -202,7 +202,10 @@ def solve(
     verbose : bool
         Solver output.
     solver_options : dict or None
-        Passed to the backend (e.g. Clarabel settings).
+        Passed to the solver. The fast solvers take ``dtype``, ``backend``, ``device``
+        and ``warm_start`` (:mod:`convexnn.solvers.fast`); ``"cvxpy"`` passes its
+        options on to Clarabel (``"cvxpy-scs"``: to SCS). Any other name is refused
+        with an error, not ignored.
     prune : bool or "auto"
         Carathéodory pruning of the recovered network (:func:`convexnn.prune_network`):
         same predictions and objective (2), at most n + 1 neurons. "auto" prunes when
@@ -258,6 +261,7 @@ def solve(
     solver_obj = get_solver(default_solver(problem) if solver is None else solver, caller=CALLER)
     _check_support(solver_obj, problem)
     options = dict(solver_options or {})
+    check_options(solver_obj, options, solver is None, caller=CALLER)
     if solver is None and solver_obj.name == "fast" and _fallback_applies(problem):
         result = _fast_or_reference(problem, solver_obj, tol, max_iter, verbose, options)
     else:
@@ -364,6 +368,22 @@ def _resolve_patterns(
         )
     scope = pattern_scope(patterns, X_eff, hidden_bias=hidden_bias, caller=CALLER)
     return patterns, "exact" if scope == "global" else "given"
+
+
+def check_options(solver: Any, options: dict[str, Any], default: bool, *, caller: str) -> None:
+    """Refuse ``solver_options`` the solver does not take (``option_names``), by name.
+
+    ``default``: the solver was picked by :func:`default_solver` (the user named none).
+    """
+    names = getattr(solver, "option_names", None)
+    if names is None or not (unknown := sorted(set(options) - names)):
+        return
+    picked = " (the default solver for this problem)" if default else ""
+    raise ValueError(
+        f"{caller}: solver {solver.name!r}{picked} takes the solver_options "
+        f"{sorted(names)}, got {unknown}; settings of the CVXPY backends (Clarabel's "
+        f"tol_gap_abs, time_limit, ...) need solver='cvxpy'."
+    )
 
 
 def _check_support(solver: Any, problem: ConvexReLUProblem) -> None:

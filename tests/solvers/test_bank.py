@@ -120,3 +120,14 @@ def test_solver_matches_reference(solver, obj_tol, gap_tol, name, X, y, form, hb
         # Gated: the convex value is certified; the ReLU network is scored honestly.
         assert sol.objective >= sol.lower_bound - 1e-9
         assert sol.convex_objective - sol.lower_bound <= gap_tol * p_ref + 1e-9
+
+
+def test_every_registered_solver_is_under_test_and_declares_what_it_takes():
+    """A new solver is one entry in SOLVERS and one in SOLVERS_UNDER_TEST, and declares
+    its formulations, losses and options (``solve`` refuses the others by name)."""
+    assert {name for name, _, _ in SOLVERS_UNDER_TEST} == set(SOLVERS)
+    for name, solver in SOLVERS.items():
+        assert solver.name == name
+        assert set(solver.formulations) <= {"relu", "gated"} and solver.losses
+        names = solver.option_names
+        assert names is None or (isinstance(names, frozenset) and "warm_start" in names)

@@ -52,13 +52,16 @@ class SolverResult:
 class Solver(Protocol):
     """A solver of the convex program (8).
 
-    ``formulations`` and ``losses`` declare what it supports (``"*"`` for any loss);
-    :func:`convexnn.solve` checks them and refuses clearly instead of failing later.
+    ``formulations`` and ``losses`` declare what it supports (``"*"`` for any loss),
+    ``option_names`` the ``solver_options`` it takes (None: any, passed on to a backend
+    that checks them itself); :func:`convexnn.solve` checks them and refuses clearly
+    instead of failing later, or of ignoring an option.
     """
 
     name: str
     formulations: tuple[str, ...]
     losses: tuple[str, ...]
+    option_names: frozenset[str] | None
 
     def solve(
         self,
@@ -69,3 +72,7 @@ class Solver(Protocol):
         verbose: bool,
         options: dict[str, Any],
     ) -> SolverResult: ...
+
+
+# The options of the fast solvers (see :mod:`.fast`).
+FAST_OPTIONS = frozenset({"dtype", "backend", "device", "warm_start"})

@@ -29,6 +29,7 @@ class CvxpySolver:
 
     formulations: tuple[str, ...] = ("relu", "gated")
     losses: tuple[str, ...] = ("*",)
+    option_names: frozenset[str] | None = None  # the backend's settings, checked by it
 
     def __init__(self, backend: str = "CLARABEL") -> None:
         self.backend = backend

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..problem import ConvexReLUProblem
 from ._relu_polish import _polish_applies
-from .base import SolverResult
+from .base import FAST_OPTIONS, SolverResult
 from .group_lasso import GroupLassoSolver
 from .relu_pgd import ReluPGDSolver
 
@@ -36,6 +36,7 @@ class FastSolver:
     name = "fast"
     formulations: tuple[str, ...] = ("gated", "relu")
     losses: tuple[str, ...] = ("*",)
+    option_names: frozenset[str] | None = FAST_OPTIONS
 
     def __init__(self) -> None:
         self._gated = GroupLassoSolver()

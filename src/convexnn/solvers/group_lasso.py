@@ -75,7 +75,7 @@ from ._kernels import (
     worth_aligning,
 )
 from ._newton import newton_round
-from .base import SolverResult
+from .base import FAST_OPTIONS, SolverResult
 
 DEFAULT_MAX_ITER = 20000
 _FLOAT32_STALL = 5  # gap checks without a 1% fall: float32 has stalled
@@ -508,6 +508,7 @@ class GroupLassoSolver:
     name = "group-lasso"
     formulations: tuple[str, ...] = ("gated",)
     losses: tuple[str, ...] = ("*",)
+    option_names: frozenset[str] | None = FAST_OPTIONS
 
     def solve(
         self,

@@ -71,7 +71,7 @@ from ._fista import fista
 from ._kernels import LossOps, adjoint, dual_candidate, make_backend
 from ._relu_certificate import _certify, _Check, _ConeNormCache, _primal
 from ._relu_polish import _NEGLIGIBLE, _NEWTON_ITER, _polish_wide, _too_wide
-from .base import SolverResult
+from .base import FAST_OPTIONS, SolverResult
 from .group_lasso import DEFAULT_MAX_ITER, check_smooth, solve_gated, with_auto_dtype
 
 _MIN_NEW = 10
@@ -452,6 +452,7 @@ class ReluPGDSolver:
     name = "relu-pgd"
     formulations: tuple[str, ...] = ("relu",)
     losses: tuple[str, ...] = ("*",)
+    option_names: frozenset[str] | None = FAST_OPTIONS
 
     def solve(
         self,
