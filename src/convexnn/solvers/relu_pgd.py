@@ -272,16 +272,18 @@ def solve_relu(
         pol = _polish_wide(problem, B, c)
         stalled = False
         if pol is not None:
-            n_polish += pol[2]
-            f_p, c_p = _primal(problem, pol[0], pol[1])
+            n_polish += pol.steps
+            f_p, c_p = _primal(problem, pol.B, pol.c)
             # A full polish round that hardly moved: blocks that should vanish or many
             # constraints that should change (a network's warm start); a FISTA round's
             # prox steps zero blocks and move faces at once.
-            stalled = pol[2] >= _NEWTON_ITER and f - f_p <= _STALL * abs(f)
+            stalled = pol.steps >= _NEWTON_ITER and f - f_p <= _STALL * abs(f)
             if verbose:
-                print(f"[relu] polish: {pol[2]} Newton steps, objective {f_p:.10g} (was {f:.10g})")
+                print(
+                    f"[relu] polish: {pol.steps} Newton steps, objective {f_p:.10g} (was {f:.10g})"
+                )
             if f_p < f:
-                B, c = pol[0], c_p
+                B, c = pol.B, c_p
         n_new = _wanted_new(int(B.any(axis=0).sum()))
         chk = _certify(problem, B, c, norm_cache, n_new=n_new, tol=tol)
         c = chk.c
