@@ -459,11 +459,12 @@ def _polish_wide(problem: ConvexReLUProblem, B: np.ndarray, c: float) -> Polishe
         # Giving up had sent the solve to FISTA rounds of up to max_iter (n = 2e4,
         # d = 21, beta = 1e-4 of its largest useful value: 1071 iterations, about 0.5 s
         # each, at 486 blocks).
-        B, c, steps = whole.B, whole.c, whole.steps
-        sup = np.flatnonzero(B.any(axis=0))
-        if sup.size == 0:
-            return Polished(B, c, steps)
-        act = _free_dims(problem, B, sup)[0]
+        if whole.steps:  # it moved: the chunks start from its point, with its faces
+            B, c, steps = whole.B, whole.c, whole.steps
+            sup = np.flatnonzero(B.any(axis=0))
+            if sup.size == 0:
+                return Polished(B, c, steps)
+            act = _free_dims(problem, B, sup)[0]
     cap = min(0.8 * cap + d, cap)  # released constraints add free dimensions: a margin
     z = _primal(problem, B, c, with_z=True)[2]
     g = np.asarray(problem.loss.gradient(z, problem.y), dtype=np.float64)
