@@ -4,7 +4,7 @@
 smooth losses, both formulations; see BENCHMARKS.md, "The relu solver as the default"):
 :class:`~convexnn.solvers.group_lasso.GroupLassoSolver` for ``"gated"``,
 :class:`~convexnn.solvers.relu_pgd.ReluPGDSolver` (working-set FISTA with the exact
-prox of norm + cone, warm started from the gated solution) for ``"relu"``. The relu
+prox of norm + cone, warm started from a few gated iterations) for ``"relu"``. The relu
 solver iterates in NumPy float64 whatever ``dtype``/``backend`` say.
 
 Solver options (``solver_options``):

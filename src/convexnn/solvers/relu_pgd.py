@@ -22,19 +22,26 @@ Outer loop (float64): predictions, dual candidate ``lam0``, the gated norms
 exact cone dual norms only for patterns whose gated norm can matter, certified lower
 bound with ``s_max`` = the largest of these bounds, stop when the relative gap
 ``<= tol``; otherwise the working set = non-zero blocks plus the most violated pairs.
-Warm start: the gated solution (``group_lasso.solve_gated``, to a gap of
-``_GATED_TOL``, given a twentieth of max_iter), each block split as ``v = P_K(u)``,
-``w = P_K(-u)``. On the patterns of a trained network (Alg2) the gated program is ill
-conditioned and its share runs out before ``_GATED_TOL``; a tenth of max_iter (2000
-iterations) had cost the Alg2 solves at n = 4000, d = 32 / n = 2000 / n = 1e4 17.5,
-6.0 and 25.9 s against 12.4, 5.0 and 23.5 s with a twentieth, to the same optima. On
-the sampled benchmark problems the gated start ends before either share. A given
-``warm_start`` replaces it, unless its support is too wide for one Newton system (``_too_wide``: a
-trained network's, hundreds of neurons strictly inside their cones). Polishing such a
-start chunk by chunk (``_polish_wide``) cost more than the whole solve from the gated
-start: the Alg2 solve at n = 1e4 (one Adam run's 434 neurons, P = 2434) took 62.3 s
-from the network (46.9 s of it in 1125 chunked Newton steps, to an objective 22% above
-the optimum) and 23.9 s from the gated start, to the same optimum. (The gated solve
+Warm start: the first ``_GATED_ITER`` iterations of the gated solver
+(``group_lasso.solve_gated``, stopping earlier at a gap of ``_GATED_TOL``; at most a
+twentieth of a small max_iter), each block split as ``v = P_K(u)``, ``w = P_K(-u)``.
+The start only needs a rough support: the relu rounds (pricing, blocks entering along
+their steepest directions, the Newton polish) find the rest faster than the gated
+program's end game, which is slow wherever its groups are nearly collinear (the
+patterns of a trained network, Alg2; all patterns of low-rank data). Against a
+twentieth of max_iter (1000 iterations), to the same optima: the sampled benchmark
+problems n = 400 / 4000 (d = 8) / 4000 (d = 32) / 2000 took 0.53 / 1.39 / 4.3 / 1.8 s
+against 0.56-0.61 / 1.60-1.67 / 5.5-5.6 / 1.8-1.9 s, and n = 1e4 24.3 s against 23.7 s
+(means of four alternated runs, within the noise); the Alg2 solves at n = 4000, d = 32 /
+n = 2000 / n = 1e4 7.4-7.7 / 2.5-2.7 / 12.1 s against 8.0-8.8 / 3.6-3.9 / 14.7 s; a
+rank-2 X (d = 10, n = 2000, all 4000 patterns) 1.6 s against 3.5 s; n = 2e4, d = 21,
+P = 500 at beta / beta_max = 1e-3 40.8 s against 55.8 s. A given ``warm_start`` replaces
+it, unless its support is too wide for one Newton system (``_too_wide``: a trained
+network's, hundreds of neurons strictly inside their cones). Polishing such a start
+chunk by chunk (``_polish_wide``) cost more than the whole solve from the gated start:
+the Alg2 solve at n = 1e4 (one Adam run's 434 neurons, P = 2434) took 62.3 s from the
+network (46.9 s of it in 1125 chunked Newton steps, to an objective 22% above the
+optimum) and 23.9 s from the gated start, to the same optimum. (The gated solve
 warm-started from the network was itself slower: 11.5 s against 7.3 s.)
 
 The polish (:mod:`._relu_polish`) runs before each certificate; its result is kept
@@ -89,12 +96,14 @@ _NEW_PER_SUPPORT = 3
 # d = 32: 13.5 s -> 11.9 s; 0.05: 12.5 s).
 _ADD_FRACTION = 0.1
 _INNER_FRACTION = 0.2
-# The gated warm start's tolerance: the relu rounds (Newton polish) take it from there.
+# The gated warm start's tolerance, if it gets there within _GATED_ITER: the relu rounds
+# (Newton polish) take it from there.
 # At n = 1e4, d = 41, P = 2000 the gated loop reaches 1.9e-4 one Newton round early:
 # 1e-3 instead of 1e-4 saved those rounds (631 -> 560 iterations, about 1.5 s of 41 s);
 # the same iterations on the other benchmark problems; 3e-2 no better within the noise.
 _GATED_TOL = 1e-3
-_GATED_SHARE = 0.05  # of max_iter, for the gated warm start
+_GATED_ITER = 100  # iterations of the gated warm start ...
+_GATED_SHARE = 0.05  # ... or this share of a smaller max_iter
 _ROUND_ITER = 10  # FISTA iterations between two Newton polishes
 _STALL = 1e-6  # relative decrease below which a full polish round counts as stalled
 # The certificate has stopped improving (a floating-point floor) when, over this many
@@ -246,15 +255,15 @@ def solve_relu(
         V, W, c = start
         n_iter = 0
     else:
-        # The warm start gets a share of the budget only (at small beta the gated
-        # program is as slow as the relu one); its own max_iter warning is moot.
+        # The warm start gets a few iterations only (see the module docstring); its
+        # own max_iter warning is moot.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             g = solve_gated(
                 problem,
                 make_backend(with_auto_dtype(gated_options or {}, problem), caller="solve"),
                 tol=max(tol, _GATED_TOL),
-                max_iter=max(1, int(_GATED_SHARE * max_iter)),
+                max_iter=max(1, min(_GATED_ITER, int(_GATED_SHARE * max_iter))),
             )
         V, W = _split(g.U, X, D)
         c = float(g.c) if g.c is not None else 0.0
