@@ -11,7 +11,7 @@ import pytest
 from scipy.optimize import linprog
 
 from conftest import random_2d
-from convexnn import duality
+from convexnn import _jit, duality
 from convexnn.duality import (
     Certificate,
     _cone_dual_norms_reference,
@@ -557,6 +557,54 @@ def test_nnls_values_are_the_same_with_and_without_the_compiled_loop(monkeypatch
     assert (fast_stop > fast + 1e-9 * fast.max()).any()  # some stopped at a looser bound
     scipy_ref = [duality._cone_norm(X_eff, D[:, k], G[:, k]) for k in range(D.shape[1])]
     np.testing.assert_allclose(fast, scipy_ref, rtol=1e-8, atol=1e-10 * ref.max())
+
+
+def test_compiled_extreme_rows_equal_the_numpy_argmin_and_argmax():
+    """The cheap bounds' most violated rows, compiled, are NumPy's argmin / argmax of the
+    signed, scaled products: the first row on ties, zero rows included, on C- and
+    Fortran-ordered masks."""
+    pytest.importorskip("numba")
+    jit = _jit.kernels()
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(70, 3))
+    X[5] = 0.0  # a zero row: scaled product 0
+    X[30] = X[31]  # equal rows: ties
+    D = X @ rng.normal(size=(3, 40)) >= 0
+    D[30] = D[31]
+    XG = X @ rng.normal(size=(3, 40))
+    XG[:, 7] = 0.0  # a column of ties only: row 0 both ways
+    inv = 1.0 / np.maximum(np.linalg.norm(X, axis=1), 1e-300)
+    inv[5] = 0.0
+    for mask in (D, np.asfortranarray(D), D[:, 3:29]):
+        grid = XG[:, : mask.shape[1]]
+        lo, hi = jit.extreme_rows(np.ascontiguousarray(grid), mask, inv)
+        ref_lo, ref_hi = duality._extreme_rows(grid, mask, inv)
+        np.testing.assert_array_equal(lo, ref_lo)
+        np.testing.assert_array_equal(hi, ref_hi)
+    lo, hi = jit.extreme_rows(np.ascontiguousarray(XG), D, inv)
+    assert lo[7] == hi[7] == 0  # nothing but ties: the first row
+    assert (lo[:7] != 0).any()
+
+
+def test_cheap_bounds_are_the_same_with_and_without_the_compiled_rows(monkeypatch):
+    """``_cheap_bounds``: the same bounds and exact flags either way, every bound above
+    the pair's cone dual norm, and exact where the flag says so."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(12)
+    X_eff = with_ones(rng.normal(size=(80, 3)))
+    D = np.unique(X_eff @ rng.normal(size=(4, 300)) >= 0, axis=1)
+    lam = rng.normal(size=80)
+    G = duality._pattern_gradients(X_eff, D, lam)
+    norms = np.linalg.norm(G, axis=0)
+    fast = duality._cheap_bounds(X_eff, D, G, norms)
+    monkeypatch.setattr(_jit, "AVAILABLE", False)
+    ref = duality._cheap_bounds(X_eff, D, G, norms)
+    np.testing.assert_array_equal(fast[0], ref[0])
+    np.testing.assert_array_equal(fast[1], ref[1])
+    exact = cone_dual_norms(X_eff, D, lam)
+    assert np.all(fast[0] >= exact - 1e-10 * exact.max())
+    np.testing.assert_allclose(fast[0][fast[1]], exact[fast[1]], rtol=1e-10)
+    assert fast[1].any() and (~fast[1]).any()
 
 
 def test_importing_convexnn_does_not_import_numba():

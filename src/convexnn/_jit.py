@@ -38,6 +38,7 @@ _KERNELS = (
     "_factored_least_squares",
     "restore_feasibility",
     "first_blocking",
+    "extreme_rows",
 )
 _compiled = False
 
@@ -338,3 +339,33 @@ def first_blocking(
         first[b] = np.argmin(s_b)
         best[b] = s_b[first[b]]
     return first, best
+
+
+def extreme_rows(
+    XG: np.ndarray, D: np.ndarray, inv_norm: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Per column c, the rows of the smallest and of the largest ``s_jc XG[j, c] inv_norm[j]``
+    (``s_jc = 1`` where ``D[j, c]``, else -1): the first such row, as ``argmin`` and
+    ``argmax`` over the (n, m) matrix do (``duality._extreme_rows``, the reference).
+
+    One pass over ``XG`` and ``D``, row by row (the updates are selects across the
+    columns, which the compiler vectorises); NumPy took five passes over (n, m)
+    temporaries.
+    """
+    n, m = XG.shape
+    lo = np.zeros(m, dtype=np.int64)
+    hi = np.zeros(m, dtype=np.int64)
+    vmin = np.full(m, np.inf)
+    vmax = np.full(m, -np.inf)
+    for j in range(n):
+        w = inv_norm[j]
+        xg, dj = XG[j], D[j]
+        for c in range(m):
+            v = (xg[c] if dj[c] else -xg[c]) * w
+            below = v < vmin[c]
+            lo[c] = j if below else lo[c]
+            vmin[c] = v if below else vmin[c]
+            above = v > vmax[c]
+            hi[c] = j if above else hi[c]
+            vmax[c] = v if above else vmax[c]
+    return lo, hi

@@ -303,22 +303,32 @@ def _cheap_bounds(X: Array, D: BoolArray, G: Array, norms: Array) -> tuple[Array
     row_norms = np.linalg.norm(X, axis=1)
     inv_norm = np.divide(1.0, row_norms, out=np.zeros(n), where=row_norms > 0)
     step = max(1, _CHUNK_ELEMENTS // max(n, 1))
+    jit = _jit.kernels()
     for start in range(0, P, step):
         sl = slice(start, min(start + step, P))
         XG = X @ G[:, sl]
-        SXG = np.where(D[:, sl], XG, -XG)  # a_j^T g_i with the + sign
-        scaled = SXG * inv_norm[:, None]
-        cols = np.arange(SXG.shape[1])
+        cols = np.arange(XG.shape[1])
+        if jit is None:
+            lo, hi = _extreme_rows(XG, D[:, sl], inv_norm)
+        else:
+            lo, hi = jit.extreme_rows(XG, D[:, sl], inv_norm)
         # sign +1: the most violated row is the smallest a_j^T g / ||a_j||; sign -1
         # (A = -SXG): the largest. Where none is violated the bound is ||g||, exact.
-        for c, sign, j in ((0, 1.0, scaled.argmin(axis=0)), (1, -1.0, scaled.argmax(axis=0))):
-            A_j = sign * SXG[j, cols]
+        for c, sign, j in ((0, 1.0, lo), (1, -1.0, hi)):
+            s_j = np.where(D[j, cols + start], 1.0, -1.0)
+            A_j = sign * (s_j * XG[j, cols])  # a_j^T g_i
             exact[sl, c] = A_j >= 0
             t = np.maximum(-A_j, 0.0) * inv_norm[j] ** 2
-            s_j = np.where(D[j, np.arange(start, sl.stop)], 1.0, -1.0)
             p = sign * G[:, sl] + (X[j] * (s_j * t)[:, None]).T
             bounds[sl, c] = np.minimum(np.linalg.norm(p, axis=0), norms[sl])
     return bounds, exact
+
+
+def _extreme_rows(XG: Array, D: BoolArray, inv_norm: Array) -> tuple[NDArray[np.intp], ...]:
+    """Per column, the rows of the smallest and the largest ``s_j XG[j] / ||x_j||``
+    (``s_j = 2 D_j - 1``): the reference of :func:`convexnn._jit.extreme_rows`."""
+    scaled = np.where(D, XG, -XG) * inv_norm[:, None]  # a_j^T g / ||a_j||, sign +
+    return scaled.argmin(axis=0), scaled.argmax(axis=0)
 
 
 def _solve_cone_norms(
