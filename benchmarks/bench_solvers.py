@@ -11,7 +11,9 @@ Adam baseline) runs in its own spawned process, after an untimed warm-up of the 
 run on the tiny problem: no run inherits another's thread pools or heap. BLAS threads
 are pinned to 1 before numpy is imported unless ``OMP_NUM_THREADS`` etc. are set (two
 threads on the 2-core machine made a process that had forked and run the peers 24x
-slower); adelie runs with 1 thread (its scaling was negative on 2 cores).
+slower); adelie runs with 1 thread (its scaling was negative on 2 cores). adelie has
+a gated row (its convex_relu group lasso) and a relu row (the same path with one linear
+constraint per group: the cone of eq. (8)), capped at ``Spec.adelie_relu_wall``.
 
 Every solver gets the SAME problem and the SAME pattern set (Gaussian gate vectors G,
 patterns ``1[X_eff G > 0]``, deduplicated, the all-zero pattern dropped, as pyscnn
@@ -95,6 +97,7 @@ class Spec:
     pyscnn_iters: int = 2000  # pyscnn iteration cap (it has no time limit)
     rfista_iters: int | None = None  # R-FISTA's own cap (None: pyscnn_iters)
     adelie_path: int = 30  # lambdas on adelie's path down to the target
+    adelie_relu_wall: float = 600.0  # cap on adelie's relu path (time is then a lower bound)
     seeds: int = 3
     lrs: tuple[float, ...] = (1e-3, 1e-2, 1e-1)
     colgen: bool = True  # column-generation row (relu re-solves: slow at large n)
@@ -558,6 +561,67 @@ def run_adelie(bench: Bench) -> Row:
     return row
 
 
+def adelie_cone_bounds(D: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Bounds ``lower_j <= X_eff u <= upper_j`` of the cones ``K_j`` (pattern column j).
+
+    ``K_j = {u : (2 D_j - 1) * (X_eff u) >= 0}``: the rows in the pattern have
+    ``x^T u >= 0``, the others ``x^T u <= 0``. One bound pair per pattern; both signs of
+    the pattern share it (``w_j`` lies in the same cone as ``v_j``), and all share X_eff.
+    """
+    lower = [np.where(D[:, j], 0.0, -np.inf) for j in range(D.shape[1])]
+    upper = [np.where(D[:, j], np.inf, 0.0) for j in range(D.shape[1])]
+    return lower, upper
+
+
+def run_adelie_relu(bench: Bench) -> Row:
+    """adelie's path on eq. (8): the convex_relu matrix ``[D_i X, -D_i X]`` with one
+    linear constraint per group (its cone, :func:`adelie_cone_bounds`), down to beta / n.
+
+    The issue asks for this row "if it works": it does, at adelie's default settings of
+    the constraint's proximal Newton solver (its inner NNLS stops at 1e-7), which bound the
+    accuracy its output is certified to.
+    """
+    import adelie as ad
+
+    X_eff, D, n = bench.X_eff, bench.D, bench.spec.n
+    d, P = X_eff.shape[1], D.shape[1]
+    lam = bench.beta / n
+    lam_max = float(np.linalg.norm((X_eff * bench.y[:, None]).T @ D, axis=0).max()) / n
+    path = np.geomspace(lam_max, lam, bench.spec.adelie_path)
+    X_f = np.asfortranarray(X_eff)
+    lower, upper = adelie_cone_bounds(D)  # kept alive here: adelie holds references
+
+    def fit() -> Any:
+        cones = [
+            ad.constraint.linear(X_f, lower[j % P], upper[j % P], dtype=np.float64)
+            for j in range(2 * P)
+        ]
+        A = ad.matrix.convex_relu(X_f, np.asfortranarray(D), gated=False, n_threads=1)
+        return ad.grpnet(
+            A,
+            ad.glm.gaussian(bench.y),
+            constraints=cones,
+            groups=np.arange(0, 2 * P * d, d),
+            penalty=np.ones(2 * P),
+            lmda_path=path,
+            intercept=False,
+            early_exit=False,
+            tol=1e-12,
+            n_threads=1,
+            progress_bar=False,
+        )
+
+    state, t = timed(fit)
+    coef = np.asarray(state.betas[-1].todense()).reshape(2 * P, d).T
+    row = score(bench, "relu", coef[:, :P], coef[:, P:], None, t, "adelie grpnet + cones")
+    end = state.lmdas[-1] / lam
+    row.note = (
+        f"path of {len(path)} lambdas to beta/n, one linear constraint per group, 1 thread, "
+        f"lambda_end/target={end:.3g}"
+    )
+    return row
+
+
 def run_torch(bench: Bench, optimizer: str, batch: int | None, width: int, opt_value: float) -> Row:
     """Best of 3 lr x seeds; time to within TARGET of ``opt_value``.
 
@@ -738,6 +802,7 @@ RUNNERS: dict[str, Callable[..., Row]] = {
     "cvxpy": run_cvxpy,
     "pyscnn": run_pyscnn,
     "adelie": run_adelie,
+    "adelie_relu": run_adelie_relu,
     "alg2": run_alg2,
     "colgen": run_colgen,
     "torch": run_torch,
@@ -762,10 +827,13 @@ def bench_problem(
         ours[form] = first
         rows.append(first)
     if "gated" in forms and "adelie" in peers:
-        rows.append(isolated("adelie", "gated", spec, "adelie"))
+        rows.append(isolated("adelie grpnet", "gated", spec, "adelie"))
     for form in forms:
         if "pyscnn" in peers:
             rows.append(_pyscnn_row(spec, form, ours[form]))
+        if form == "relu" and "adelie" in peers:
+            wall = spec.adelie_relu_wall
+            rows.append(isolated("adelie grpnet + cones", "relu", spec, "adelie_relu", wall=wall))
         if "cvxpy" in peers and (form == "relu" or spec.cvxpy_gated):
             cvx = isolated("CVXPY + Clarabel", form, spec, "cvxpy", (form,), spec.cvxpy_wall)
             rows.append(cvx)

@@ -108,6 +108,22 @@ def test_pyscnn_cap_is_raised_only_when_its_first_run_settles_nothing(monkeypatc
     assert bench.raised_iters(0, 10.0, 1e-2, ours, 20.0, 600.0) is None
 
 
+def test_adelie_cone_bounds_hold_exactly_the_points_of_each_cone(monkeypatch):
+    bench = _bench_module(monkeypatch)
+    rng = np.random.default_rng(0)
+    X = np.hstack([rng.standard_normal((40, 3)), np.ones((40, 1))])
+    G = rng.standard_normal((4, 5))
+    D = X @ G >= 0
+    lower, upper = bench.adelie_cone_bounds(D)
+    for j in range(D.shape[1]):
+        inside = (lower[j] <= X @ G[:, j]) & (X @ G[:, j] <= upper[j])
+        assert inside.all()  # the gate is in its own cone
+        z = X @ -G[:, j]  # its negation leaves it on every row where X g != 0
+        outside = (z < lower[j]) | (z > upper[j])
+        np.testing.assert_array_equal(outside, X @ G[:, j] != 0)
+        assert np.all(lower[j] <= 0) and np.all(upper[j] >= 0)  # adelie's requirement
+
+
 def test_solver_benchmark_peers_filter_runs_only_the_chosen_rows():
     out = _run("bench_solvers.py", "--quick", "--peers", "cvxpy")
     solvers = {line.split("|")[1].strip() for line in out.stdout.splitlines()[1:] if "|" in line}
