@@ -312,8 +312,8 @@ def _cheap_bounds(X: Array, D: BoolArray, G: Array, norms: Array) -> tuple[Array
             lo, hi = _extreme_rows(XG, D[:, sl], inv_norm)
         else:
             lo, hi = jit.extreme_rows(XG, D[:, sl], inv_norm)
-        # sign +1: the most violated row is the smallest a_j^T g / ||a_j||; sign -1
-        # (A = -SXG): the largest. Where none is violated the bound is ||g||, exact.
+        # sign +1: the most violated row is the smallest a_j^T g / ||a_j|| (lo); sign -1
+        # (rows -a_j): the largest (hi). Where none is violated the bound is ||g||, exact.
         for c, sign, j in ((0, 1.0, lo), (1, -1.0, hi)):
             s_j = np.where(D[j, cols + start], 1.0, -1.0)
             A_j = sign * (s_j * XG[j, cols])  # a_j^T g_i
