@@ -50,3 +50,17 @@ def describe() -> str:
         if p.get("user_api") == "blas"
     ]
     return ", ".join(parts) or "BLAS unknown"
+
+
+def machine() -> str:
+    """One line for a benchmark's header: platform, cores, numpy, BLAS threads and
+    kernels, load average."""
+    import platform
+
+    import numpy as np
+
+    return (
+        f"machine: {platform.platform()}, {os.cpu_count()} cores, numpy {np.__version__}, "
+        f"BLAS threads {os.environ.get('OMP_NUM_THREADS')}, {describe()}, load average at "
+        f"start {os.getloadavg()[0]:.1f}"
+    )

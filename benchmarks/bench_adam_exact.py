@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -175,11 +174,7 @@ def main() -> None:
     specs = QUICK if args.quick else FULL
     if args.only:
         specs = [specs[i] for i in args.only]
-    print(
-        f"machine: {platform.platform()}, {os.cpu_count()} cores, numpy {np.__version__}, "
-        f"threads {os.environ['OMP_NUM_THREADS']}, {_blas.describe()}, load average at start "
-        f"{os.getloadavg()[0]:.1f}\n"
-    )
+    print(_blas.machine() + "\n")
     warm_up()
     head = " | ".join(f"Adam first within {a:g}" for a in ACCURACIES)
     print(

@@ -60,7 +60,6 @@ _blas.pin("1")
 
 import multiprocessing  # noqa: E402
 import pickle  # noqa: E402
-import platform  # noqa: E402
 import queue  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -528,36 +527,9 @@ def _keys(D: np.ndarray) -> list[bytes]:
 
 def run_adelie(bench: Bench) -> Row:
     """adelie's group-lasso path (convex_relu matrix, gated) down to lam = beta / n."""
-    import adelie as ad
-
-    X_eff, D, n = bench.X_eff, bench.D, bench.spec.n
-    d, P = X_eff.shape[1], D.shape[1]
-    lam = bench.beta / n
-    lam_max = float(np.linalg.norm((X_eff * bench.y[:, None]).T @ D, axis=0).max()) / n
-    path = np.geomspace(lam_max, lam, bench.spec.adelie_path)
-
-    def fit() -> Any:
-        A = ad.matrix.convex_relu(
-            np.asfortranarray(X_eff), np.asfortranarray(D), gated=True, n_threads=1
-        )
-        return ad.grpnet(
-            A,
-            ad.glm.gaussian(bench.y),
-            groups=np.arange(0, P * d, d),
-            penalty=np.ones(P),
-            lmda_path=path,
-            intercept=False,
-            early_exit=False,
-            tol=1e-12,
-            n_threads=1,
-            progress_bar=False,
-        )
-
-    state, t = timed(fit)
-    coef = np.asarray(state.betas[-1].todense()).reshape(P, d).T
+    coef, t, note = _adelie_path(bench, relu=False)
     row = score(bench, "gated", coef, np.zeros_like(coef), None, t, "adelie grpnet")
-    end = state.lmdas[-1] / lam
-    row.note = f"path of {len(path)} lambdas to beta/n, 1 thread, lambda_end/target={end:.3g}"
+    row.note = note
     return row
 
 
@@ -581,28 +553,45 @@ def run_adelie_relu(bench: Bench) -> Row:
     the constraint's proximal Newton solver (its inner NNLS stops at 1e-7), which bound the
     accuracy its output is certified to.
     """
+    P = bench.D.shape[1]
+    coef, t, note = _adelie_path(bench, relu=True)
+    row = score(bench, "relu", coef[:, :P], coef[:, P:], None, t, "adelie grpnet + cones")
+    row.note = note
+    return row
+
+
+def _adelie_path(bench: Bench, relu: bool) -> tuple[np.ndarray, float, str]:
+    """adelie's grpnet path on the convex_relu matrix down to lam = beta / n, 1 thread.
+
+    Gated: the P groups ``D_i X``; relu: the 2P groups ``[D_i X, -D_i X]``, each with the
+    linear constraint of its cone. Returns the last coefficients (d, groups), the time
+    (building adelie's inputs included) and the row's note.
+    """
     import adelie as ad
 
     X_eff, D, n = bench.X_eff, bench.D, bench.spec.n
     d, P = X_eff.shape[1], D.shape[1]
+    groups = 2 * P if relu else P
     lam = bench.beta / n
     lam_max = float(np.linalg.norm((X_eff * bench.y[:, None]).T @ D, axis=0).max()) / n
     path = np.geomspace(lam_max, lam, bench.spec.adelie_path)
-    X_f = np.asfortranarray(X_eff)
-    lower, upper = adelie_cone_bounds(D)  # kept alive here: adelie holds references
 
     def fit() -> Any:
-        cones = [
-            ad.constraint.linear(X_f, lower[j % P], upper[j % P], dtype=np.float64)
-            for j in range(2 * P)
-        ]
-        A = ad.matrix.convex_relu(X_f, np.asfortranarray(D), gated=False, n_threads=1)
+        X_f = np.asfortranarray(X_eff)  # adelie keeps references: alive through grpnet
+        cones = None
+        if relu:
+            lower, upper = adelie_cone_bounds(D)
+            cones = [
+                ad.constraint.linear(X_f, lower[j % P], upper[j % P], dtype=np.float64)
+                for j in range(groups)
+            ]
+        A = ad.matrix.convex_relu(X_f, np.asfortranarray(D), gated=not relu, n_threads=1)
         return ad.grpnet(
             A,
             ad.glm.gaussian(bench.y),
             constraints=cones,
-            groups=np.arange(0, 2 * P * d, d),
-            penalty=np.ones(2 * P),
+            groups=np.arange(0, groups * d, d),
+            penalty=np.ones(groups),
             lmda_path=path,
             intercept=False,
             early_exit=False,
@@ -612,14 +601,13 @@ def run_adelie_relu(bench: Bench) -> Row:
         )
 
     state, t = timed(fit)
-    coef = np.asarray(state.betas[-1].todense()).reshape(2 * P, d).T
-    row = score(bench, "relu", coef[:, :P], coef[:, P:], None, t, "adelie grpnet + cones")
-    end = state.lmdas[-1] / lam
-    row.note = (
-        f"path of {len(path)} lambdas to beta/n, one linear constraint per group, 1 thread, "
-        f"lambda_end/target={end:.3g}"
+    coef = np.asarray(state.betas[-1].todense()).reshape(groups, d).T
+    cones = "one linear constraint per group, " if relu else ""
+    note = (
+        f"path of {len(path)} lambdas to beta/n, {cones}1 thread, "
+        f"lambda_end/target={state.lmdas[-1] / lam:.3g}"
     )
-    return row
+    return coef, t, note
 
 
 def run_torch(bench: Bench, optimizer: str, batch: int | None, width: int, opt_value: float) -> Row:
@@ -954,11 +942,7 @@ def main() -> None:
     specs = QUICK if args.quick else FULL
     if args.only:
         specs = [specs[i] for i in args.only]
-    print(
-        f"machine: {platform.platform()}, {os.cpu_count()} cores, numpy {np.__version__}, "
-        f"BLAS threads {os.environ['OMP_NUM_THREADS']}, {_blas.describe()}, load average at start "
-        f"{os.getloadavg()[0]:.1f}"
-    )
+    print(_blas.machine())
     start = time.perf_counter()
     forms, peers = tuple(args.formulations), tuple(args.peers)
     for spec in specs:
