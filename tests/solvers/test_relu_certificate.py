@@ -55,6 +55,7 @@ def test_early_stopped_pricing_is_exact_where_priced_and_its_gap_valid():
     lam = dual_candidate(prob.loss, prob.A(B[:, : prob.P]), y, False)
     exact = cone_dual_norms(prob.X, D, lam)
     assert 0 < early.priced.sum() < full.priced.sum()  # it did stop early
+    assert early.partial and not full.partial
     np.testing.assert_allclose(
         early.cone[early.priced], exact[early.priced], rtol=1e-8, atol=1e-10 * exact.max()
     )
@@ -132,3 +133,17 @@ def test_certificate_bounds_carried_to_the_next_point():
     assert np.mean(carried <= prob.beta) > 0.5  # most pairs need no NNLS at all
     chk = _certify(prob, B_opt, float(sol.c), cache)
     assert chk.rel_gap <= 1e-9 and chk.s_max >= exact.max() - 1e-9
+
+
+def test_a_certifiable_point_is_priced_in_full():
+    """At the optimum no shortcut applies, whatever ``n_new`` asks: the gap certifies."""
+    from convexnn.problem import build_problem
+    from convexnn.solvers._relu_certificate import _certify, _ConeNormCache
+
+    X, y = _data(n=150, d=4, seed=9)
+    D = sample_patterns(X, 80, random_state=3)
+    prob = build_problem(X, y, 0.05, D, formulation="relu", output_bias=True)
+    sol = solve(X, y, 0.05, patterns=D, solver="relu-pgd", output_bias=True, tol=1e-10)
+    B = np.concatenate([sol.V, sol.W], axis=1)
+    chk = _certify(prob, B, float(sol.c), _ConeNormCache(prob.P), n_new=5, tol=1e-8)
+    assert not chk.partial and chk.rel_gap <= 1e-8

@@ -9,6 +9,7 @@ import pytest
 from relu_cases import _data, _reference
 
 from convexnn import solve
+from convexnn.exceptions import ConvergenceWarning
 from convexnn.patterns import sample_patterns
 
 
@@ -251,6 +252,7 @@ def test_a_stalled_certificate_stops_with_a_warning_and_the_best_point(monkeypat
     def stuck(*args, **kwargs):
         chk = real(*args, **kwargs)
         chk.primal, chk.rel_gap = 1.0, gaps[len(calls)]
+        chk.partial = False  # priced in full: the stall's gap is the one reported
         calls.append(chk)
         return chk
 
@@ -263,3 +265,31 @@ def test_a_stalled_certificate_stops_with_a_warning_and_the_best_point(monkeypat
     assert sol.status == "stalled"
     # the 22nd round is the first whose last 20 gaps stay above half the best before
     assert len(calls) == relu_pgd._STALL_ROUNDS + 2
+
+
+def test_a_solve_ended_by_max_iter_reports_its_point_fully_priced(monkeypatch):
+    """The rounds far from the optimum price part of the pairs (``partial``); a solve
+    that ends without certificate prices its point in full, and reports that gap."""
+    from convexnn.problem import build_problem
+    from convexnn.solvers import relu_pgd
+    from convexnn.solvers._relu_certificate import _certify, _ConeNormCache
+
+    X, y = _data(n=400, d=4, seed=8)
+    D = sample_patterns(X, 200, random_state=1)
+    prob = build_problem(X, y, 1e-3, D, formulation="relu")
+    partial = []
+    real = relu_pgd._certify
+
+    def spy(*args, **kwargs):
+        chk = real(*args, **kwargs)
+        partial.append(chk.partial)
+        return chk
+
+    monkeypatch.setattr(relu_pgd, "_certify", spy)
+    with pytest.warns(ConvergenceWarning, match="ran out of max_iter=5"):
+        out = relu_pgd.solve_relu(prob, tol=1e-12, max_iter=5)
+    assert out.status == "max_iter"
+    assert partial[-2] and not partial[-1]  # the last round's shortcut, then in full
+    B = np.concatenate([out.V, out.W], axis=1)
+    full = _certify(prob, B, out.c or 0.0, _ConeNormCache(prob.P))
+    assert out.info["relative_gap"] == pytest.approx(full.rel_gap, rel=1e-10)

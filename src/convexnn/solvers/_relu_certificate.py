@@ -59,6 +59,9 @@ class _Check:
     c: float
     lam0: np.ndarray  # (n,) the dual candidate
     s_max: float  # upper bound on its largest cone dual norm
+    # Whether the pricing took a shortcut of ``n_new`` (stopped at enough violators, left
+    # the support's bounds): its gap is valid, but looser than priced in full.
+    partial: bool = False
 
 
 def _primal(problem: ConvexReLUProblem, B: np.ndarray, c: float, with_z: bool = False) -> Any:
@@ -232,17 +235,20 @@ def _certify(
     order = np.argsort(-cone[pi, si], kind="stable")
     pi, si = pi[order], si[order]
     known = {"best": best, "violators": int((cone[exact & ~on_sup] > beta).sum())}
+    partial = False
 
     def on_exact(values: np.ndarray) -> bool:
         """Every exact norm enters s_max; stop once enough violators are known and even
         ``best`` (<= s_max: the lower bound only falls as s_max grows) cannot certify."""
+        nonlocal partial
         known["best"] = max(known["best"], float(values.max(initial=0.0)))
         known["violators"] += int((values > beta).sum())
-        return (
+        partial = (
             n_new is not None
             and known["violators"] >= n_new
             and _gap(problem, lam0, primal, known["best"]) > tol
         )
+        return partial
 
     cone[pi, si], priced[pi, si] = stream_cone_norms(
         X,
@@ -262,9 +268,12 @@ def _certify(
         out, ok = cache.norms(X, S, G[:, idx], idx, 0.0, loose[idx])
         cone[idx] = np.where(loose[idx], np.minimum(out, cone[idx]), cone[idx])
         priced[idx] |= loose[idx] & ok
+    else:
+        partial = partial or bool(loose.any())
     s_max = float(cone.max(initial=0.0))
     cache.last = (G, cone.copy())
-    return _Check(primal, _gap(problem, lam0, primal, s_max), cone, priced, c, lam0, s_max)
+    gap = _gap(problem, lam0, primal, s_max)
+    return _Check(primal, gap, cone, priced, c, lam0, s_max, partial)
 
 
 def _gap(problem: ConvexReLUProblem, lam0: np.ndarray, primal: float, s_max: float) -> float:
