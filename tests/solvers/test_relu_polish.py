@@ -31,50 +31,6 @@ def test_polish_goes_on_while_productive_past_its_step_budget():
     assert not _productive(long, 1e4 - _NEWTON_MAX, max_iter=50)
 
 
-def test_settled_rule_stops_an_early_polish_on_a_flat_tail():
-    """_settled: an ``early`` polish stops once its last _TAIL_WINDOW steps lowered the
-    objective by less than _SETTLED of its decrease so far; never before the window, and
-    not on a steady or a zero decrease."""
-    from convexnn.solvers._relu_polish import _SETTLED, _TAIL_WINDOW, _settled
-
-    fast = [1.0 + np.exp(-k) for k in range(_TAIL_WINDOW + 5)]  # 99.99% in 10 steps
-    assert _settled(fast, 1.0 + np.exp(-len(fast)))
-    assert not _settled(fast[: _TAIL_WINDOW - 1], fast[_TAIL_WINDOW - 1])  # too early
-    steady = [100.0 - k for k in range(30)]
-    assert not _settled(steady, 70.0)
-    assert not _settled([1.0] * 20, 1.0)  # no decrease at all: not "settled"
-    # the threshold itself: the window's share of the decrease against _SETTLED
-    # (1 - f) < _SETTLED (10 - f) exactly when f > (1 - 10 _SETTLED) / (1 - _SETTLED)
-    h, f = [10.0] + [1.0] * _TAIL_WINDOW, (1 - 10 * _SETTLED) / (1 - _SETTLED)
-    assert not _settled(h, f - 1e-9) and _settled(h, f + 1e-9)
-
-
-def test_an_early_polish_stops_sooner_on_a_lower_objective():
-    """From a rough point far from the optimum, the ``early`` polish takes fewer Newton
-    steps than the full one, says it settled, and both lower the objective (feasibly)."""
-    from convexnn.problem import build_problem
-    from convexnn.solvers import _relu_polish as rp
-    from convexnn.solvers._cones import project_cones
-    from convexnn.solvers._relu_certificate import _primal
-
-    X, y = _data(n=300, d=5, seed=4)
-    D = sample_patterns(X, 120, random_state=6)
-    prob = build_problem(X, y, 1e-3, D, formulation="relu")
-    S2 = np.vstack([np.where(D.T, 1.0, -1.0)] * 2)
-    B = np.zeros((prob.d, 2 * prob.P))
-    B[:, ::4] = np.random.default_rng(2).normal(size=(prob.d, prob.P // 2))
-    B = project_cones(prob.X, S2, 0.1 * B)[0]
-    f0 = _primal(prob, B, 0.0)[0]
-    full = rp._polish(prob, B, 0.0)
-    early = rp._polish(prob, B, 0.0, early=True)
-    assert early.settled and not full.settled
-    assert rp._TAIL_WINDOW <= early.steps < full.steps
-    for out in (early, full):
-        assert _primal(prob, out.B, out.c)[0] < f0
-        V, W = out.B[:, : prob.P], out.B[:, prob.P :]
-        assert prob.constraint_violation(V, W) <= 1e-9
-
-
 def _spy_chunks(monkeypatch, rp):
     """The sizes of the chunks ``_polish_wide`` hands to ``_polish``, as they come."""
     chunks: list[int] = []
@@ -115,7 +71,7 @@ def test_wide_warm_start_is_polished_chunk_by_chunk(monkeypatch):
     prob = build_problem(X, y, 0.1, D, formulation="relu", output_bias=True)
     B = np.hstack([V, W])
     f0 = _primal(prob, B, c)[0]
-    B1, c1, steps = rp._polish_wide(prob, B, c)[:3]
+    B1, c1, steps, _ = rp._polish_wide(prob, B, c)
     assert len(chunks) >= 3 and max(chunks) <= 10 and steps > 0
     assert _primal(prob, B1, c1)[0] < f0
     S = np.where(D.T, 1.0, -1.0)
@@ -251,7 +207,7 @@ def test_polish_without_curvature_steps_on_a_ridge():
     B = 3 * np.concatenate([ref.V, ref.W], axis=1)  # every margin >= 2: zero loss
     z = prob.predict(B[:, : prob.P], B[:, prob.P :], 0.0)
     assert prob.loss.value(z, y) == 0.0
-    Bp, cp, steps = _polish(prob, B, 0.0)[:3]
+    Bp, cp, steps, _ = _polish(prob, B, 0.0)
     assert steps > 1
     assert _primal(prob, Bp, cp)[0] == pytest.approx(ref.convex_objective, rel=1e-8)
     assert prob.constraint_violation(Bp[:, : prob.P], Bp[:, prob.P :]) <= 1e-12

@@ -92,14 +92,6 @@ _NEWTON_ITER = 50  # Newton steps per polish round (FISTA rounds move the active
 _TAIL_WINDOW = 10
 _PRODUCTIVE = 1e-2
 _NEWTON_MAX = 500
-# Far from the optimum (``early``: the solver's growing rounds) a polish stops once its
-# last _TAIL_WINDOW steps lowered the objective by less than _SETTLED of its decrease so
-# far (:func:`_settled`). At n = 1e4, d = 42, P = 2000 the first four rounds made 98-99.5%
-# of their decrease within 10 steps and ran to the cap of 50; the next certificate adds
-# blocks that move the faces again. Newton steps 328 -> 149 there, 260 -> 99 at n = 4000,
-# d = 8; the rounds near the optimum (where the tail is Newton's quadratic convergence,
-# which the certificate needs) are not cut.
-_SETTLED = 1e-2
 _BENDS = 20  # bent-search segments after a blocked Newton step
 # The most flops of one Newton system (``_polish_cap``): n R^2 for its Gram matrix (once
 # per polish: the steps update it per changed block, ``_Gram``) or R^3 / 3 for one
@@ -122,7 +114,6 @@ class Polished(NamedTuple):
     c: float
     steps: int
     wide: bool = False
-    settled: bool = False  # stopped by ``early`` (:func:`_settled`), not converged
 
 
 def _polish(
@@ -131,14 +122,12 @@ def _polish(
     c: float,
     max_iter: int | None = None,
     free: np.ndarray | None = None,
-    early: bool = False,
 ) -> Polished | None:
     """Active-set Newton on the support of B, its active cone constraints fixed.
 
     With ``free`` (block indices), only the support blocks among them move; the others
     stay fixed and enter through their predictions (a block-coordinate step, see
-    :func:`_polish_wide`). With ``early``, it also stops once it has settled
-    (:func:`_settled`).
+    :func:`_polish_wide`).
 
     On the non-zero blocks ``J`` with active constraints ``A_j b_j = 0`` (rows of
     ``(2 D_i - I) X`` at zero slack), ``b_j = N_j theta_j`` with ``N_j`` an orthonormal
@@ -241,11 +230,8 @@ def _polish(
     history: list[float] = []  # the objective before each step
     damping = Damping(_DAMP_TRIES)  # Levenberg-Marquardt ridge of the Newton system (below)
     prev_dec = np.inf  # the last Newton decrement
-    wide = settled = False
+    wide = False
     while steps < max_iter or _productive(history, f, max_iter):
-        if early and _settled(history, f):
-            settled = True
-            break
         steps += 1
         history.append(f)
         # A block stays while it has free directions and moves along them: one that is
@@ -382,7 +368,7 @@ def _polish(
                 join(int(sup[k]), row)
     nz = sup[B[:, sup].any(axis=0)]  # the fixed blocks are untouched
     B[:, nz] = project_cones(X, _cone_signs(D, nz), B[:, nz])[0]
-    return Polished(B, c, steps, wide, settled)
+    return Polished(B, c, steps, wide)
 
 
 def _negligible(Bs: np.ndarray, x_max: float, z: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -415,14 +401,6 @@ def _productive(history: list[float], f: float, max_iter: int) -> bool:
     return history[-_TAIL_WINDOW] - f >= _PRODUCTIVE * total > 0
 
 
-def _settled(history: list[float], f: float) -> bool:
-    """Whether a polish's last ``_TAIL_WINDOW`` steps lowered the objective by less than
-    ``_SETTLED`` of its decrease so far (``history`` as in :func:`_productive`)."""
-    if len(history) < _TAIL_WINDOW:
-        return False
-    return history[-_TAIL_WINDOW] - f < _SETTLED * (history[0] - f)
-
-
 def _polish_applies(problem: ConvexReLUProblem) -> bool:
     """The polish handles scalar outputs only (one loss curvature per sample)."""
     return problem.y.ndim == 1 and not getattr(problem.loss, "multi_output", False)
@@ -453,11 +431,8 @@ def _too_wide(problem: ConvexReLUProblem, B: np.ndarray) -> bool:
     return bool(_free_dims(problem, B, sup)[1].sum() > _polish_cap(problem.X.shape[0]))
 
 
-def _polish_wide(
-    problem: ConvexReLUProblem, B: np.ndarray, c: float, early: bool = False
-) -> Polished | None:
-    """:func:`_polish` on the whole support, or chunk by chunk when it is too large
-    (``early`` is passed on).
+def _polish_wide(problem: ConvexReLUProblem, B: np.ndarray, c: float) -> Polished | None:
+    """:func:`_polish` on the whole support, or chunk by chunk when it is too large.
 
     A wide support (e.g. an SGD network's warm start: hundreds of neurons, each inside
     its cone, so ``R`` = hundreds x d free dimensions) exceeds the caps of one dense
@@ -471,12 +446,12 @@ def _polish_wide(
     n, d = X.shape
     sup = np.flatnonzero(B.any(axis=0))
     if sup.size == 0 or not _polish_applies(problem):
-        return _polish(problem, B, c, early=early)
+        return _polish(problem, B, c)
     act, r_low = _free_dims(problem, B, sup)
     cap = _polish_cap(n)
     steps = 0
     if r_low.sum() <= cap:  # it may fit: the whole support at once ...
-        whole = _polish(problem, B, c, early=early)
+        whole = _polish(problem, B, c)
         if whole is None or not whole.wide:
             return whole
         # ... but its free dimensions exceeded the cap (r_low is a lower bound, and
@@ -509,13 +484,11 @@ def _polish_wide(
             width = 0
         chunks[-1].append(int(sup[k]))
         width += int(free[k])
-    settled = False
     for chunk in chunks:  # a chunk that outgrows the caps too keeps its point
-        out = _polish(problem, B, c, free=np.array(chunk), early=early)
+        out = _polish(problem, B, c, free=np.array(chunk))
         if out is not None:
             B, c, steps = out.B, out.c, steps + out.steps
-            settled |= out.settled
-    return Polished(B, c, steps, settled=settled)
+    return Polished(B, c, steps)
 
 
 def _line_value(problem: ConvexReLUProblem, z: np.ndarray, Bs: np.ndarray) -> float:

@@ -45,16 +45,15 @@ optimum) and 23.9 s from the gated start, to the same optimum. (The gated solve
 warm-started from the network was itself slower: 11.5 s against 7.3 s.)
 
 The polish (:mod:`._relu_polish`) runs before each certificate; its result is kept
-when its objective is lower; while the last certificate's gap exceeds ``_GROWTH_GAP``
-it stops once its steps have settled (``early``, ``_relu_polish._SETTLED``). New blocks
-then enter without FISTA (``_add_blocks``): each violating (pattern, sign) pair found by
-the pricing starts along its steepest feasible direction ``P_K(+-X^T D_i lam0)``, and the
-next polish optimises them with the rest; a FISTA round of ``_ROUND_ITER`` iterations
-runs only when that step fails to lower the objective, when a full (or settled) polish
-round hardly lowered it (a network's warm start with many blocks that should vanish:
-FISTA's prox zeroes them), or when fewer than ``_ADD_FRACTION`` of the support would
-enter. A solve that ends without a certificate (max_iter, stalled) prices its point in
-full when the last round's pricing took a shortcut, and reports that gap.
+when its objective is lower. New blocks then enter without FISTA (``_add_blocks``):
+each violating (pattern, sign) pair found by the pricing starts along its steepest
+feasible direction ``P_K(+-X^T D_i lam0)``, and the next polish optimises them with the
+rest; a FISTA round of ``_ROUND_ITER`` iterations runs only when that step fails to lower
+the objective, when a full polish round hardly lowered it (a network's warm start with
+many blocks that should vanish: FISTA's prox zeroes them), or when fewer than
+``_ADD_FRACTION`` of the support would enter. A solve that ends without a certificate
+(max_iter, stalled) prices its point in full when the last round's pricing took a
+shortcut (``_Check.partial``), and reports that gap.
 
 Robustness (this solver is solve's relu default for smooth losses): a rank-deficient X
 (collinear columns, few distinct rows) is solved in its row space (:func:`row_space`);
@@ -107,12 +106,6 @@ _INNER_FRACTION = 0.2
 _GATED_TOL = 1e-3
 _GATED_ITER = 100  # iterations of the gated warm start ...
 _GATED_SHARE = 0.05  # ... or this share of a smaller max_iter
-# A round whose last certificate's relative gap exceeds this polishes until the Newton
-# steps have settled only (``_relu_polish._settled``), not to the step cap: far from the
-# optimum the next certificate's blocks move the faces again. At 0.1 the n = 4000,
-# d = 32 benchmark problem cut its next-to-last polish (at a gap of 0.24, 1e-5 above the
-# optimum, in Newton's quadratic tail) and took one round more.
-_GROWTH_GAP = 0.5
 _ROUND_ITER = 10  # FISTA iterations between two Newton polishes
 _STALL = 1e-6  # relative decrease below which a full polish round counts as stalled
 # The certificate has stopped improving (a floating-point floor) when, over this many
@@ -284,19 +277,18 @@ def solve_relu(
     primals: list[float] = []  # each round's certified primal and gap (stall test)
     gaps: list[float] = []
     best: tuple[np.ndarray, float, _Check] | None = None  # the point of the lowest gap
-    gap_last = np.inf
     while True:
         # Polish first, then certify the better point only (one certificate per round).
         f, c = _primal(problem, B, c)
-        pol = _polish_wide(problem, B, c, early=gap_last > _GROWTH_GAP)
+        pol = _polish_wide(problem, B, c)
         stalled = False
         if pol is not None:
             n_polish += pol.steps
             f_p, c_p = _primal(problem, pol.B, pol.c)
-            # A full (or settled) polish round that hardly moved: blocks that should
-            # vanish or many constraints that should change (a network's warm start); a
-            # FISTA round's prox steps zero blocks and move faces at once.
-            stalled = (pol.steps >= _NEWTON_ITER or pol.settled) and f - f_p <= _STALL * abs(f)
+            # A full polish round that hardly moved: blocks that should vanish or many
+            # constraints that should change (a network's warm start); a FISTA round's
+            # prox steps zero blocks and move faces at once.
+            stalled = pol.steps >= _NEWTON_ITER and f - f_p <= _STALL * abs(f)
             if verbose:
                 print(
                     f"[relu] polish: {pol.steps} Newton steps, objective {f_p:.10g} (was {f:.10g})"
@@ -305,7 +297,7 @@ def solve_relu(
                 B, c = pol.B, c_p
         n_new = _wanted_new(int(B.any(axis=0).sum()))
         chk = _certify(problem, B, c, norm_cache, n_new=n_new, tol=tol)
-        c, gap_last = chk.c, chk.rel_gap
+        c = chk.c
         if verbose:
             n_act = int((np.linalg.norm(B, axis=0) > 0).sum())
             print(f"[relu] outer {n_outer}: rel gap {chk.rel_gap:.3e}, active {n_act}, it {n_iter}")
