@@ -293,3 +293,5 @@ def test_a_solve_ended_by_max_iter_reports_its_point_fully_priced(monkeypatch):
     B = np.concatenate([out.V, out.W], axis=1)
     full = _certify(prob, B, out.c or 0.0, _ConeNormCache(prob.P))
     assert out.info["relative_gap"] == pytest.approx(full.rel_gap, rel=1e-10)
+    _, s_max = out.info["dual_norm_bound"]  # complete: solve need not price it again
+    assert s_max == pytest.approx(full.s_max, rel=1e-10)

@@ -376,8 +376,8 @@ def solve_relu(
         "n_newton": n_polish,
         "n_active": int((np.linalg.norm(B, axis=0) > 0).sum()),
         "dtype": "float64",
-        # the last pricing was complete when it certified tol (an early stop cannot)
-        "dual_norm_bound": (chk.lam0, chk.s_max) if status == "optimal" else None,
+        # the last pricing is complete (a certified point's always; else priced above)
+        "dual_norm_bound": (chk.lam0, chk.s_max) if not chk.partial else None,
     }
     c_out = c if problem.output_bias else None
     return ReluOutput(B[:, :P], B[:, P:], c_out, n_iter, status, info)
