@@ -145,11 +145,86 @@ def _contributions(network: TwoLayerReLU, X: Array) -> tuple[Array, Array]:
 def _caratheodory(A: Array, c: Array, tol: float) -> Array:
     """Scalings ``t >= 0`` with ``A t = A 1``, ``c^T t = c^T 1`` and few nonzeros.
 
-    While the active columns of ``[A; c]`` have more columns than rank (singular values
-    above ``tol * s_max``), step along a null vector until a scaling reaches 0. A step
-    whose null vector is only numerically null (``m <= n + 1``) is undone when it moves
-    the predictions or the penalty by more than ``_STEP_TOL`` relative.
+    The active columns of ``M = [A; c]`` ((n + 1) rows) are reduced window by window:
+    a window of at most ``2 (n + 1)`` active columns has a null space of dimension
+    ``q = width - rank`` (singular values above ``tol * s_max``), and one SVD of the
+    window removes up to q columns (:func:`_eliminate`: a step along a null vector
+    until a scaling reaches 0, then on along the null vectors that keep it at 0). This
+    ends when the active columns have full column rank. A step whose null vector is only
+    numerically null is undone when it moves the predictions or the penalty by more
+    than ``_STEP_TOL`` relative: the window is then factorised again, and the reduction
+    stops with the network found so far when even its most nearly null vector is
+    refused (as in :func:`_caratheodory_reference`).
+
+    Cost: ``O(m n^2)`` flops for m columns. One SVD of all active columns per removed
+    neuron (:func:`_caratheodory_reference`) costs ``O(m^2 n)`` per step; the gated
+    CVXPY solution of an 80-point problem over 1992 exact patterns (3984 neurons) ran
+    for over 25 minutes there, and takes 0.5 s here.
     """
+    t = np.ones(c.size)
+    scale = max(float(np.abs(A).max(initial=0.0)), float(c.max(initial=0.0)), 1e-300)
+    t[(c <= tol * scale) & np.all(A == 0, axis=0)] = 0.0  # dead neurons
+    M = np.vstack([A, c]) / scale
+    target = M @ t
+    norm = max(float(np.abs(target).max()), 1e-300)
+    width = 2 * M.shape[0]
+    active = np.flatnonzero(t > 0)
+    while active.size > 1:
+        window = active[:width]
+        # All right singular vectors; U only as large as it must be (tall: economical).
+        _, s, Vt = np.linalg.svd(M[:, window], full_matrices=window.size > M.shape[0])
+        rank = int(np.sum(s > tol * max(float(s[0]), 1e-300))) if s.size else 0
+        if rank >= window.size:  # the window is all of the active columns (width > n + 1)
+            break
+        drift = M @ t - target  # rounding left by earlier windows
+        Z = Vt[rank:][::-1].T  # the smallest singular value first
+        t_w, _ = _eliminate(M[:, window], t[window], Z, drift, _STEP_TOL * norm)
+        if not (t_w == 0).any():  # even the most nearly null vector was refused
+            break
+        t[window] = t_w
+        active = np.flatnonzero(t > 0)
+    return t
+
+
+def _eliminate(
+    Mw: Array, t_w: Array, Z: Array, drift: Array, max_change: float
+) -> tuple[Array, bool]:
+    """Zero scalings of one window along its null vectors ``Z`` (width, q).
+
+    Each step moves ``t_w`` along ``Z[:, 0]`` until a scaling reaches 0 (that column is
+    removed); the other null vectors are made 0 there, so the removed columns stay at
+    0. Z is ordered from the most nearly null vector (smallest singular value) on.
+    Returns the new scalings and whether a step was refused (``Mw t_w`` moved by more
+    than ``max_change`` with the ``drift`` already there).
+    """
+    ref = Mw @ t_w - drift
+    while Z.shape[1]:
+        delta = np.where(t_w > 0, Z[:, 0], 0.0)
+        if not np.any(delta < 0):
+            delta = -delta
+        if not np.any(delta < 0):  # null only on removed columns
+            Z = Z[:, 1:]
+            continue
+        neg = np.flatnonzero(delta < 0)
+        ratios = t_w[neg] / -delta[neg]
+        k = int(neg[np.argmin(ratios)])
+        trial = np.maximum(t_w + ratios.min() * delta, 0.0)
+        trial[k] = 0.0
+        if np.abs(Mw @ trial - ref).max() > max_change:
+            return t_w, True
+        t_w = trial
+        # The other null vectors, made 0 at k with z0 (the most nearly null: the order
+        # of Z is kept, so the next step is along the next most nearly null one).
+        z0, Z = Z[:, 0], Z[:, 1:]
+        Z = Z - np.outer(z0, Z[k] / z0[k])
+        Z[k] = 0.0
+        norms = np.linalg.norm(Z, axis=0)
+        Z = Z[:, norms > 0] / norms[norms > 0]
+    return t_w, False
+
+
+def _caratheodory_reference(A: Array, c: Array, tol: float) -> Array:
+    """Slow, obvious :func:`_caratheodory`: one SVD of all active columns per step."""
     m = c.size
     t = np.ones(m)
     scale = max(float(np.abs(A).max(initial=0.0)), float(c.max(initial=0.0)), 1e-300)
