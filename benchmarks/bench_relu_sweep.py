@@ -17,13 +17,16 @@ loss (``solver`` then reads ``"fast -> cvxpy"``, and its time counts both).
 
 A case is listed when the fast solver is not certified to 1e-6 with the CVXPY
 objective or better (relative 1e-5), reports a cone violation, warns, raises, or takes
-more than 5x CVXPY's time plus 1 s. A CVXPY failure (Clarabel raises on some logistic
+more than 5x CVXPY's time plus 1 s; or when the case runs past ``--case-timeout``
+seconds (600), fast and CVXPY together (a pruning step had once held a sweep for 26
+minutes). A CVXPY failure (Clarabel raises on some logistic
 programs) is counted, not listed.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import time
 import warnings
 
@@ -113,14 +116,29 @@ def check_case(X, y, beta, kw, formulation: str = "relu") -> tuple[str, str]:
     return ("slow" if t_fast > 5 * t_ref + 1 else "ok"), details
 
 
-def main() -> None:
+class CaseTimeoutError(Exception):
+    """A case ran past ``--case-timeout`` (SIGALRM; inside compiled code it lands when
+    that code returns to Python)."""
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    raise CaseTimeoutError
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cases", type=int, default=80)
     parser.add_argument("--formulation", choices=("relu", "gated"), default="relu")
     parser.add_argument("--kinds", nargs="+", choices=KINDS, help="only these kinds of data")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--case-timeout",
+        type=int,
+        default=600,
+        help="seconds per case (fast and CVXPY together) before it is listed as a timeout",
+    )
+    args = parser.parse_args(argv)
     kinds = tuple(args.kinds) if args.kinds else KINDS
     n_cases = 4 if args.quick else args.cases
     seeds = np.random.default_rng(args.seed).integers(1e9, size=n_cases)
@@ -128,15 +146,22 @@ def main() -> None:
     print(f"{_blas.describe()}; {args.formulation}, seed {args.seed}, {n_cases} cases")
     print("| case | problem | verdict | details |")
     print("|---|---|---|---|")
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
     for k, s in enumerate(seeds):
         X, y, beta, kw, desc = draw_case(np.random.default_rng(s), kinds)
+        signal.alarm(args.case_timeout)
         try:
             verdict, details = check_case(X, y, beta, kw, args.formulation)
+        except CaseTimeoutError:
+            verdict, details = "timeout", f"over {args.case_timeout} s (fast and CVXPY together)"
         except Exception as exc:  # a sweep reports, it does not stop
             verdict, details = "raised", f"{type(exc).__name__}: {str(exc)[:80]}"
+        finally:
+            signal.alarm(0)
         counts[verdict] = counts.get(verdict, 0) + 1
         if verdict not in ("ok", "cvxpy failed"):
             print(f"| {k} | {desc} | {verdict} | {details} |", flush=True)
+    signal.signal(signal.SIGALRM, previous)
     print("| — | all cases | " + ", ".join(f"{v}: {c}" for v, c in sorted(counts.items())) + " | |")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -170,3 +171,23 @@ def test_blas_pin_sets_the_openblas_kernel_from_the_cpu_flags(monkeypatch, flags
 def test_sweep_benchmark_runs_on_the_gated_formulation():
     out = _run("bench_relu_sweep.py", "--quick", "--formulation", "gated")
     assert "gated, seed 1, 4 cases" in out.stdout and "| — | all cases |" in out.stdout
+
+
+def test_sweep_lists_a_case_that_runs_past_its_timeout(monkeypatch, capsys):
+    """A case that hangs is listed as a timeout and the sweep goes on."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    import bench_relu_sweep
+
+    calls = []
+
+    def slow_then_fine(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(30)
+        return "ok", ""
+
+    monkeypatch.setattr(bench_relu_sweep, "check_case", slow_then_fine)
+    bench_relu_sweep.main(["--quick", "--case-timeout", "1"])
+    out = capsys.readouterr().out
+    assert "| 0 |" in out and "| timeout | over 1 s" in out
+    assert "ok: 3, timeout: 1" in out
