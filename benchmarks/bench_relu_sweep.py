@@ -19,8 +19,8 @@ A case is listed when the fast solver is not certified to 1e-6 with the CVXPY
 objective or better (relative 1e-5), reports a cone violation, warns, raises, or takes
 more than 5x CVXPY's time plus 1 s; or when the case runs past ``--case-timeout``
 seconds (600), fast and CVXPY together (a pruning step had once held a sweep for 26
-minutes). A CVXPY failure (Clarabel raises on some logistic
-programs) is counted, not listed.
+minutes). A CVXPY failure (Clarabel raises on some logistic programs) is counted, not
+listed.
 """
 
 from __future__ import annotations
