@@ -135,14 +135,24 @@ def test_first_blocking_rows_equal_the_reference_argmin(monkeypatch, compiled):
 
 
 def test_face_multipliers_equal_lstsq():
-    """The polish's batched KKT multipliers equal a least-squares solve per block."""
+    """The polish's batched KKT multipliers equal a least-squares solve per block (the
+    minimum-norm one where repeated rows make a face hold more than d rows)."""
     from convexnn.solvers._polish_kernels import _face_multipliers
 
     rng = np.random.default_rng(5)
     X = rng.normal(size=(30, 6))
-    DT = rng.random((4, 30)) < 0.5
-    active = [np.array([1, 4, 9]), np.array([2]), np.zeros(0, dtype=np.intp), np.arange(5)]
-    R = rng.normal(size=(6, 4))
+    X[20:28] = X[3]  # repeated rows: faces with more rows than d, rank-deficient
+    X[28:] = X[7]
+    active = [
+        np.array([1, 4, 9]),
+        np.array([2]),
+        np.zeros(0, dtype=np.intp),
+        np.arange(5),
+        np.r_[3, 20:28, 7, 28, 29],  # 12 rows, rank 2
+        np.r_[0:5, 20:28],  # 13 rows, rank 5
+    ]
+    DT = rng.random((len(active), 30)) < 0.5
+    R = rng.normal(size=(6, len(active)))
     mus = _face_multipliers(X, DT, active, R)
     for k, rows in enumerate(active):
         A = X[rows] * np.where(DT[k, rows], 1.0, -1.0)[:, None]

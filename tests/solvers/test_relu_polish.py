@@ -243,3 +243,42 @@ def test_polish_drops_a_frozen_block_and_certifies():
     tiny = 1e-25 * B1[:, big] / norms[big]
     flags = rp._negligible(np.column_stack([tiny, B1[:, big]]), 4.0, y, y)
     np.testing.assert_array_equal(flags, [True, False])
+
+
+def test_repeated_rows_cost_about_the_work_of_the_distinct_ones(monkeypatch):
+    """Each row repeated k times (beta * k): the same program scaled by k. Each cone
+    constraint then has k copies at zero slack: the face's multipliers are the minimum-
+    norm ones (an SVD of its rows, not the padded m x m normal equations), and a release
+    drops every copy of the constraint at once. Before, the polish released one copy per
+    stationary point: 737 Newton steps against 285 for the distinct rows (now 313)."""
+    from convexnn.solvers import relu_pgd
+
+    info: dict = {}
+    solve_relu = relu_pgd.solve_relu
+
+    def spy(*args, **kwargs):
+        out = solve_relu(*args, **kwargs)
+        info.clear()
+        info.update(out.info)
+        return out
+
+    monkeypatch.setattr(relu_pgd, "solve_relu", spy)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = np.maximum(X @ np.array([1.0, -1.0]) + 0.3, 0) - 0.5 * np.maximum(X[:, 0], 0)
+    y += 0.1 * rng.normal(size=60)
+    k, beta = 10, 0.05
+    one = solve(X, y, beta, hidden_bias=True, patterns="exact", solver="fast")
+    D = one.patterns  # all 3542 patterns of the distinct rows
+    steps = info["n_newton"]
+    rep = solve(
+        np.repeat(X, k, axis=0),
+        np.repeat(y, k),
+        beta * k,
+        hidden_bias=True,
+        patterns=np.repeat(D, k, axis=0),
+        solver="fast",
+    )
+    assert one.status == rep.status == "optimal"
+    assert rep.objective == pytest.approx(k * one.objective, rel=1e-8)
+    assert info["n_newton"] <= 1.5 * steps

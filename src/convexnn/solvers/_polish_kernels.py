@@ -37,15 +37,45 @@ def _face_multipliers(
     regularised as the NNLS ones (``duality._padded_gram``). A loop of ``lstsq`` per
     block cost about 0.1 s per release at n = 1e4. Reference: ``np.linalg.lstsq``.
     """
-    k, m = len(active), max((a.size for a in active), default=0)
-    A = np.zeros((k, m, X.shape[1]))
-    valid = np.zeros((k, m), dtype=bool)
-    for b, rows in enumerate(active):
-        A[b, : rows.size] = X[rows] * np.where(DT[b, rows], 1.0, -1.0)[:, None]
-        valid[b, : rows.size] = True
+    d = X.shape[1]
+    mus: list[np.ndarray] = [np.zeros(0)] * len(active)
+    few = [b for b, rows in enumerate(active) if rows.size <= d]
+    many = [b for b, rows in enumerate(active) if rows.size > d]
+    for group, solve in ((few, _multipliers_by_gram), (many, _multipliers_by_svd)):
+        if not group:
+            continue
+        m = max(active[b].size for b in group)
+        A = np.zeros((len(group), m, d))
+        valid = np.zeros((len(group), m), dtype=bool)
+        for t, b in enumerate(group):
+            rows = active[b]
+            A[t, : rows.size] = X[rows] * np.where(DT[b, rows], 1.0, -1.0)[:, None]
+            valid[t, : rows.size] = True
+        mu = solve(A, valid, R[:, group])
+        for t, b in enumerate(group):
+            mus[b] = mu[t, : active[b].size]
+    return mus
+
+
+def _multipliers_by_gram(A: np.ndarray, valid: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """(k, m) least-squares multipliers of at most d rows each: normal equations."""
     gram = _padded_gram(A, valid)[0]
-    mu = np.linalg.solve(gram, np.einsum("bkd,db->bk", A, R)[:, :, None])[:, :, 0]
-    return [mu[b, : rows.size] for b, rows in enumerate(active)]
+    return np.linalg.solve(gram, np.einsum("bkd,db->bk", A, R)[:, :, None])[:, :, 0]
+
+
+def _multipliers_by_svd(A: np.ndarray, valid: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """(k, m) minimum-norm least-squares multipliers of more than d rows each.
+
+    Such a face repeats constraints (repeated rows of X: every copy at zero slack), so
+    ``A A^T`` (m, m) is singular; ``mu = U S^+ V^T r`` from the SVD of ``A`` (m, d),
+    ``O(m d^2)``, with ``lstsq``'s cut-off for small singular values. The padded
+    normal equations had cost ``O(m^3)`` per block: 49 s of a 56 s solve over 2000
+    integer points with 122 distinct rows, whose faces held hundreds of copies.
+    """
+    U, s, Vt = np.linalg.svd(A, full_matrices=False)  # (k, m, d), (k, d), (k, d, d)
+    cut = max(A.shape[1:]) * np.finfo(np.float64).eps * s[:, :1]
+    inv = np.where(s > cut, 1.0 / np.where(s > cut, s, 1.0), 0.0)
+    return np.einsum("bmd,bd->bm", U, inv * np.einsum("bde,eb->bd", Vt, R))
 
 
 def _null_basis_less(N: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -189,7 +189,11 @@ def _polish(
         for j, rows, mu in zip(with_rows, act, mus, strict=True):
             i = int(np.argmin(mu))
             if mu[i] < -1e-9 * (np.abs(mu).max() + beta):
-                set_active(int(j), np.delete(rows, i))
+                # With its copies (repeated rows of X, the same sign): the same
+                # constraint, which would otherwise hold the face for another round.
+                sign = DT[j % P, rows]
+                same = np.all(X[rows] == X[rows[i]], axis=1) & (sign == sign[i])
+                set_active(int(j), rows[~same])
                 released = True
         return released
 
