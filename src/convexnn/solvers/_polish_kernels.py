@@ -32,9 +32,11 @@ def _face_multipliers(
     """Least-squares multipliers ``mu_k = argmin ||A_k^T mu - r_k||`` of each block's face.
 
     ``A_k`` holds the active rows ``s_i x_i`` (``i`` in ``active[k]``, ``s_i = +1``
-    where ``DT[k, i]``) and ``r_k = R[:, k]``: the KKT test of the polish. All blocks
-    in one batched solve of the normal equations ``A A^T mu = A r``, padded and
-    regularised as the NNLS ones (``duality._padded_gram``). A loop of ``lstsq`` per
+    where ``DT[k, i]``) and ``r_k = R[:, k]``: the KKT test of the polish. The blocks
+    with at most d rows (every face on data in general position) in one batched solve of
+    the normal equations ``A A^T mu = A r``, padded and regularised as the NNLS ones
+    (``duality._padded_gram``); those with more (repeated rows) in one batched SVD, for
+    the minimum-norm multipliers (:func:`_multipliers_by_svd`). A loop of ``lstsq`` per
     block cost about 0.1 s per release at n = 1e4. Reference: ``np.linalg.lstsq``.
     """
     d = X.shape[1]
@@ -71,6 +73,7 @@ def _multipliers_by_svd(A: np.ndarray, valid: np.ndarray, R: np.ndarray) -> np.n
     ``O(m d^2)``, with ``lstsq``'s cut-off for small singular values. The padded
     normal equations had cost ``O(m^3)`` per block: 49 s of a 56 s solve over 2000
     integer points with 122 distinct rows, whose faces held hundreds of copies.
+    Padded rows (``~valid``) are zero rows of A: their multipliers come out 0.
     """
     U, s, Vt = np.linalg.svd(A, full_matrices=False)  # (k, m, d), (k, d), (k, d, d)
     cut = max(A.shape[1:]) * np.finfo(np.float64).eps * s[:, :1]
