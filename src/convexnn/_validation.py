@@ -8,7 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from array_api_compat import is_torch_array
 from numpy.typing import NDArray
+
+
+def host_array(a: Any) -> Any:
+    """``a`` itself, or a PyTorch tensor detached and copied to host memory (a tensor
+    that requires grad, or one on a GPU, cannot go through ``np.asarray`` directly)."""
+    return a.detach().cpu() if is_torch_array(a) else a
 
 
 def _shape_str(a: Any) -> str:
@@ -19,7 +26,7 @@ def _shape_str(a: Any) -> str:
 def check_X(X: Any, *, caller: str, name: str = "X") -> NDArray[np.float64]:
     """Return ``X`` as a finite float64 array of shape (n, d) with n >= 1 and d >= 1."""
     try:
-        arr = np.asarray(X, dtype=np.float64)
+        arr = np.asarray(host_array(X), dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"{caller}: {name} must be a numeric array of shape (n_samples, n_features), "
@@ -54,7 +61,7 @@ def check_finite(arr: NDArray[Any], *, caller: str, name: str) -> None:
 def check_y(y: Any, n_samples: int, *, caller: str, name: str = "y") -> NDArray[np.float64]:
     """Return ``y`` as a finite float64 vector of length ``n_samples``."""
     try:
-        arr = np.asarray(y, dtype=np.float64)
+        arr = np.asarray(host_array(y), dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"{caller}: {name} must be a numeric vector of length {n_samples}, "

@@ -54,6 +54,7 @@ from ._validation import (
     check_positive_int,
     check_X,
     check_y,
+    host_array,
 )
 from .losses import Loss, get_loss
 from .losses.base import into_dual_domain
@@ -748,7 +749,7 @@ def _check_kernel_inputs(
     X: Any, D: Any, lam: Any, formulation: str, caller: str = "cone_dual_norms"
 ) -> tuple[Array, BoolArray, Array]:
     check_choice(formulation, FORMULATIONS, caller=caller, name="formulation")
-    X_arr = np.asarray(X, dtype=np.float64)
+    X_arr = np.asarray(host_array(X), dtype=np.float64)
     if X_arr.ndim != 2:
         raise ValueError(
             f"{caller}: X must be 2-D of shape (n, d) (the effective data, with the ones "

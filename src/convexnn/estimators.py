@@ -38,7 +38,13 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import add_ones_column, check_beta, check_choice, check_positive_int
+from ._validation import (
+    add_ones_column,
+    check_beta,
+    check_choice,
+    check_positive_int,
+    host_array,
+)
 from .duality import max_cone_dual_norm
 from .losses import LOSSES, get_loss
 from .network import TwoLayerReLU
@@ -70,7 +76,9 @@ class _ConvexReLUBase(BaseEstimator):
         return type(self).__name__
 
     def _validate(self, X: Any, y: Any = None, *, reset: bool, **kwargs: Any) -> Any:
-        """sklearn's ``validate_data``; value errors are prefixed with the estimator name."""
+        """sklearn's ``validate_data``; value errors are prefixed with the estimator name.
+        PyTorch tensors (on any device, requiring grad or not) are copied to host first."""
+        X, y = host_array(X), host_array(y)
         try:
             if y is None and not reset:
                 return validate_data(self, X, reset=False, dtype=np.float64)

@@ -72,7 +72,7 @@ from numpy.typing import NDArray
 from scipy.optimize import minimize
 from scipy.special import logsumexp, softmax
 
-from ._validation import add_ones_column, check_beta, check_choice, check_X
+from ._validation import add_ones_column, check_beta, check_choice, check_X, host_array
 from .exceptions import ConvergenceWarning
 from .losses import Loss, get_loss
 from .losses.base import project_box_sum_zero
@@ -344,7 +344,7 @@ def _program_gap(sol: MultiOutputSolution) -> float:
 
 def check_targets_2d(Y: Any, n: int, loss: Loss, caller: str) -> Array:
     """Targets as an (n, c) float array, checked and encoded by the loss."""
-    arr = np.asarray(Y)
+    arr = np.asarray(host_array(Y))
     if arr.ndim not in (1, 2):
         raise ValueError(
             f"{caller}: Y must have shape (n_samples, n_outputs), got shape {arr.shape}."

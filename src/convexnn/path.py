@@ -22,6 +22,7 @@ from .solve import (
     _resolve_patterns,
     check_options,
     default_solver,
+    on_data_device,
 )
 from .solvers import get_solver
 
@@ -122,6 +123,7 @@ def solve_path(
         _check_support(solver_obj, problem)
         check_options(solver_obj, dict(options, warm_start=warm), solver is None, caller=CALLER)
         opts = dict(options, warm_start=warm) if _warm_capable(solver_obj) and warm else options
+        opts = on_data_device(X, solver_obj, problem, opts)
         result = solver_obj.solve(
             problem, tol=tol, max_iter=max_iter, verbose=verbose, options=opts
         )

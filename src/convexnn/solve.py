@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from array_api_compat import is_torch_array
 from numpy.typing import NDArray
 
 from ._validation import add_ones_column, check_positive_int, check_X
@@ -162,7 +163,9 @@ def solve(
     Parameters
     ----------
     X : array of shape (n, d)
-        Data, used as is (the ones column is added here when ``hidden_bias``).
+        Data, used as is (the ones column is added here when ``hidden_bias``). NumPy
+        or anything ``np.asarray`` takes; PyTorch tensors on any device. A tensor on a
+        GPU keeps the gated fast solve on that device (:func:`on_data_device`).
     y : array of shape (n,)
         Targets.
     beta : float
@@ -262,6 +265,7 @@ def solve(
     _check_support(solver_obj, problem)
     options = dict(solver_options or {})
     check_options(solver_obj, options, solver is None, caller=CALLER)
+    options = on_data_device(X, solver_obj, problem, options)
     if solver is None and solver_obj.name == "fast" and _fallback_applies(problem):
         result = _fast_or_reference(problem, solver_obj, tol, max_iter, verbose, options)
     else:
@@ -384,6 +388,25 @@ def check_options(solver: Any, options: dict[str, Any], default: bool, *, caller
         f"{sorted(names)}, got {unknown}; settings of the CVXPY backends (Clarabel's "
         f"tol_gap_abs, time_limit, ...) need solver='cvxpy'."
     )
+
+
+def on_data_device(
+    X: Any, solver: Any, problem: ConvexReLUProblem, options: dict[str, Any]
+) -> dict[str, Any]:
+    """``options``, plus ``backend="torch"`` on X's device when X is a PyTorch tensor on
+    an accelerator (a GPU: any device but the CPU) and the solver runs the problem's
+    formulation there (its ``device_formulations``: the gated fast solvers).
+
+    A ``backend`` given in ``options`` is kept. Tensors on the CPU run on NumPy, faster
+    there (the gated solve at n = 1e4, d = 42, P = 2000: 3.6 s against 5.2 s on torch,
+    one thread); the relu formulation's cone steps run in NumPy float64 wherever the data
+    are. Results come back as float64 NumPy arrays either way.
+    """
+    if not is_torch_array(X) or X.device.type == "cpu" or "backend" in options:
+        return options
+    if problem.formulation not in getattr(solver, "device_formulations", ()):
+        return options
+    return {**options, "backend": "torch", "device": str(X.device)}
 
 
 def _check_support(solver: Any, problem: ConvexReLUProblem) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._validation import check_beta
+from .._validation import check_beta, host_array
 from .patches import extract_patches
 
 Array = NDArray[np.float64]
@@ -17,7 +17,7 @@ def as_patches(X: Any, kernel_size: Any, stride: Any, padding: Any, *, caller: s
     """Images/signals with a ``kernel_size``, or ready patches (N, K, d) without one."""
     if kernel_size is not None:
         return extract_patches(X, kernel_size, stride, padding)
-    arr = np.asarray(X, dtype=np.float64)
+    arr = np.asarray(host_array(X), dtype=np.float64)
     if arr.ndim != 3 or min(arr.shape) == 0:
         raise ValueError(
             f"{caller}: without kernel_size, X must be patches of shape (N, K, d) (see "
@@ -30,7 +30,7 @@ def as_patches(X: Any, kernel_size: Any, stride: Any, padding: Any, *, caller: s
 
 def check_targets(y: Any, n: int, *, caller: str) -> Array:
     """``y`` of shape (n,) or (n, c), finite float64."""
-    arr = np.asarray(y, dtype=np.float64)
+    arr = np.asarray(host_array(y), dtype=np.float64)
     if arr.ndim not in (1, 2) or arr.shape[0] != n:
         raise ValueError(
             f"{caller}: y must have shape ({n},) or ({n}, n_outputs), one row per sample, "

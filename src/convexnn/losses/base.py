@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._validation import check_finite
+from .._validation import check_finite, host_array
 
 Array = NDArray[np.float64]
 
@@ -92,7 +92,7 @@ class Loss(ABC):
 
         The default accepts any finite real targets (regression losses).
         """
-        arr = np.asarray(y, dtype=np.float64)
+        arr = np.asarray(host_array(y), dtype=np.float64)
         check_finite(arr, caller=caller, name="y")
         return arr
 
@@ -111,7 +111,7 @@ def check_binary_labels(y: Any, caller: str, loss_name: str) -> Array:
     Raises a clear error for continuous targets, other label sets and a single class.
     """
     try:
-        arr = np.asarray(y, dtype=np.float64)
+        arr = np.asarray(host_array(y), dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(
             f"{caller}: loss {loss_name!r} needs numeric labels in {{-1, +1}} or {{0, 1}}, "

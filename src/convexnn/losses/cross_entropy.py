@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from scipy.special import entr, logsumexp, softmax
 
-from .._validation import check_finite
+from .._validation import check_finite, host_array
 from .base import Array, Loss, max_scale_in_box
 
 #: Row sums of a dual point may differ from 0 by this much (rounding) and still count.
@@ -90,7 +90,7 @@ class CrossEntropyLoss(Loss):
         return cp.sum(cp.log_sum_exp(z, axis=1)) - cp.sum(cp.multiply(y, z))
 
     def check_targets(self, y: Any, caller: str) -> Array:
-        arr = np.asarray(y)
+        arr = np.asarray(host_array(y))
         if arr.ndim == 1:
             return one_hot(arr, caller)
         if arr.ndim != 2:

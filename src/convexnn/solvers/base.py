@@ -55,7 +55,10 @@ class Solver(Protocol):
     ``formulations`` and ``losses`` declare what it supports (``"*"`` for any loss),
     ``option_names`` the ``solver_options`` it takes (None: any, passed on to a backend
     that checks them itself); :func:`convexnn.solve` checks them and refuses clearly
-    instead of failing later, or of ignoring an option.
+    instead of failing later, or of ignoring an option. A solver that runs some
+    formulations on PyTorch tensors on a GPU lists them in an optional
+    ``device_formulations``: :func:`convexnn.solve` then keeps data given on a GPU there
+    (``backend="torch"`` on its device).
     """
 
     name: str

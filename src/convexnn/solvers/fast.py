@@ -35,6 +35,7 @@ class FastSolver:
 
     name = "fast"
     formulations: tuple[str, ...] = ("gated", "relu")
+    device_formulations: tuple[str, ...] = ("gated",)  # run on a tensor's GPU (solve)
     losses: tuple[str, ...] = ("*",)
     option_names: frozenset[str] | None = FAST_OPTIONS
 

@@ -507,6 +507,7 @@ class GroupLassoSolver:
 
     name = "group-lasso"
     formulations: tuple[str, ...] = ("gated",)
+    device_formulations: tuple[str, ...] = ("gated",)  # run on a tensor's GPU (solve)
     losses: tuple[str, ...] = ("*",)
     option_names: frozenset[str] | None = FAST_OPTIONS
 

@@ -1,0 +1,133 @@
+"""PyTorch tensors as data: accepted on any device, and a GPU keeps the gated solve there."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import convexnn as cnn
+from convexnn.problem import build_problem
+from convexnn.solve import on_data_device
+from convexnn.solvers import get_solver as _get_solver
+
+torch = pytest.importorskip("torch")
+
+
+def _data(seed: int = 0, n: int = 60, d: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    return X, np.maximum(X @ rng.normal(size=d), 0) + 0.1 * rng.normal(size=n)
+
+
+def _tensors(X: np.ndarray, y: np.ndarray) -> tuple:
+    """Tensors that require grad (a training loop's): np.asarray refuses them."""
+    return torch.tensor(X, requires_grad=True), torch.tensor(y, requires_grad=True)
+
+
+@pytest.mark.parametrize("formulation", ["gated", "relu"])
+def test_solve_takes_tensors_that_require_grad(formulation):
+    X, y = _data()
+    kw = dict(formulation=formulation, n_patterns=40, random_state=0, hidden_bias=True)
+    ref = cnn.solve(X, y, 0.05, **kw)
+    sol = cnn.solve(*_tensors(X, y), 0.05, **kw)
+    assert sol.status == "optimal"
+    assert sol.convex_objective == pytest.approx(ref.convex_objective, rel=1e-10)
+    assert sol.lower_bound == pytest.approx(ref.lower_bound, rel=1e-10)
+    np.testing.assert_allclose(sol.network.predict(X), ref.network.predict(X), atol=1e-8)
+
+
+def test_path_certificate_and_estimator_take_tensors():
+    X, y = _data(1)
+    Xt, yt = _tensors(X, y)
+    path = cnn.solve_path(Xt, yt, [1.0, 0.1], n_patterns=30, random_state=0)
+    ref = cnn.solve_path(X, y, [1.0, 0.1], n_patterns=30, random_state=0)
+    np.testing.assert_allclose(path.objectives, ref.objectives, rtol=1e-10)
+    cert = cnn.certify(ref[1].network, Xt, yt, 0.1, patterns="exact")
+    assert cert.lower_bound == pytest.approx(
+        cnn.certify(ref[1].network, X, y, 0.1, patterns="exact").lower_bound, rel=1e-12
+    )
+    est = cnn.ConvexReLURegressor(beta=0.1, n_patterns=30, random_state=0)
+    pred = est.fit(Xt, yt).predict(Xt)
+    est_ref = cnn.ConvexReLURegressor(beta=0.1, n_patterns=30, random_state=0).fit(X, y)
+    np.testing.assert_allclose(pred, est_ref.predict(X), atol=1e-8)
+
+
+def get_solver(name: str):
+    return _get_solver(name, caller="test")
+
+
+def _problem(formulation: str):
+    X, y = _data(2, n=20)
+    D = np.ones((20, 2), dtype=bool)
+    return build_problem(X, y, 0.1, D, formulation=formulation, loss="squared")
+
+
+def test_a_tensor_on_a_gpu_keeps_the_gated_solve_on_its_device():
+    """A "meta" tensor stands in for a GPU's: a device other than the CPU."""
+    X_gpu = torch.empty(20, 3, device="meta")
+    gated, relu = _problem("gated"), _problem("relu")
+    for name in ("fast", "group-lasso"):
+        got = on_data_device(X_gpu, get_solver(name), gated, {"dtype": "float32"})
+        assert got == {"dtype": "float32", "backend": "torch", "device": "meta"}
+    # the user's backend is kept; relu's cone steps and CVXPY stay on NumPy
+    assert on_data_device(X_gpu, get_solver("fast"), gated, {"backend": "numpy"}) == {
+        "backend": "numpy"
+    }
+    assert on_data_device(X_gpu, get_solver("fast"), relu, {}) == {}
+    assert on_data_device(X_gpu, get_solver("cvxpy"), gated, {}) == {}
+
+
+def test_cpu_tensors_and_arrays_run_on_numpy():
+    gated = _problem("gated")
+    for X in (torch.zeros(20, 3), np.zeros((20, 3))):
+        assert on_data_device(X, get_solver("fast"), gated, {}) == {}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gated_solve_on_cuda_tensors_matches_numpy():
+    X, y = _data(3, n=400, d=5)
+    kw = dict(formulation="gated", n_patterns=100, random_state=0, hidden_bias=True)
+    ref = cnn.solve(X, y, 0.05, **kw)
+    sol = cnn.solve(torch.tensor(X, device="cuda"), torch.tensor(y, device="cuda"), 0.05, **kw)
+    assert sol.status == "optimal"
+    assert sol.convex_objective == pytest.approx(ref.convex_objective, rel=1e-6)
+
+
+def test_readme_gpu_example_runs_on_the_cpu_device():
+    """The README's options block (its "cuda" read as "cpu") names options that exist."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = text.index("### Float32, PyTorch tensors and GPUs")
+    code = re.search(r"```python\n(.*?)```", text[start:], re.S)
+    assert code is not None and '"cuda"' in code.group(1), "README section lost its block"
+    X, y = _data(4, n=200, d=4)
+    scope = {"cnn": cnn, "X": X, "y": y, "beta": 0.05}
+    exec(code.group(1).replace('"cuda"', '"cpu"'), scope)
+    ref = cnn.solve(X, y, 0.05, formulation="gated", patterns=scope["sol"].patterns)
+    assert scope["sol"].status == "optimal"
+    assert scope["sol"].convex_objective == pytest.approx(ref.convex_objective, rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_gated_torch_backend_keeps_every_tensor_on_its_device(dtype, monkeypatch):
+    """What breaks on a GPU but not on torch's CPU device, checked on the CPU: a tensor
+    made without ``device=`` (here it lands on "meta", and mixing devices raises) and an
+    implicit NumPy conversion of a tensor (``np.asarray``: refused here)."""
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("implicit NumPy conversion of a torch tensor")
+
+    X, y = _data(5, n=300, d=5)
+    kw = dict(formulation="gated", n_patterns=150, random_state=0, hidden_bias=True)
+    ref = cnn.solve(X, y, 0.05, **kw)
+    monkeypatch.setattr(torch.Tensor, "__array__", refuse)
+    torch.set_default_device("meta")
+    try:
+        opts = {"backend": "torch", "device": "cpu", "dtype": dtype}
+        sol = cnn.solve(X, y, 0.05, solver_options=opts, **kw)
+    finally:
+        torch.set_default_device(None)
+    assert sol.status == "optimal"
+    assert sol.convex_objective == pytest.approx(ref.convex_objective, rel=1e-6)
