@@ -60,6 +60,7 @@ import numpy as np
 from array_api_compat import array_namespace, device
 from scipy.linalg import cho_factor, cho_solve
 
+from .._threads import one_blas_thread
 from ._damping import Damping
 from ._fista import SubProblem
 from ._kernels import Backend, adjoint, column_norms, forward, take_columns, to_numpy
@@ -427,7 +428,8 @@ def _dense_step(
     if sub.output_bias:
         rhs = np.append(rhs, -gc)
     try:
-        x = cho_solve(cho_factor(H), rhs)
+        with one_blas_thread():  # threaded, small systems cost more (:mod:`convexnn._threads`)
+            x = cho_solve(cho_factor(H), rhs)
     except np.linalg.LinAlgError:
         x = np.linalg.lstsq(H, rhs, rcond=1e-12)[0]
     if not np.isfinite(x).all() or not (x @ x) > 0:

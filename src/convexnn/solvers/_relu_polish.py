@@ -66,6 +66,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
+from .._threads import one_blas_thread
 from ..problem import ConvexReLUProblem
 from ._cones import _active_rows, _cone_signs, _signed_masks, project_cones
 from ._damping import Damping
@@ -280,7 +281,8 @@ def _polish(
         H[rows, cols] += (beta / nt[blk]) * ((rows == cols) - u[rows] * u[cols])
         H[np.diag_indices_from(H)] += 1e-12 * max(float(np.diag(H).max()), 1e-300) + damping.value
         try:
-            step = -cho_solve(cho_factor(H), grad)
+            with one_blas_thread():  # threaded, it cost 10x (:mod:`convexnn._threads`)
+                step = -cho_solve(cho_factor(H), grad)
         except np.linalg.LinAlgError:
             step = -np.linalg.lstsq(H, grad, rcond=1e-12)[0]
         if not np.isfinite(step).all():
