@@ -7,6 +7,10 @@ default on a 2-core machine) each factorisation took 9 ms instead of under 1 ms,
 relu solve 30-31 s against 22-24 s with one thread. A 235 x 235 factorisation alone takes
 0.87 ms on two threads and 0.41 ms on one; from about 1000 dimensions threads pay again
 (1200: 19 ms against 23 ms), a size these systems rarely reach.
+
+As in scikit-learn's uses of threadpoolctl, the limit is the library's, for the process:
+while a factorisation runs inside it, BLAS calls from other Python threads run on one
+thread too. Leaving restores the count found on entering.
 """
 
 from __future__ import annotations
