@@ -131,3 +131,27 @@ def test_gated_torch_backend_keeps_every_tensor_on_its_device(dtype, monkeypatch
         torch.set_default_device(None)
     assert sol.status == "optimal"
     assert sol.convex_objective == pytest.approx(ref.convex_objective, rel=1e-6)
+
+
+def test_vector_outputs_pass_the_tensor_on_to_each_column(monkeypatch):
+    """Mode "separate" solves each column with solve, which sees the tensor (and so its
+    device); the result equals NumPy's."""
+    import sys
+
+    solve_module = sys.modules["convexnn.solve"]  # the package's ``solve`` is the function
+    seen: list[bool] = []
+    real = solve_module.on_data_device
+
+    def recording(X, *args):
+        seen.append(torch.is_tensor(X))
+        return real(X, *args)
+
+    monkeypatch.setattr(solve_module, "on_data_device", recording)
+    X, y = _data(6, n=50)
+    Y = np.column_stack([y, np.maximum(X[:, 0], 0)])
+    kw = dict(formulation="gated", n_patterns=30, random_state=0)
+    ref = cnn.solve(X, Y, 0.05, **kw)
+    assert seen == [False, False]
+    sol = cnn.solve(*_tensors(X, Y), 0.05, **kw)
+    assert seen[2:] == [True, True]
+    assert sol.objective == pytest.approx(ref.objective, rel=1e-10)
