@@ -11,7 +11,7 @@ import pytest
 from scipy.special import expit, softmax
 from sklearn.base import clone
 from sklearn.datasets import make_blobs
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import DataConversionWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -154,6 +154,30 @@ def test_one_vs_rest_equals_binary_fits() -> None:
     np.testing.assert_array_equal(clf.predict(X), np.argmax(F, axis=1))
     assert not hasattr(clf, "predict_proba")
     assert not hasattr(ConvexReLUClassifier(loss="hinge"), "predict_proba")
+
+
+def test_multi_output_regression_equals_one_fit_per_column() -> None:
+    X, y = _regression(n=50)
+    Y = np.column_stack([y, np.maximum(X[:, 0], 0.0), -y])
+    reg = ConvexReLURegressor(beta=0.2, n_patterns=15, random_state=0).fit(X, Y)
+    F = reg.predict(X)
+    assert F.shape == (50, 3) and reg.n_outputs_ == 3 and len(reg.networks_) == 3
+    assert reg.objective_.shape == (3,) and np.all(reg.duality_gap_ <= 1e-6 * reg.objective_)
+    assert reg.network_.n_neurons == int(reg.n_neurons_.sum())
+    for k in range(3):
+        single = ConvexReLURegressor(beta=0.2, n_patterns=15, random_state=0).fit(X, Y[:, k])
+        assert single.n_outputs_ == 1 and single.predict(X).shape == (50,)
+        np.testing.assert_allclose(F[:, k], single.predict(X), atol=1e-7)
+        assert reg.objective_[k] == pytest.approx(single.objective_)
+    assert reg.score(X, Y) == pytest.approx(
+        np.mean([1 - ((Y[:, k] - F[:, k]) ** 2).sum() / ((Y[:, k] - Y[:, k].mean()) ** 2).sum()
+                 for k in range(3)])
+    )  # fmt: skip
+    cv = ConvexReLURegressorCV(n_betas=3, cv=KFold(3), n_patterns=10, random_state=0).fit(X, Y)
+    assert cv.predict(X).shape == (50, 3) and cv.best_beta_ in cv.betas_
+    with pytest.warns(DataConversionWarning):  # a column vector: one output, as in sklearn
+        col = ConvexReLURegressor(beta=0.2, n_patterns=15, random_state=0).fit(X, y[:, None])
+    assert col.n_outputs_ == 1 and col.predict(X).shape == (50,)
 
 
 def test_cross_entropy_multiclass() -> None:

@@ -36,7 +36,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._tags import Tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._validation import (
     add_ones_column,
@@ -237,6 +237,14 @@ class _ConvexReLUBase(BaseEstimator):
         return tags
 
 
+def _targets_1d_or_2d(y: Array) -> Array:
+    """Regression targets: (n,), or (n, c) with c >= 2; a column vector (n, 1) is
+    ravelled with scikit-learn's DataConversionWarning, as single-output estimators do."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        return column_or_1d(y, warn=True)
+    return y
+
+
 def _solve_kwargs(params: dict[str, Any]) -> dict[str, Any]:
     keys = ("formulation", "loss", "hidden_bias", "output_bias", "tol", "max_iter", "verbose")
     kwargs = {k: params[k] for k in keys}
@@ -382,7 +390,12 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLUBase):
 {_PARAMS_DOC}
     Attributes
     ----------
-{_ATTRS_DOC}
+{_ATTRS_DOC}    n_outputs_ : int
+        Columns of ``y``. For 2-D ``y`` each column gets its own exact network on the
+        same patterns (``network_`` stacks them, one output each) and ``n_neurons_``,
+        ``objective_``, ``lower_bound_``, ``duality_gap_`` and ``n_iter_`` are arrays of
+        shape (n_outputs,); ``solution_`` is the list of the outputs' solutions.
+
     Examples
     --------
     >>> from sklearn.datasets import load_diabetes
@@ -434,7 +447,7 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLUBase):
         Parameters
         ----------
         X : array of shape (n_samples, n_features)
-        y : array of shape (n_samples,)
+        y : array of shape (n_samples,) or (n_samples, n_outputs)
 
         Returns
         -------
@@ -444,15 +457,26 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLUBase):
 
     def _fit_at(self, X: Any, y: Any, beta: Any) -> ConvexReLURegressor:
         params = self._check_params(beta)
-        X_arr, y_arr = self._validate(X, y, reset=True, y_numeric=True)
+        X_arr, y_arr = self._validate(X, y, reset=True, y_numeric=True, multi_output=True)
+        y_arr = _targets_1d_or_2d(y_arr)
         Xs = self._standardize(X_arr)
         D = self._patterns(Xs, check_random_state(self.random_state))
-        self._set_fitted([self._solve(Xs, y_arr, D, params)])
+        # One exact network per output column, on the same patterns (solve_multioutput's
+        # mode "separate"); network_ stacks them, block-diagonal in alpha.
+        columns = [y_arr] if y_arr.ndim == 1 else list(y_arr.T)
+        self._set_fitted([self._solve(Xs, t, D, params) for t in columns])
+        self.n_outputs_ = len(columns) if y_arr.ndim == 2 else 1
         return self
 
     def predict(self, X: Any) -> Array:
-        """Network output, shape (n_samples,)."""
-        return self._raw_output(X)[:, 0]
+        """Network output, shape (n_samples,), or (n_samples, n_outputs) for 2-D y."""
+        out = self._raw_output(X)
+        return out if getattr(self, "n_outputs_", 1) > 1 else out[:, 0]
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
 
 
 class ConvexReLUClassifier(ClassifierMixin, _ConvexReLUBase):
@@ -695,14 +719,20 @@ class _CVMixin:
 
     def _path_targets(self, probe: _ConvexReLUBase, y: Any) -> list[Array]:
         if not self._is_classifier:
-            return [np.asarray(y, dtype=np.float64)]
+            y = np.asarray(y, dtype=np.float64)
+            return [y] if y.ndim == 1 else list(y.T)
         y_idx = probe._encode(y)  # type: ignore[attr-defined]
         return _class_targets(y_idx, len(probe.classes_), probe.loss)  # type: ignore[attr-defined]
 
     def _fit_cv(self, X: Any, y: Any) -> Any:
         X_arr, y_arr = self._validate(  # type: ignore[attr-defined]
-            X, y, reset=True, **({} if self._is_classifier else {"y_numeric": True})
+            X,
+            y,
+            reset=True,
+            **({} if self._is_classifier else {"y_numeric": True, "multi_output": True}),
         )
+        if not self._is_classifier:
+            y_arr = _targets_1d_or_2d(y_arr)
         if self._is_classifier:
             self._encode(y_arr)  # type: ignore[attr-defined]  # clear label errors first
         if X_arr.shape[0] < 2:
