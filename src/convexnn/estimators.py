@@ -731,10 +731,10 @@ class _CVMixin:
             reset=True,
             **({} if self._is_classifier else {"y_numeric": True, "multi_output": True}),
         )
-        if not self._is_classifier:
-            y_arr = _targets_1d_or_2d(y_arr)
         if self._is_classifier:
             self._encode(y_arr)  # type: ignore[attr-defined]  # clear label errors first
+        else:
+            y_arr = _targets_1d_or_2d(y_arr)
         if X_arr.shape[0] < 2:
             raise ValueError(
                 f"{type(self).__name__}: cross-validation needs at least 2 samples, got "
