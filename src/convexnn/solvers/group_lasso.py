@@ -88,14 +88,8 @@ _NEWTON_STEPS = 20
 # FISTA iterations per round, after which a round that has not converged hands over to a
 # Newton round (at any gap, with any new blocks): FISTA's rate scales with the data; on
 # badly scaled data (features at 1e-2, targets at 1e3, weights near 1e5) one round ran
-# out of all 20000 iterations at a gap of 0.999, 2.3x above the optimum. 300 instead of
-# 1000 (stop 34): small degenerate programs (integer data, exact patterns: nearly collinear
-# groups) ran round after round of 1000 iterations; the gated sweep seeds 11 and 12 took
-# 9.1 / 8.4 s -> 5.0 / 5.3 s in all (80 integer points in 3-D, Huber, 2324 patterns:
-# 3.3 s -> 1.0 s, Clarabel 2.0 s), the Alg2 gated programs at n = 4000, d = 32 and
-# n = 2000 22.5 / 9.9 s -> 18.0 / 8.0 s (n = 400: 0.44 -> 0.53 s). The sampled benchmark
-# problems never reach 300 in a round: the same iterations (n = 1e4: 608).
-_ROUND_CAP = 300
+# out of all 20000 iterations at a gap of 0.999, 2.3x above the optimum.
+_ROUND_CAP = 1000
 _NEWTON_DEC = 0.1  # Newton decrement, relative to tol * gap scale, that ends a round
 _EXACT_TOL = 10.0  # estimated gap, relative to tol, from which a check is redone in float64
 _EXACT_GAP = 1e-5  # ... and at least this: far above the estimates' float32 rounding
