@@ -369,25 +369,49 @@ def test_slow_fista_rounds_hand_over_to_newton_with_new_blocks(seed):
     assert sol.convex_objective <= ref.convex_objective * (1 + 1e-6)
 
 
-def test_small_beta_gated_program_wider_than_the_data_is_certified(monkeypatch):
+@pytest.fixture(scope="module")
+def wide_program():
     """n = 200, d = 8 + 1, 400 sampled patterns, beta = 5e-4 of the data's scale: about
-    190 blocks of 9 live on 200 samples. CG's Newton steps took 250 products each without
-    reaching their tolerance, and the solve ended at max_iter 1.1% above the optimum
-    (objective 0.08449, CVXPY 0.08358). Newton steps solved in sample space
-    (``_woodbury``) certify it."""
+    190 blocks of 9 live on 200 samples at the optimum. Returns (X, y, beta, D, the
+    CVXPY optimum)."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 8))
     y = np.maximum(X @ rng.normal(size=8) + 0.2, 0) - 0.5 * np.maximum(X @ rng.normal(size=8), 0)
     y = y + 0.1 * rng.normal(size=200)
     beta = 5e-4 * np.abs(y).max() * np.abs(X).max()
     D = np.asarray(sample_patterns(X, 400, hidden_bias=True, random_state=0))
+    ref = solve(X, y, beta, patterns=D, formulation="gated", hidden_bias=True, solver="cvxpy")
+    return X, y, beta, D, ref.convex_objective
+
+
+def test_small_beta_gated_program_wider_than_the_data_is_certified(monkeypatch, wide_program):
+    """CG's Newton steps took 250 products each without reaching their tolerance on
+    :func:`wide_program`, and the solve ended at max_iter 1.1% above the optimum
+    (objective 0.08449, CVXPY 0.08358). Newton steps solved in sample space
+    (``_woodbury``) certify it."""
+    X, y, beta, D, p_ref = wide_program
     steps = []
     step = _newton._sample_space_step
     monkeypatch.setattr(_newton, "_sample_space_step", lambda *a: steps.append(1) or step(*a))
-    kw = dict(patterns=D, formulation="gated", hidden_bias=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        sol = solve(X, y, beta, solver="group-lasso", **kw)
+        sol = solve(X, y, beta, patterns=D, formulation="gated", hidden_bias=True)
     assert sol.status == "optimal" and len(steps) > 0
-    ref = solve(X, y, beta, solver="cvxpy", **kw)
-    assert sol.convex_objective == pytest.approx(ref.convex_objective, rel=1e-6)
+    assert sol.convex_objective == pytest.approx(p_ref, rel=1e-6)
+
+
+def test_a_round_whose_cg_runs_out_goes_to_sample_space(monkeypatch, wide_program):
+    """Beyond _DENSE_FLOPS a wide working set first takes CG steps; once one runs out of
+    _CG_MAX products, the round's (and the next rounds') steps are solved in sample
+    space, and the solve is certified at the reference optimum."""
+    X, y, beta, D, p_ref = wide_program
+    monkeypatch.setattr(_newton, "_DENSE_FLOPS", 1e5)  # no exact step unless wide
+    rounds = []
+    newton_round = gl.newton_round
+    monkeypatch.setattr(
+        gl, "newton_round", lambda *a, **k: rounds.append(k["wide"]) or newton_round(*a, **k)
+    )
+    sol = solve(X, y, beta, patterns=D, formulation="gated", hidden_bias=True)
+    assert sol.status == "optimal"
+    assert rounds[0] is False and True in rounds  # a later round started wide
+    assert sol.convex_objective == pytest.approx(p_ref, rel=1e-6)

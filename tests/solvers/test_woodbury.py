@@ -54,17 +54,18 @@ def test_sample_space_step_is_the_dense_step(n, K, loss, damp, output_bias):
 
 def test_exact_step_kind_weighs_the_flops(monkeypatch):
     """Factorised (m, m) systems while small; sample space where it is cheaper (wide
-    working sets on few samples); CG for large ones, except a working set wider than the
-    data (CG does not converge there) within _WIDE_FLOPS."""
+    working sets on few samples); CG for large ones, except, once a CG step ran out of
+    products (``wide``), a working set wider than the data within _WIDE_FLOPS."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(400, 8))
     _, sub = _sub(X, rng.normal(size=400), 0.1, rng.random((400, 5)) < 0.5)  # d = 9
-    assert _newton._exact_step_kind(sub, 10) == "dense"  # m = 91
-    assert _newton._exact_step_kind(sub, 100) == "sample"  # m = 901 > n
-    assert _newton._exact_step_kind(sub, 207) == "sample"  # 3.6e9 flops dense, 1.2e8 here
-    assert _newton._exact_step_kind(sub, 0) is None
+    kind = _newton._exact_step_kind
+    assert kind(sub, 10) == "dense"  # m = 91
+    assert kind(sub, 100) == "sample"  # m = 901 > n
+    assert kind(sub, 207) == "sample"  # 3.6e9 flops dense, 1.3e8 here
+    assert kind(sub, 0) is None
     monkeypatch.setattr(_newton, "_DENSE_FLOPS", 1e6)
-    assert _newton._exact_step_kind(sub, 207) == "sample"  # wider than the data
-    assert _newton._exact_step_kind(sub, 30) is None  # m = 271 <= n: CG
+    assert kind(sub, 207) is None and kind(sub, 207, wide=True) == "sample"
+    assert kind(sub, 30, wide=True) is None  # m = 271 <= n: CG
     monkeypatch.setattr(_newton, "_WIDE_FLOPS", 1e6)
-    assert _newton._exact_step_kind(sub, 207) is None
+    assert kind(sub, 207, wide=True) is None

@@ -303,6 +303,7 @@ def solve_gated(
     slow = False  # the last FISTA round ran out of _ROUND_CAP iterations
     grams: dict[int, Any] = {}  # pattern -> its d x d preconditioner block (newton_round)
     n_hvp, n_newton = 0, 0
+    wide = False  # a Newton round's CG ran out of products (newton_round)
     while True:
         chk = _certify(data, problem, backend, U, c, alive, low=refined)
         if not chk.exact and _needs_exact(chk, problem, U, alive, data, tol, n_iter >= max_iter):
@@ -352,7 +353,9 @@ def solve_gated(
                 max_hvp=max_iter - n_iter,
                 gram_cache=grams,
                 keys=ws,
+                wide=wide,
             )
+            wide = newton.wide
             if verbose:
                 print(f"[gated] newton: {newton.summary()}")
             n_hvp += newton.n_hvp
