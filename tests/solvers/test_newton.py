@@ -402,10 +402,14 @@ def test_small_beta_gated_program_wider_than_the_data_is_certified(monkeypatch, 
 
 def test_a_round_whose_cg_runs_out_goes_to_sample_space(monkeypatch, wide_program):
     """Beyond _DENSE_FLOPS a wide working set first takes CG steps; once one runs out of
-    _CG_MAX products, the round's (and the next rounds') steps are solved in sample
-    space, and the solve is certified at the reference optimum."""
+    _CG_MAX products, the round's (and the next rounds') steps are "wide" (CG
+    preconditioned in sample space), and the solve is certified at the reference
+    optimum."""
     X, y, beta, D, p_ref = wide_program
     monkeypatch.setattr(_newton, "_DENSE_FLOPS", 1e5)  # no exact step unless wide
+    builds = []  # sample-space factorisations (the wide steps' preconditioners)
+    factor = _newton.SampleSpaceFactor
+    monkeypatch.setattr(_newton, "SampleSpaceFactor", lambda *a: builds.append(1) or factor(*a))
     rounds = []
     newton_round = gl.newton_round
     monkeypatch.setattr(
@@ -414,4 +418,5 @@ def test_a_round_whose_cg_runs_out_goes_to_sample_space(monkeypatch, wide_progra
     sol = solve(X, y, beta, patterns=D, formulation="gated", hidden_bias=True)
     assert sol.status == "optimal"
     assert rounds[0] is False and True in rounds  # a later round started wide
+    assert len(builds) > 0
     assert sol.convex_objective == pytest.approx(p_ref, rel=1e-6)

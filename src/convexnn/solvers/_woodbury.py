@@ -69,6 +69,88 @@ def _upper_factor_of_K(
     return np.asarray(cholesky(K, lower=False, overwrite_a=True, check_finite=False))
 
 
+class SampleSpaceFactor:
+    """``(H + damp I)^{-1}`` of the live blocks, factorised in sample space (see the
+    module docstring): built once (``O(n^2 k + n^3)`` flops), then applied to any
+    right-hand side in ``O(n^2 + n k + d k)`` (:meth:`solve`). Besides the one-shot step
+    (:func:`sample_space_step`) it preconditions CG on the Hessians of the next steps
+    (:func:`convexnn.solvers._newton.newton_round`).
+
+    Parameters
+    ----------
+    X : (n, d) array
+    Ms : (n, k) array
+        The live blocks' masks (``m_j``, the columns of ``A_j = diag(m_j) X``).
+    h : (n,) array
+        The loss curvature (non-negative).
+    u, nt : (d, k) and (k,) arrays
+        The blocks' directions and norms (positive).
+    beta, damp : float
+        The penalty and the Levenberg-Marquardt ridge.
+    output_bias : bool
+        Whether the output bias is a variable.
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        Ms: np.ndarray,
+        h: np.ndarray,
+        u: np.ndarray,
+        nt: np.ndarray,
+        beta: float,
+        damp: float,
+        output_bias: bool,
+    ) -> None:
+        self.X, self.Ms, self.u, self.k = X, Ms, u, u.shape[1]
+        self.output_bias = output_bias
+        n = X.shape[0]
+        self.sq = sq = np.sqrt(np.maximum(h, 0.0))
+        # _dense_step's ridge: 1e-12 of H's largest diagonal entry, on every coordinate
+        diag = (X * X).T @ (Ms * h[:, None]) + (beta / nt)[None, :] * (1.0 - u * u)
+        top = max(float(diag.max()), float(h.sum()) if output_bias else 0.0, 1e-300)
+        ridge = damp + 1e-12 * top
+        self.ct = ct = 1.0 / (beta / nt + ridge)  # D_t^{-1}, per block
+        Y = Ms * (X @ u)  # (n, k): each block's predictions along its direction
+        self.V = V = np.hstack([sq[:, None] * Y, sq[:, None]]) if output_bias else sq[:, None] * Y
+        self.limit = n <= _SMALL_N
+        with self._threads():  # small factorisations run faster on one thread
+            self.U = _upper_factor_of_K(X, Ms, Y, ct, sq)
+            self.Z = Z = solve_triangular(self.U, V, trans="T", check_finite=False)  # U^-T V
+            S = _gram_upper(Z)  # V^T K^{-1} V, upper triangle
+            S[np.diag_indices_from(S)] += ridge
+            try:
+                self.S: tuple[np.ndarray, bool] | np.ndarray = (
+                    cholesky(S, check_finite=False),
+                    False,
+                )
+            except np.linalg.LinAlgError:
+                self.S = np.linalg.pinv(np.triu(S) + np.triu(S, 1).T, rcond=1e-12)
+
+    def _threads(self) -> contextlib.AbstractContextManager[object]:
+        return one_blas_thread() if self.limit else contextlib.nullcontext()
+
+    def solve(self, Q: np.ndarray, qc: float) -> tuple[np.ndarray, float]:
+        """``(H + damp I)^{-1} (Q, qc)``: Q (d, k), qc the output bias' entry (ignored
+        without one)."""
+        X, Ms, u, k, sq, ct = self.X, self.Ms, self.u, self.k, self.sq, self.ct
+        q_r = np.sum(u * Q, axis=0)
+        q_t = Q - u * q_r[None, :]
+        if self.output_bias:
+            q_r = np.append(q_r, qc)
+        with self._threads():
+            a = sq * np.sum(Ms * (X @ (q_t * ct)), axis=1)  # W D_t^{-1} q_t
+            Za = solve_triangular(self.U, a, trans="T", check_finite=False)
+            rhs = q_r - self.Z.T @ Za
+            rho = cho_solve(self.S, rhs) if isinstance(self.S, tuple) else self.S @ rhs  # radial
+            t = solve_triangular(self.U, self.Z @ rho + Za, check_finite=False)
+        w = sq * t  # h^{1/2} K^{-1} (V rho + a)
+        WTw = X.T @ (Ms * w[:, None])  # (d, k): X^T m_j w ...
+        WTw -= u * np.sum(u * WTw, axis=0)[None, :]  # ... projected off u_j
+        P = u * rho[None, :k] + ct[None, :] * (q_t - WTw)
+        return P, float(rho[k]) if self.output_bias else 0.0
+
+
 def sample_space_step(
     X: np.ndarray,
     Ms: np.ndarray,
@@ -82,60 +164,16 @@ def sample_space_step(
 ) -> tuple[np.ndarray, float] | None:
     """The Newton step ``-(H + damp I)^{-1} (G, gc)`` of the live blocks, in sample space.
 
-    Parameters
-    ----------
-    X : (n, d) array
-    Ms : (n, k) array
-        The live blocks' masks (``m_j``, the columns of ``A_j = diag(m_j) X``).
-    h : (n,) array
-        The loss curvature (non-negative).
-    u, nt : (d, k) and (k,) arrays
-        The blocks' directions and norms (positive).
-    beta, damp : float
-        The penalty and the Levenberg-Marquardt ridge.
-    G : (d, k) array
-        The gradient of ``F(B, c) = L(sum_j A_j b_j + c) + beta sum_j ||b_j||``.
-    gc : float or None
-        Its output-bias entry; None without an output bias.
+    Parameters as :class:`SampleSpaceFactor`'s, and ``G`` (d, k), the gradient of
+    ``F(B, c) = L(sum_j A_j b_j + c) + beta sum_j ||b_j||``, ``gc`` its output-bias entry
+    (None without an output bias).
 
     Returns
     -------
     (P, pc) : (d, k) array and float, or None where no finite step comes out.
     """
-    n = X.shape[0]
-    k = u.shape[1]
-    sq = np.sqrt(np.maximum(h, 0.0))
-    # _dense_step's ridge: 1e-12 of H's largest diagonal entry, on every coordinate
-    diag = (X * X).T @ (Ms * h[:, None]) + (beta / nt)[None, :] * (1.0 - u * u)
-    ridge = damp + 1e-12 * max(float(diag.max()), float(h.sum()) if gc is not None else 0.0, 1e-300)
-    ct = 1.0 / (beta / nt + ridge)  # D_t^{-1}, per block
-    Y = Ms * (X @ u)  # (n, k): each block's predictions along its direction
-    V = sq[:, None] * Y
-    g_r = np.sum(u * G, axis=0)
-    g_t = G - u * g_r[None, :]
-    if gc is not None:
-        V = np.hstack([V, sq[:, None]])
-        g_r = np.append(g_r, gc)
-    limit = one_blas_thread() if n <= _SMALL_N else contextlib.nullcontext()
-    with limit:  # small factorisations run faster on one thread (:mod:`convexnn._threads`)
-        U = _upper_factor_of_K(X, Ms, Y, ct, sq)
-        Z = solve_triangular(U, V, trans="T", check_finite=False)  # U^{-T} V
-        a = sq * np.sum(Ms * (X @ (g_t * ct)), axis=1)  # W D_t^{-1} g_t
-        Za = solve_triangular(U, a, trans="T", check_finite=False)
-        S = _gram_upper(Z)  # V^T K^{-1} V, upper triangle
-        S[np.diag_indices_from(S)] += ridge
-        rhs = -g_r + Z.T @ Za
-        try:
-            rho = cho_solve((cholesky(S, check_finite=False), False), rhs)
-        except np.linalg.LinAlgError:
-            S = np.triu(S) + np.triu(S, 1).T
-            rho = np.linalg.lstsq(S, rhs, rcond=1e-12)[0]
-        t = solve_triangular(U, Za - Z @ rho, check_finite=False)  # K^{-1} (a - V rho)
-        w = sq * t
-    WTw = X.T @ (Ms * w[:, None])  # (d, k): X^T m_j h^{1/2} K^{-1} (a - V rho) ...
-    WTw -= u * np.sum(u * WTw, axis=0)[None, :]  # ... projected off u_j
-    P = u * rho[None, :k] + ct[None, :] * (WTw - g_t)
-    pc = float(rho[k]) if gc is not None else 0.0
+    factor = SampleSpaceFactor(X, Ms, h, u, nt, beta, damp, gc is not None)
+    P, pc = factor.solve(-G, -gc if gc is not None else 0.0)
     if not (np.isfinite(P).all() and np.isfinite(pc)) or not float(np.sum(P * P)) + pc * pc > 0:
         return None
     return P, pc
