@@ -127,25 +127,33 @@ def test_cg_solves_a_definite_system():
     assert 0 < k <= 100
 
 
-@pytest.mark.parametrize("output_bias", [True, False])
-def test_dense_step_solves_the_newton_system_of_the_hessian_products(output_bias):
-    """The factorised step satisfies ``H P = -G`` for H as the products apply it: Huber
-    (curvature 0 on the outliers), a ridge, a dead block (left at zero)."""
-    rng = np.random.default_rng(5)
-    X, y = rng.normal(size=(40, 3)), 3.0 * rng.normal(size=40)
-    _, sub = _sub(X, y, 0.3, rng.random((40, 6)) < 0.5, loss="huber", output_bias=output_bias)
-    B, c = rng.normal(size=(4, 6)), 0.1
+def _point(n, K, loss, output_bias, seed=5):
+    """A gated working set of K blocks (one of them dead) on n samples and its gradient:
+    ``sub, (h, u, norms, live), G, gc``."""
+    rng = np.random.default_rng(seed)
+    X, y = rng.normal(size=(n, 3)), 3.0 * rng.normal(size=n)
+    y = np.sign(y) if loss == "logistic" else y
+    _, sub = _sub(X, y, 0.3, rng.random((n, K)) < 0.5, loss=loss, output_bias=output_bias)
+    B, c = rng.normal(size=(4, K)), 0.1
     B[:, 2] = 0.0
     z = forward(sub.X, sub.Ms, B) + (c if output_bias else 0.0)
     nt = column_norms(B)
     live = nt > 0
     safe = np.where(live, nt, 1.0)
     h, r = sub.ops.curvature(z), sub.ops.gradient(z)
-    assert 0 < (h == 0).sum() < h.size
     G = (adjoint(sub.X, sub.Ms, r) + 0.3 * B / safe) * live
     gc = float(r.sum()) if output_bias else 0.0
-    P, pc, k = _newton._dense_step(sub, h, B / safe, safe, live, 0.05, G, gc)
-    HP, Hc = _newton._hessian_product(sub, h, B / safe, safe, live, 0.05)(P, pc)
+    return sub, (h, B / safe, safe, live), G, gc
+
+
+@pytest.mark.parametrize("output_bias", [True, False])
+def test_dense_step_solves_the_newton_system_of_the_hessian_products(output_bias):
+    """The factorised step satisfies ``H P = -G`` for H as the products apply it: Huber
+    (curvature 0 on the outliers), a ridge, a dead block (left at zero)."""
+    sub, (h, u, safe, live), G, gc = _point(40, 6, "huber", output_bias)
+    assert 0 < (h == 0).sum() < h.size
+    P, pc, k = _newton._dense_step(sub, h, u, safe, live, 0.05, G, gc)
+    HP, Hc = _newton._hessian_product(sub, h, u, safe, live, 0.05)(P, pc)
     np.testing.assert_allclose(HP, -G, atol=1e-10)
     assert Hc == pytest.approx(-gc, rel=1e-9, abs=1e-10)
     assert k == 1 and not P[:, 2].any() and (pc != 0.0) == output_bias

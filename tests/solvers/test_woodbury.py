@@ -6,28 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_newton import _sub
+from test_newton import _point, _sub
 
 from convexnn.solvers import _newton
 from convexnn.solvers._kernels import adjoint, column_norms, forward
-
-
-def _point(n, K, loss, output_bias, seed=5):
-    """A gated working set of K blocks (one of them dead) on n samples and its gradient."""
-    rng = np.random.default_rng(seed)
-    X, y = rng.normal(size=(n, 3)), 3.0 * rng.normal(size=n)
-    y = np.sign(y) if loss == "logistic" else y
-    _, sub = _sub(X, y, 0.3, rng.random((n, K)) < 0.5, loss=loss, output_bias=output_bias)
-    B, c = rng.normal(size=(4, K)), 0.1
-    B[:, 2] = 0.0
-    z = forward(sub.X, sub.Ms, B) + (c if output_bias else 0.0)
-    nt = column_norms(B)
-    live = nt > 0
-    safe = np.where(live, nt, 1.0)
-    h, r = sub.ops.curvature(z), sub.ops.gradient(z)
-    G = (adjoint(sub.X, sub.Ms, r) + 0.3 * B / safe) * live
-    gc = float(r.sum()) if output_bias else 0.0
-    return sub, (h, B / safe, safe, live), G, gc
 
 
 @pytest.mark.parametrize("output_bias", [True, False])

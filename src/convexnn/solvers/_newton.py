@@ -72,7 +72,7 @@ from .._threads import one_blas_thread
 from ._damping import Damping
 from ._fista import SubProblem
 from ._kernels import Backend, adjoint, column_norms, forward, take_columns, to_numpy
-from ._woodbury import SampleSpaceFactor, sample_space_flops, sample_space_step
+from ._woodbury import SampleSpaceFactor, sample_space_flops
 
 _CG_MAX = 250  # CG iterations per Newton step
 _CG_MIN = 10  # ... and at least these (a stiff direction can dominate the first residual)
@@ -446,9 +446,11 @@ def _exact_step_kind(sub: SubProblem, k: int, *, wide: bool = False) -> str | No
 
 
 class _WideFactor:
-    """The preconditioner of a "wide" Newton step (:func:`_exact_step_kind`): the
-    sample-space factorisation (:class:`._woodbury.SampleSpaceFactor`) of an earlier
-    step's Hessian, on a superset of the live blocks. Each factorisation costs about
+    """The sample-space factorisation (:class:`._woodbury.SampleSpaceFactor`) of a
+    step's Hessian on its live blocks, as the working set's arrays: the exact step of
+    :func:`_sample_space_step`, and the preconditioner of the "wide" Newton steps
+    (:func:`_exact_step_kind`), there built at an earlier step, on a superset of the
+    live blocks. Each factorisation costs about
     ``3 n^2 k`` flops (1.2e10 at n = 2000, k = 700, d = 9: 0.3 s), and the Hessian moves
     little from one step to the next, so CG on the current step, preconditioned by it,
     needs a few products (``4 n d k`` flops each); it is rebuilt once CG needed more than
@@ -505,23 +507,12 @@ def _sample_space_step(
 ) -> tuple[Any | None, float, int]:
     """:func:`_dense_step`'s step, solved in sample space (:mod:`._woodbury`); float64
     NumPy, counted as one product."""
-    idx = np.flatnonzero(to_numpy(live) > 0)
-    step = sample_space_step(
-        to_numpy(sub.X),
-        to_numpy(take_columns(sub.Ms, idx)),
-        to_numpy(h),
-        to_numpy(u)[:, idx],
-        to_numpy(nt)[idx],
-        sub.beta,
-        damp,
-        to_numpy(G)[:, idx],
-        gc if sub.output_bias else None,
-    )
-    if step is None:
+    P, pc = _WideFactor(sub, h, u, nt, live, damp).preconditioner(live)(-G, -gc)
+    if not (bool(sub.backend.xp.all(sub.backend.xp.isfinite(P))) and np.isfinite(pc)):
         return None, 0.0, 1
-    P = np.zeros(G.shape)
-    P[:, idx] = step[0]
-    return sub.backend.asarray(P, sub.backend.f64), step[1], 1
+    if not float(sub.backend.xp.sum(P * P)) + pc * pc > 0:
+        return None, 0.0, 1
+    return P, pc, 1
 
 
 def _dense_step(

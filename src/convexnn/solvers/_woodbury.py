@@ -46,7 +46,7 @@ _SMALL_N = 512  # sample spaces up to this size are factorised on one BLAS threa
 
 
 def sample_space_flops(n: int, k: int) -> float:
-    """Flops of :func:`sample_space_step` with ``k`` live blocks on ``n`` samples."""
+    """Flops of a :class:`SampleSpaceFactor` of ``k`` live blocks on ``n`` samples."""
     return 3.0 * n * n * k + n**3 / 3 + n * k * k / 2 + k**3 / 3
 
 
@@ -72,8 +72,8 @@ def _upper_factor_of_K(
 class SampleSpaceFactor:
     """``(H + damp I)^{-1}`` of the live blocks, factorised in sample space (see the
     module docstring): built once (``O(n^2 k + n^3)`` flops), then applied to any
-    right-hand side in ``O(n^2 + n k + d k)`` (:meth:`solve`). Besides the one-shot step
-    (:func:`sample_space_step`) it preconditions CG on the Hessians of the next steps
+    right-hand side in ``O(n^2 + n k + d k)`` (:meth:`solve`): the exact Newton step,
+    and the preconditioner of CG on the Hessians of the next steps
     (:func:`convexnn.solvers._newton.newton_round`).
 
     Parameters
@@ -149,31 +149,3 @@ class SampleSpaceFactor:
         WTw -= u * np.sum(u * WTw, axis=0)[None, :]  # ... projected off u_j
         P = u * rho[None, :k] + ct[None, :] * (q_t - WTw)
         return P, float(rho[k]) if self.output_bias else 0.0
-
-
-def sample_space_step(
-    X: np.ndarray,
-    Ms: np.ndarray,
-    h: np.ndarray,
-    u: np.ndarray,
-    nt: np.ndarray,
-    beta: float,
-    damp: float,
-    G: np.ndarray,
-    gc: float | None,
-) -> tuple[np.ndarray, float] | None:
-    """The Newton step ``-(H + damp I)^{-1} (G, gc)`` of the live blocks, in sample space.
-
-    Parameters as :class:`SampleSpaceFactor`'s, and ``G`` (d, k), the gradient of
-    ``F(B, c) = L(sum_j A_j b_j + c) + beta sum_j ||b_j||``, ``gc`` its output-bias entry
-    (None without an output bias).
-
-    Returns
-    -------
-    (P, pc) : (d, k) array and float, or None where no finite step comes out.
-    """
-    factor = SampleSpaceFactor(X, Ms, h, u, nt, beta, damp, gc is not None)
-    P, pc = factor.solve(-G, -gc if gc is not None else 0.0)
-    if not (np.isfinite(P).all() and np.isfinite(pc)) or not float(np.sum(P * P)) + pc * pc > 0:
-        return None
-    return P, pc
