@@ -1,6 +1,6 @@
 """Small beta: optima with more free dimensions than samples, fast solver against CVXPY.
 
-Full:  .venv/bin/python benchmarks/bench_small_beta.py            (about 6 minutes)
+Full:  .venv/bin/python benchmarks/bench_small_beta.py            (about 10 minutes)
 Quick: .venv/bin/python benchmarks/bench_small_beta.py --quick    (seconds, CI)
 ``--cvxpy-max-n 400`` runs CVXPY + Clarabel on the rows up to that n (0: none);
 ``--formulations gated relu``.
@@ -31,7 +31,13 @@ _blas.pin("1")
 
 import numpy as np  # noqa: E402
 
-FULL = [(200, 8, 400, 5e-4), (400, 8, 1000, 1e-3), (1000, 8, 1000, 1e-3), (2000, 8, 1000, 1e-3)]
+FULL = [
+    (200, 8, 400, 5e-4),
+    (400, 8, 1000, 1e-3),
+    (1000, 8, 1000, 1e-3),
+    (2000, 8, 1000, 1e-3),
+    (3000, 8, 1000, 1e-3),
+]
 QUICK = [(60, 3, 60, 1e-3)]
 
 
