@@ -41,6 +41,7 @@ from scipy.linalg import cho_solve, cholesky, solve_triangular
 from scipy.linalg.blas import dsyrk
 
 from .._threads import one_blas_thread
+from ._kernels import adjoint, forward
 
 _SMALL_N = 512  # sample spaces up to this size are factorised on one BLAS thread
 
@@ -112,7 +113,7 @@ class SampleSpaceFactor:
         ridge = damp + 1e-12 * top
         self.ct = ct = 1.0 / (beta / nt + ridge)  # D_t^{-1}, per block
         Y = Ms * (X @ u)  # (n, k): each block's predictions along its direction
-        self.V = V = np.hstack([sq[:, None] * Y, sq[:, None]]) if output_bias else sq[:, None] * Y
+        V = np.hstack([sq[:, None] * Y, sq[:, None]]) if output_bias else sq[:, None] * Y
         self.limit = n <= _SMALL_N
         with self._threads():  # small factorisations run faster on one thread
             self.U = _upper_factor_of_K(X, Ms, Y, ct, sq)
@@ -139,13 +140,13 @@ class SampleSpaceFactor:
         if self.output_bias:
             q_r = np.append(q_r, qc)
         with self._threads():
-            a = sq * np.sum(Ms * (X @ (q_t * ct)), axis=1)  # W D_t^{-1} q_t
+            a = sq * forward(X, Ms, q_t * ct)  # W D_t^{-1} q_t
             Za = solve_triangular(self.U, a, trans="T", check_finite=False)
             rhs = q_r - self.Z.T @ Za
             rho = cho_solve(self.S, rhs) if isinstance(self.S, tuple) else self.S @ rhs  # radial
             t = solve_triangular(self.U, self.Z @ rho + Za, check_finite=False)
         w = sq * t  # h^{1/2} K^{-1} (V rho + a)
-        WTw = X.T @ (Ms * w[:, None])  # (d, k): X^T m_j w ...
+        WTw = adjoint(X, Ms, w)  # (d, k): X^T m_j w ...
         WTw -= u * np.sum(u * WTw, axis=0)[None, :]  # ... projected off u_j
         P = u * rho[None, :k] + ct[None, :] * (q_t - WTw)
         return P, float(rho[k]) if self.output_bias else 0.0
