@@ -193,12 +193,12 @@ def newton_round(
             P, pc, k = _sample_space_step(sub, h, u, safe, live, damping.value, G, gc)
         elif exact == "wide":
             eta = 0.1 if n_steps == 1 else max(min(0.1, g_norm / g_first), 1e-6)
-            factor = _WideFactor.current(factor, sub, h, u, safe, live, damping.value)
+            now = _WideFactor.current(factor, sub, h, u, safe, live, damping.value)
             hvp = _hessian_product(sub, h, u, safe, live, damping.value)
             budget = min(_CG_MAX, max_hvp - n_hvp)
-            P, pc, k = _cg(hvp, factor.preconditioner(live), -G, -gc, eta, budget, xp, 1)
-            k += factor.fresh  # a factorisation counts as one product, like _dense_step
-            factor.stale, factor.fresh = k > _STALE, 0
+            P, pc, k = _cg(hvp, now.preconditioner(live), -G, -gc, eta, budget, xp, 1)
+            k += now is not factor  # a factorisation counts as one product, like _dense_step
+            factor, now.stale = now, k > _STALE
         else:
             if blocks is None or sub.ops.loss.name != "squared":
                 blocks = _cached_block_grams(sub, h, gram_cache, keys)
@@ -472,7 +472,7 @@ class _WideFactor:
             sub.output_bias,
         )
         self.backend = sub.backend
-        self.stale, self.fresh = False, 1
+        self.stale = False  # CG needed more than _STALE products with it
 
     @classmethod
     def current(
