@@ -1,9 +1,9 @@
 """Small beta: optima with more free dimensions than samples, fast solver against CVXPY.
 
-Full:  .venv/bin/python benchmarks/bench_small_beta.py            (about 10 minutes)
+Full:  .venv/bin/python benchmarks/bench_small_beta.py            (about 20 minutes)
 Quick: .venv/bin/python benchmarks/bench_small_beta.py --quick    (seconds, CI)
 ``--cvxpy-max-n 400`` runs CVXPY + Clarabel on the rows up to that n (0: none);
-``--formulations gated relu``.
+``--formulations gated relu``; ``--sizes 4000 6000`` runs only the rows of those n.
 
 At small beta the gated optimum holds hundreds of blocks of d + 1 free dimensions on a
 few hundred samples (``k (d + 1) > n``). There the gated solver's Newton-CG steps did
@@ -37,6 +37,8 @@ FULL = [
     (1000, 8, 1000, 1e-3),
     (2000, 8, 1000, 1e-3),
     (3000, 8, 1000, 1e-3),
+    (4000, 8, 1000, 1e-3),
+    (6000, 8, 1000, 1e-3),
 ]
 QUICK = [(60, 3, 60, 1e-3)]
 
@@ -78,6 +80,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--cvxpy-max-n", type=int, default=400)
     ap.add_argument("--formulations", nargs="+", default=["gated", "relu"])
+    ap.add_argument("--sizes", nargs="+", type=int, default=None, help="only these n")
     args = ap.parse_args()
     from convexnn import solve
 
@@ -90,6 +93,8 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n, d, P, ratio in QUICK if args.quick else FULL:
+        if args.sizes is not None and n not in args.sizes:
+            continue
         for formulation in args.formulations:
             print(run(n, d, P, ratio, formulation, "fast"), flush=True)
             if n <= args.cvxpy_max_n:

@@ -34,6 +34,14 @@ def test_benchmarks_exist():
     assert {p.stem for p in BENCHMARKS} >= {"bench_patterns", "bench_reference"}
 
 
+def test_small_beta_benchmark_runs_only_the_sizes_asked_for():
+    args = ("bench_small_beta.py", "--quick", "--formulations", "gated", "--cvxpy-max-n", "0")
+    rows = _run(*args).stdout.splitlines()
+    assert [line for line in rows if line.startswith("| 60 |")]  # the quick row
+    out = _run(*args, "--sizes", "61").stdout
+    assert "| n | d |" in out and "| 60 |" not in out
+
+
 def test_solver_benchmark_gated_only_skips_relu_rows():
     out = _run("bench_solvers.py", "--quick", "--formulations", "gated", "--no-colgen")
     rows = [line for line in out.stdout.splitlines() if line.startswith("| convexnn")]

@@ -359,10 +359,12 @@ def test_fista_gap_checks_from_tracked_predictions_match_the_reference(
     y = np.maximum(X @ rng.normal(size=(d, 3)), 0).sum(axis=1) + 0.1 * rng.normal(size=n)
     b64, b32 = make_backend({}, caller="t"), make_backend({"dtype": "float32"}, caller="t")
 
+    def make_sub():
+        ops = LossOps(get_loss("squared", caller="t"), y, b64)
+        return fi.SubProblem(X, M, ops, 3.0, output_bias, b64)
+
     def run(**kw):
-        sub = fi.SubProblem(
-            X, M, LossOps(get_loss("squared", caller="t"), y, b64), 3.0, output_bias, b64
-        )
+        sub = make_sub()
         B0 = np.zeros((d, K))
         if refined:
             fi.refine(sub, X.astype(np.float32), M.astype(np.float32), b32, B0, 0.0)
@@ -409,8 +411,13 @@ def test_fista_gap_checks_from_tracked_predictions_match_the_reference(
     if not refined:  # the same run: the check of B_k comes with the gradient at Y_{k+1}
         assert tracked.n_iter == direct.n_iter + 1
         np.testing.assert_allclose(tracked.B, direct.B, rtol=1e-8, atol=1e-10)
-    else:  # float32 rounding may move a check's verdict by a few iterations
-        assert abs(tracked.n_iter - direct.n_iter - 1) <= 10
+    else:  # float32 rounding may move a check's verdict (gaps near tol, 5e-5 apart)
+        # by a few checks: 341 against 355 iterations with scipy 1.17's OpenBLAS 0.3.31.
+        # Both runs stop at points whose float64 gap is within that of tol.
+        for res in (tracked, direct):
+            gap, _ = fi._gap_and_primal(make_sub(), res.B, res.c, y)  # float64
+            assert gap <= 1e-4 + 5e-5
+        assert abs(tracked.n_iter - direct.n_iter - 1) <= 0.1 * direct.n_iter
 
 
 def test_float32_gemms_reach_a_gap_plain_float32_cannot(medium):

@@ -428,3 +428,27 @@ def test_a_round_whose_cg_runs_out_goes_to_sample_space(monkeypatch, wide_progra
     assert rounds[0] is False and True in rounds  # a later round started wide
     assert len(builds) > 0
     assert sol.convex_objective == pytest.approx(p_ref, rel=1e-6)
+
+
+def test_a_narrow_working_set_whose_cg_runs_out_takes_wide_steps(monkeypatch):
+    """Once a CG step ran out of products, a working set with fewer free dimensions
+    than samples takes "wide" steps too (at n = 6000, 638 blocks of 9, 20 CG steps of a
+    round had all run out); the solve is certified at the reference optimum."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 8))
+    y = np.maximum(X @ rng.normal(size=8) + 0.2, 0) + 0.1 * rng.normal(size=200)
+    beta = 0.2 * np.abs(y).max() * np.abs(X).max()  # about 20 blocks of 9 live
+    D = np.asarray(sample_patterns(X, 100, hidden_bias=True, random_state=0))
+    kw = dict(patterns=D, formulation="gated", hidden_bias=True)
+    p_ref = solve(X, y, beta, solver="cvxpy", **kw).convex_objective
+    monkeypatch.setattr(_newton, "_DENSE_FLOPS", 1e5)  # no exact step unless wide
+    monkeypatch.setattr(_newton, "_CG_MAX", 3)  # CG runs out at once
+    widths = []  # free dimensions of each sample-space factorisation
+    factor = _newton.SampleSpaceFactor
+    monkeypatch.setattr(
+        _newton, "SampleSpaceFactor", lambda *a: widths.append(a[3].size) or factor(*a)
+    )
+    sol = solve(X, y, beta, solver="group-lasso", **kw)
+    assert widths and max(widths) < X.shape[0]  # u: (d + 1, k), narrower than n = 200
+    assert sol.status == "optimal"
+    assert sol.convex_objective == pytest.approx(p_ref, rel=1e-6)

@@ -56,7 +56,9 @@ in 3.1 s). Larger ones, once a CG step ran out of products, take "wide" steps up
 ``_WIDE_FLOPS``: CG preconditioned by the sample-space factorisation of an earlier
 step's Hessian (:class:`_WideFactor`), rebuilt after ``_STALE`` products (n = 2000,
 d = 9, 730 blocks: max_iter 71% above the optimum; certified in 134 s with a
-factorisation per step, 73 s so).
+factorisation per step, 73 s so). Working sets narrower than the data take them too
+once CG failed: at n = 6000 a round of 638 blocks of 9 (5742 free dimensions) spent
+51 s in 20 CG steps that all ran out of products, and did not converge.
 """
 
 from __future__ import annotations
@@ -91,13 +93,21 @@ _DENSE_FLOPS = 3e8
 # block through zero, and 20 steps a round left the solve at max_iter (gated sweep cases
 # 39 of seed 3, 74 of seed 2); with 100 they are certified (see the module docstring).
 _DENSE_PER_STEP = 5
-# A working set with more free dimensions than samples (m = k d > n) takes "wide" steps
-# up to this many flops a factorisation once CG failed there (_exact_step_kind). At
-# 1.5e10, n = 3000 (d = 9, about 900 blocks, small beta) still ended at max_iter, 26%
-# above the optimum, in 76 s: now certified in 76 s; the gated Alg2 program at n = 4000,
-# d = 33 went from 21.4 s to 15.7 s (8059 -> 2676 iterations).
-_WIDE_FLOPS = 6e10
-_STALE = 5  # CG products after which a wide step's preconditioner is rebuilt (_WideFactor)
+# A working set takes "wide" steps up to this many flops a factorisation once CG failed
+# there (_exact_step_kind). At 1.5e10, n = 3000 (d = 9, about 900 blocks, small beta)
+# still ended at max_iter, 26% above the optimum, in 76 s: certified in 76 s at 6e10;
+# the gated Alg2 program at n = 4000, d = 33 went from 21.4 s to 15.7 s (8059 -> 2676
+# iterations). At 6e10 (bench_small_beta, one thread), n = 4000 (973 blocks, 7e10 flops
+# a factorisation, 2.7 s) ended at max_iter at a gap of 4.7e-2 after 207 s, n = 6000
+# (999 blocks, 2.1e11, 6.9 s) at 1.3e-3 after 288 s: certified in 84-93 s and 154 s at
+# 3e11 (n = 10,000 needs 3.3e11 for the factorisation alone, and 2.4 GB).
+_WIDE_FLOPS = 3e11
+# CG products after which a wide step's preconditioner is rebuilt (_WideFactor). At
+# n = 6000 a factorisation costs about 90 products: with 5, 24 factorisations in one
+# round (233 s in all), with 15, 7 (154 s); n = 2000 and 4000 within the noise (82 /
+# 85 s, 88 / 93 s); the gated Alg2 program at n = 4000, d = 33 14.3-17.1 s against
+# 19.1-22.4 s (with the rule above).
+_STALE = 15
 _REENTER = 3  # times a converged round lets dropped blocks enter again (_enter)
 _DAMP_TRIES = 4  # ridge increases (x10 each) before a block is dropped or the round ends
 
@@ -430,10 +440,10 @@ def _exact_step_kind(sub: SubProblem, k: int, *, wide: bool = False) -> str | No
     factorised, :func:`_dense_step`; ``m = k d`` free dimensions, at most ``_DENSE_DIM``,
     ``n m^2 + m^3 / 3`` flops) or ``"sample"`` (in sample space, :func:`_sample_space_step`),
     the cheaper within ``_DENSE_FLOPS``; else None (CG). After a CG step of the round
-    ran out of products (``wide``), a working set wider than the data (``m > n``) takes
-    ``"wide"`` steps up to ``_WIDE_FLOPS`` a factorisation (CG preconditioned in sample
-    space, :class:`_WideFactor`): CG alone does not converge there at small beta, where
-    at larger beta it is the cheaper (n = 2000, d = 22, the gated benchmark row: 0.42 s
+    ran out of products (``wide``), the working set takes ``"wide"`` steps up to
+    ``_WIDE_FLOPS`` a factorisation (CG preconditioned in sample space,
+    :class:`_WideFactor`): CG alone does not converge there at small beta, where at
+    larger beta it is the cheaper (n = 2000, d = 22, the gated benchmark row: 0.42 s
     with CG, 0.73 s with a sample-space step each)."""
     if k <= 0:
         return None
@@ -445,7 +455,7 @@ def _exact_step_kind(sub: SubProblem, k: int, *, wide: bool = False) -> str | No
     kind = min(costs, key=costs.__getitem__)
     if costs[kind] <= _DENSE_FLOPS:
         return kind
-    return "wide" if wide and m > n and costs["sample"] <= _WIDE_FLOPS else None
+    return "wide" if wide and costs["sample"] <= _WIDE_FLOPS else None
 
 
 class _WideFactor:
