@@ -99,14 +99,15 @@ _DENSE_PER_STEP = 5
 # the gated Alg2 program at n = 4000, d = 33 went from 21.4 s to 15.7 s (8059 -> 2676
 # iterations). At 6e10 (bench_small_beta, one thread), n = 4000 (973 blocks, 7e10 flops
 # a factorisation, 2.7 s) ended at max_iter at a gap of 4.7e-2 after 207 s, n = 6000
-# (999 blocks, 2.1e11, 6.9 s) at 1.3e-3 after 288 s: certified in 84-93 s and 154 s at
-# 3e11 (n = 10,000 needs 3.3e11 for the factorisation alone, and 2.4 GB).
+# (999 blocks, 2.1e11, 6.9 s) at 1.3e-3 after 288 s: certified in 74-97 s and 154-178 s
+# at 3e11 (with the m <= n rule and _STALE below; n = 10,000 needs 3.3e11 for the
+# factorisation alone, and 2.4 GB).
 _WIDE_FLOPS = 3e11
 # CG products after which a wide step's preconditioner is rebuilt (_WideFactor). At
 # n = 6000 a factorisation costs about 90 products: with 5, 24 factorisations in one
-# round (233 s in all), with 15, 7 (154 s); n = 2000 and 4000 within the noise (82 /
-# 85 s, 88 / 93 s); the gated Alg2 program at n = 4000, d = 33 14.3-17.1 s against
-# 19.1-22.4 s (with the rule above).
+# round (233 s in all), with 15, 7 (154 s); n = 2000 within the noise (82 / 85 s). With
+# the old m > n rule and 5, n = 4000 took 94-98 s (now 74-88 s) and the gated Alg2
+# program at n = 4000, d = 33 23.2-24.3 s (now 15.4-17.1 s).
 _STALE = 15
 _REENTER = 3  # times a converged round lets dropped blocks enter again (_enter)
 _DAMP_TRIES = 4  # ridge increases (x10 each) before a block is dropped or the round ends
