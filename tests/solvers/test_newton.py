@@ -442,7 +442,8 @@ def test_a_narrow_working_set_whose_cg_runs_out_takes_wide_steps(monkeypatch):
     kw = dict(patterns=D, formulation="gated", hidden_bias=True)
     p_ref = solve(X, y, beta, solver="cvxpy", **kw).convex_objective
     monkeypatch.setattr(_newton, "_DENSE_FLOPS", 1e5)  # no exact step unless wide
-    monkeypatch.setattr(_newton, "_CG_MAX", 3)  # CG runs out at once
+    monkeypatch.setattr(_newton, "_CG_MAX", 3)  # CG runs out at once ...
+    monkeypatch.setattr(_newton, "_WIDE_PAYS", 100.0)  # ... a factorisation pays
     widths = []  # free dimensions of each sample-space factorisation
     factor = _newton.SampleSpaceFactor
     monkeypatch.setattr(

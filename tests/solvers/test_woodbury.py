@@ -37,8 +37,9 @@ def test_sample_space_step_is_the_dense_step(n, K, loss, damp, output_bias):
 def test_exact_step_kind_weighs_the_flops(monkeypatch):
     """Factorised (m, m) systems while small; sample space where it is cheaper (wide
     working sets on few samples); CG for large ones, except, once a CG step ran out of
-    products (``wide``), within _WIDE_FLOPS: wider than the data or not (at n = 6000 a
-    round of 5742 free dimensions had 20 CG steps run out)."""
+    products (``wide``), within _WIDE_FLOPS: wider than the data, or narrower where a
+    factorisation costs at most _WIDE_PAYS failed CG steps (at n = 6000 a round of 5742
+    free dimensions had 20 CG steps run out)."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(400, 8))
     _, sub = _sub(X, rng.normal(size=400), 0.1, rng.random((400, 5)) < 0.5)  # d = 9
@@ -50,6 +51,8 @@ def test_exact_step_kind_weighs_the_flops(monkeypatch):
     monkeypatch.setattr(_newton, "_DENSE_FLOPS", 1e6)
     assert kind(sub, 207) is None and kind(sub, 207, wide=True) == "wide"
     assert kind(sub, 30) is None and kind(sub, 30, wide=True) == "wide"  # m = 271 <= n
+    monkeypatch.setattr(_newton, "_WIDE_PAYS", 0.01)  # ... if the factorisation pays
+    assert kind(sub, 30, wide=True) is None and kind(sub, 207, wide=True) == "wide"
     monkeypatch.setattr(_newton, "_WIDE_FLOPS", 1e6)
     assert kind(sub, 207, wide=True) is None
 

@@ -109,6 +109,12 @@ _WIDE_FLOPS = 3e11
 # the old m > n rule and 5, n = 4000 took 94-98 s (now 74-88 s) and the gated Alg2
 # program at n = 4000, d = 33 23.2-24.3 s (now 15.4-17.1 s).
 _STALE = 15
+# A working set narrower than the data (m <= n) takes wide steps only where a
+# factorisation costs at most this many failed CG steps (_CG_MAX products each). At
+# n = 6000 that takes the round of 638 blocks (see the module docstring), not those of
+# 160 and 320 blocks (3.7-4.4 s a factorisation, against 0.6-1.3 s a failed CG step;
+# those rounds converged with CG: 2.2 and 10.5 s, against 5.8 and 13.5 s wide).
+_WIDE_PAYS = 5
 _REENTER = 3  # times a converged round lets dropped blocks enter again (_enter)
 _DAMP_TRIES = 4  # ridge increases (x10 each) before a block is dropped or the round ends
 
@@ -445,7 +451,8 @@ def _exact_step_kind(sub: SubProblem, k: int, *, wide: bool = False) -> str | No
     ``_WIDE_FLOPS`` a factorisation (CG preconditioned in sample space,
     :class:`_WideFactor`): CG alone does not converge there at small beta, where at
     larger beta it is the cheaper (n = 2000, d = 22, the gated benchmark row: 0.42 s
-    with CG, 0.73 s with a sample-space step each)."""
+    with CG, 0.73 s with a sample-space step each). A working set narrower than the data
+    (``m <= n``) only where that costs at most ``_WIDE_PAYS`` failed CG steps."""
     if k <= 0:
         return None
     n, d = sub.X.shape
@@ -456,7 +463,11 @@ def _exact_step_kind(sub: SubProblem, k: int, *, wide: bool = False) -> str | No
     kind = min(costs, key=costs.__getitem__)
     if costs[kind] <= _DENSE_FLOPS:
         return kind
-    return "wide" if wide and costs["sample"] <= _WIDE_FLOPS else None
+    if not (wide and costs["sample"] <= _WIDE_FLOPS):
+        return None
+    # narrower than the data: CG may still converge; a factorisation must cost less
+    # than _WIDE_PAYS failed CG steps (4 n m flops a product)
+    return "wide" if m > n or costs["sample"] <= _WIDE_PAYS * _CG_MAX * 4 * n * m else None
 
 
 class _WideFactor:
