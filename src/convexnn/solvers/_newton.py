@@ -57,8 +57,9 @@ in 3.1 s). Larger ones, once a CG step ran out of products, take "wide" steps up
 step's Hessian (:class:`_WideFactor`), rebuilt after ``_STALE`` products (n = 2000,
 d = 9, 730 blocks: max_iter 71% above the optimum; certified in 134 s with a
 factorisation per step, 73 s so). Working sets narrower than the data take them too
-once CG failed: at n = 6000 a round of 638 blocks of 9 (5742 free dimensions) spent
-51 s in 20 CG steps that all ran out of products, and did not converge.
+once CG failed, where a factorisation costs at most ``_WIDE_PAYS`` failed CG steps: at
+n = 6000 a round of 638 blocks of 9 (5742 free dimensions) spent 51 s in 20 CG steps
+that all ran out of products, and did not converge.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class NewtonResult:
     n_dropped: int  # blocks sent through zero and frozen there
     objective: float
     converged: bool  # the Newton decrement reached dec_tol
-    wide: bool = False  # a CG step ran out of products: wide sets take "wide" steps
+    wide: bool = False  # a CG step ran out of products: "wide" steps (_exact_step_kind)
 
     def summary(self) -> str:
         return (
@@ -167,8 +168,8 @@ def newton_round(
         each column is kept in ``gram_cache`` under its key (the pattern index), so a
         later round computes only its new columns' blocks.
     wide : bool
-        Whether an earlier round's CG step ran out of products: working sets wider than
-        the data then take "wide" steps (:func:`_exact_step_kind`).
+        Whether an earlier round's CG step ran out of products: working sets then take
+        "wide" steps where :func:`_exact_step_kind` says they pay.
     """
     xp = sub.backend.xp
     B = _enter(sub, B, c)

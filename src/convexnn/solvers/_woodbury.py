@@ -1,4 +1,4 @@
-"""The gated Newton step solved in sample space: for working sets wider than the data.
+"""The gated Newton step solved in sample space: for working sets wide against the data.
 
 At small beta the gated optimum can hold more free dimensions than samples: n = 400,
 d = 8 + 1, 1000 sampled patterns, beta = 0.027 has 207 blocks of 9 live at its optimum
