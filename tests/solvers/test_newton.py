@@ -19,7 +19,7 @@ from test_fast import _data  # planted ReLU targets, the fast solvers' test data
 import convexnn.solvers.group_lasso as gl
 from convexnn import ConvergenceWarning, build_problem, sample_patterns, solve
 from convexnn.solvers import _newton
-from convexnn.solvers._fista import SubProblem
+from convexnn.solvers._fista import SubProblem, fista
 from convexnn.solvers._kernels import LossOps, adjoint, column_norms, forward, make_backend
 
 DATA = Path(__file__).parent / "data"
@@ -246,11 +246,9 @@ def test_newton_round_drops_many_vanishing_blocks_per_step(fista_point, scale, n
 
     At 1e-3 they all vanish at the optimum of the working set; one block per Newton
     step took 23 steps and 593 Hessian products (CG), the drop path 10 and 339. At 0.1
-    the Newton model also sends blocks of the optimum through zero. The KKT test of
-    each further drop (zero optimal for that block) keeps the round where one drop per
-    step ends it (CG: 6.3654 against 6.3613; the path without that test ended at 6.47),
-    and a converged round lets dropped blocks whose zero is not optimal enter again: the
-    exact (factorised) steps had ended at 6.402 without that, now at the optimum.
+    the Newton model also sends blocks of the optimum through zero; a converged round
+    lets dropped blocks whose zero is not optimal enter again (the exact, factorised
+    steps had ended at 6.402 without that against the optimum's 6.361).
     """
     sub, B, c, p_ref = _with_extra_blocks(fista_point, 20, scale)
     S = fista_point[-1]
@@ -262,6 +260,49 @@ def test_newton_round_drops_many_vanishing_blocks_per_step(fista_point, scale, n
         assert not out.B[:, S.size :].any()
     else:
         assert out.objective == pytest.approx(p_ref, rel=1e-9)
+
+
+def _small_beta_round(seed, n, d, P, ratio):
+    """A gated working set wider than the data (all P patterns, beta = ratio * max|y| *
+    max|X|), its FISTA point at a gap of 1e-2, and the working set's CVXPY optimum."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = np.maximum(X @ rng.normal(size=d) + 0.2, 0) - 0.5 * np.maximum(X @ rng.normal(size=d), 0)
+    y += 0.1 * rng.normal(size=n)
+    beta = ratio * float(np.abs(y).max() * np.abs(X).max())
+    D = np.asarray(sample_patterns(X, P, hidden_bias=True, random_state=seed))
+    prob, sub = _sub(X, y, beta, D)
+    B0 = np.zeros((d + 1, D.shape[1]))
+    start = fista(sub, B0, 0.0, tol=1e-2, max_iter=300, stop="gap", y_np=prob.y)
+    p_ref = reference_optimum(
+        X, y, beta, D, formulation="gated", hidden_bias=True, output_bias=True
+    )
+    return sub, np.asarray(start.B), float(start.c), p_ref
+
+
+@pytest.mark.parametrize("case", [(1, 60, 3, 80, 1e-2), (2, 100, 4, 100, 1e-3)])
+def test_newton_round_at_small_beta_drops_several_blocks_per_step(case):
+    """More free dimensions than samples: the step drops block after block while F falls.
+
+    Requiring each further drop to leave its block at a KKT point stopped nearly every
+    path after its first block: 22 and 48 steps for 20 and 49 drops; now 15 and 38 for
+    20 and 50, to the same optimum.
+    """
+    sub, B, c, p_ref = _small_beta_round(*case)
+    out = _newton.newton_round(sub, B, c, dec_tol=1e-12, max_steps=50, max_hvp=100_000)
+    assert out.converged
+    assert out.objective == pytest.approx(p_ref, rel=1e-7)
+    assert out.n_dropped >= 1.2 * out.n_steps
+
+
+def test_a_stuck_newton_round_lets_dropped_blocks_enter_again():
+    """A round whose ridge is exhausted with no decrease left (a decrement of 3e-29 under
+    a ridge) lets blocks dropped on the way enter again: it had ended there, unconverged
+    and 6e-6 above the working set's optimum, with blocks of the optimum dropped."""
+    sub, B, c, p_ref = _small_beta_round(0, 80, 4, 80, 1e-3)
+    out = _newton.newton_round(sub, B, c, dec_tol=1e-12, max_steps=50, max_hvp=100_000)
+    assert out.converged
+    assert out.objective == pytest.approx(p_ref, rel=1e-7)
 
 
 def test_enter_lowers_the_objective_along_steepest_directions(fista_point):
