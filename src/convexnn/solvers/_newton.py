@@ -270,29 +270,22 @@ def newton_round(
             a *= 0.5
         # a damped step's decrement understates Newton's: not a test of convergence
         done = damping.value == 0.0 and dec <= max(dec_tol, _ROUNDING * abs(f))
-        if not f_new < f and not done and damping.fail(ridge):
+        decreased = f_new < f
+        if not decreased and not done and damping.fail(ridge):
             continue
-        if f_new < f:
+        if decreased:
             damping.succeed(ridge)
             B, c, f, z = B + a * P, c + a * pc, f_new, z_new
-        elif not done:
-            # Stuck (no decrease, the ridge exhausted): blocks dropped on the way whose
-            # zero is not optimal here enter again, or the round ends.
+        if done or not decreased:  # no decrease left but rounding's, or stuck (the
+            # ridge exhausted): blocks dropped on the way whose zero is not optimal here
+            # enter again, or the round ends (converged only if done).
             B_in = _enter(sub, B, c) if n_entered < _REENTER else B
             if B_in is B:
+                converged = done
                 break
             B, n_entered = B_in, n_entered + 1
             f, z = _value(sub, B, c)
-            damping.reset()
-            continue
-        if done:  # no decrease left but rounding's
-            # Blocks dropped on the way whose zero is not optimal here enter again.
-            B_in = _enter(sub, B, c) if n_entered < _REENTER else B
-            if B_in is B:
-                converged = True
-                break
-            B, n_entered = B_in, n_entered + 1
-            f, z = _value(sub, B, c)
+            damping.reset()  # a no-op when done: no ridge then
     return NewtonResult(B, c, n_hvp, n_steps, n_dropped, f, converged, cg_failed)
 
 
