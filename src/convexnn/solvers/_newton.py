@@ -27,8 +27,9 @@ each (the gated program of the Alg2 benchmark row at n = 4000, d = 32: 10797
 iterations, 33 s, then 6131, 22 s). Each further drop was once also required to leave
 its block at a KKT point (``||g_j|| <= beta`` there); at small beta that test refused
 nearly every path past its first block (319 of 332 at n = 2000), one block went per
-wide step, and the solves took 2-3x as long (n = 400 / 1000 / 2000 at beta = 1e-3 of
-its scale: 4.6 / 21.2 / 112.9 s against 1.5 / 10.4 / 36.6 s). A block dropped
+wide step, and the solves took 2-2.4x as long (n = 400 / 1000 / 2000 / 3000 at
+beta = 1e-3 of its scale: 4.8 / 22.6 / 100.2 / 138.9 s against 2.3 / 10.5 / 41.6 /
+61.4 s; 1.1-1.2x at n = 4000 and 6000). A block dropped
 wrongly comes back: a round that converges, or that cannot lower F any more, lets the
 dropped blocks whose zero is not optimal enter again (at most ``_REENTER`` times), and
 the pricing sees the rest. When the first drop does not lower F, the model is not
