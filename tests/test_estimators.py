@@ -48,7 +48,14 @@ def _blobs(n: int = 60, centers: int = 3, seed: int = 0) -> tuple[np.ndarray, np
 # -- scikit-learn's own checks --------------------------------------------------------------
 
 
-@parametrize_with_checks([ConvexReLURegressor(), ConvexReLUClassifier()])
+@parametrize_with_checks(
+    [
+        ConvexReLURegressor(),
+        ConvexReLUClassifier(),
+        ConvexReLURegressor(formulation="gated"),
+        ConvexReLUClassifier(formulation="gated"),
+    ]
+)
 def test_sklearn_compatible(estimator, check) -> None:  # type: ignore[no-untyped-def]
     check(estimator)
 

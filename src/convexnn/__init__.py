@@ -26,6 +26,7 @@ from .estimators import (
     ConvexReLURegressorCV,
 )
 from .exceptions import ConvergenceWarning
+from .gated_network import GatedReLU, pattern_gates
 from .gauge import GaugeResult, neural_gauge
 from .network import TwoLayerReLU, network_to_convex, recover_network
 from .path import PathResult, solve_path
@@ -54,6 +55,7 @@ __all__ = [
     "ConvexReLURegressor",
     "ConvexReLURegressorCV",
     "DualSolution",
+    "GatedReLU",
     "GaugeResult",
     "PathResult",
     "PatternMatrix",
@@ -70,6 +72,7 @@ __all__ = [
     "extract_patches",
     "network_to_convex",
     "neural_gauge",
+    "pattern_gates",
     "prune_network",
     "recover_network",
     "sample_patterns",

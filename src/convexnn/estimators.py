@@ -46,6 +46,7 @@ from ._validation import (
     host_array,
 )
 from .duality import max_cone_dual_norm
+from .gated_network import GatedReLU
 from .losses import LOSSES, get_loss
 from .network import TwoLayerReLU
 from .patterns import enumerate_patterns, sample_patterns
@@ -53,6 +54,7 @@ from .solve import Solution, solve
 from .solvers import get_solver
 
 Array = NDArray[np.float64]
+Network = TwoLayerReLU | GatedReLU
 
 REGRESSION_LOSSES = ("squared", "huber")
 CLASSIFICATION_LOSSES = ("logistic", "hinge", "squared_hinge", "squared", "cross_entropy")
@@ -208,17 +210,27 @@ class _ConvexReLUBase(BaseEstimator):
         """
         multi = len(solutions) > 1
         self.solution_ = solutions if multi else solutions[0]
-        nets = [_fold_standardization(s.network, self.mean_, self.scale_) for s in solutions]
+        # A gated fit predicts with the gated network (the ReLU network of its blocks
+        # is no model of the gated program); the cross-entropy's joint solution has
+        # no gated network and keeps its ReLU one.
+        gated = self.formulation == "gated" and all(isinstance(s, Solution) for s in solutions)
+        fitted = [s.gated_network if gated else s.network for s in solutions]
+        nets = [_fold_standardization(net, self.mean_, self.scale_) for net in fitted]
         self.networks_ = nets
         self.network_ = _stack_networks(nets) if multi else nets[0]
 
         def pick(values: list[Any], dtype: Any) -> Any:
             return np.asarray(values, dtype=dtype) if multi else values[0]
 
-        self.n_neurons_ = pick([s.n_neurons for s in solutions], np.int64)
-        self.objective_ = pick([s.objective for s in solutions], np.float64)
+        self.n_neurons_ = pick([net.n_neurons for net in fitted], np.int64)
+        # gated: the gated network's objective is the program's (convex_objective)
+        upper = [s.convex_objective if gated else s.objective for s in solutions]
+        self.objective_ = pick(upper, np.float64)
         self.lower_bound_ = pick([s.lower_bound for s in solutions], np.float64)
-        self.duality_gap_ = pick([s.gap for s in solutions], np.float64)
+        gaps = [
+            u - s.lower_bound if gated else s.gap for u, s in zip(upper, solutions, strict=True)
+        ]
+        self.duality_gap_ = pick(gaps, np.float64)
         n_iter = [getattr(s, "n_iter", None) for s in solutions]
         self.n_iter_ = None if None in n_iter else pick(n_iter, np.int64)
         scopes = {s.scope for s in solutions}
@@ -253,22 +265,29 @@ def _solve_kwargs(params: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def _fold_standardization(net: TwoLayerReLU, mean: Array, scale: Array) -> TwoLayerReLU:
+def _fold_standardization(net: Network, mean: Array, scale: Array) -> Network:
     """The same network acting on raw X: ``u -> u / scale``, ``b -> b - (mean/scale)^T u``.
 
     Exact (same predictions), but its weight decay differs from the standardized one.
-    A network without hidden bias gains one when ``mean != 0`` (the centring).
+    A network without hidden bias gains one when ``mean != 0`` (the centring). A gated
+    network's gates are folded the same way.
     """
-    U = net.U / scale[:, None]
-    shift = -(mean / scale) @ net.U
-    if net.b is not None:
-        b: Array | None = net.b + shift
-    else:
-        b = shift if np.any(shift != 0) else None
+    U, b = _fold_layer(net.U, net.b, mean, scale)
+    if isinstance(net, GatedReLU):
+        G, h = _fold_layer(net.G, net.gate_bias, mean, scale)
+        return GatedReLU(G, U, net.alpha, gate_bias=h, b=b, c=net.c)
     return TwoLayerReLU(U, net.alpha, b=b, c=net.c)
 
 
-def _stack_networks(nets: list[TwoLayerReLU]) -> TwoLayerReLU:
+def _fold_layer(U: Array, b: Array | None, mean: Array, scale: Array) -> tuple[Array, Array | None]:
+    """``x_s^T u + b`` with ``x_s = (x - mean) / scale`` as ``x^T u' + b'``."""
+    shift = -(mean / scale) @ U
+    if b is not None:
+        return U / scale[:, None], b + shift
+    return U / scale[:, None], (shift if np.any(shift != 0) else None)
+
+
+def _stack_networks(nets: list[Network]) -> Network:
     """One network with K outputs from K scalar ones: alpha (m_1 + ... + m_K, K) is block
     diagonal, so output k is exactly network k (no neuron feeds two outputs)."""
     m = [net.n_neurons for net in nets]
@@ -276,13 +295,23 @@ def _stack_networks(nets: list[TwoLayerReLU]) -> TwoLayerReLU:
     ends = np.cumsum(m)
     for k, net in enumerate(nets):
         alpha[ends[k] - m[k] : ends[k], k] = net.alpha
-    b = None
-    if any(net.b is not None for net in nets):
-        b = np.concatenate([np.zeros(net.n_neurons) if net.b is None else net.b for net in nets])
+    b = _stacked_bias([(net.n_neurons, net.b) for net in nets])
     c = None
     if any(net.c is not None for net in nets):
         c = np.array([0.0 if net.c is None else float(net.c) for net in nets])
-    return TwoLayerReLU(np.hstack([net.U for net in nets]), alpha, b=b, c=c)
+    U = np.hstack([net.U for net in nets])
+    gated = [net for net in nets if isinstance(net, GatedReLU)]
+    if len(gated) == len(nets):
+        h = _stacked_bias([(net.n_neurons, net.gate_bias) for net in gated])
+        return GatedReLU(np.hstack([net.G for net in gated]), U, alpha, gate_bias=h, b=b, c=c)
+    return TwoLayerReLU(U, alpha, b=b, c=c)
+
+
+def _stacked_bias(parts: list[tuple[int, Array | None]]) -> Array | None:
+    """Biases of stacked networks (zeros for one without), or None if none has one."""
+    if all(b is None for _, b in parts):
+        return None
+    return np.concatenate([np.zeros(m) if b is None else b for m, b in parts])
 
 
 def _beta_max(Xs: Array, targets: list[Array], D: Any, params: dict[str, Any], name: str) -> float:
@@ -355,12 +384,16 @@ _PARAMS_DOC = """
 """
 
 _ATTRS_DOC = """
-    network_ : TwoLayerReLU
-        The trained network on raw features (standardization folded in).
+    network_ : TwoLayerReLU or GatedReLU
+        The trained network on raw features (standardization folded in). With
+        ``formulation="gated"`` the gated ReLU network of the gated program
+        (:class:`convexnn.GatedReLU`; with ``loss="cross_entropy"`` the ReLU network of
+        Theorem 1, as the joint solve has no gated network).
     n_neurons_ : int
         Neurons of the network (m*).
     objective_, lower_bound_, duality_gap_ : float
-        Certified interval of the eq.-(2) optimum of the (standardized) problem:
+        Certified interval of the eq.-(2) optimum of the (standardized) problem (for
+        "gated", of the gated network's training problem):
         ``lower_bound_ <= p* <= objective_``, ``duality_gap_ = objective_ - lower_bound_``.
     certificate_scope_ : {"global", "patterns"}
         "global": the bound holds for networks of any width; "patterns": for the convex

@@ -1,0 +1,231 @@
+"""Gated ReLU networks: the model of the gated program, and gates for given patterns.
+
+The gated program (the relu program (8) without its cone constraints, a group lasso)
+
+    min_u  L(sum_i D_i X u_i + c, y) + beta * sum_i ||u_i||
+
+is the training problem of a *gated* ReLU network (Fiat et al., 2019; Mishkin et al.,
+2022), whose neuron i is switched on by a fixed gate ``g_i`` instead of by its own sign:
+
+    f(x) = sum_i 1[x^T g_i + h_i >= 0] (x^T u_i + b_i) alpha_i + c.
+
+With ``D_i = 1[X g_i + h_i >= 0]`` on the training data, its predictions there are the
+gated program's, and its weight decay ``beta/2 sum_i (||(u_i, b_i)||^2 + alpha_i^2)``,
+balanced, is the program's penalty ``beta sum_i ||u_i||``: the solution of the program is
+this network, with the same objective. The ReLU network recovered from gated blocks by
+Theorem 1 is not (its neurons switch by their own signs); on the benchmark problems it is
+worse than the zero network (``solve`` then returns the zero network as ``network``).
+
+:func:`pattern_gates` finds gates for given patterns: for each pattern the
+maximum-margin gate ``g = argmin ||g||`` s.t. ``s_j x_j^T g >= ||x_j||`` (``s_j = 2 D_ij - 1``;
+a hard-margin SVM through the origin), by one projection on a homogenised cone (the
+batched Lawson-Hanson projections of the relu solver).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._validation import check_beta, check_X
+from .losses import Loss, get_loss
+from .network import _check_output_layer, _check_targets
+
+Array = NDArray[np.float64]
+
+
+class GatedReLU:
+    """A two-layer gated ReLU network: neuron j is on where its gate is.
+
+    ``f(x) = sum_j 1[x^T g_j + h_j >= 0] (x^T u_j + b_j) alpha_j + c``.
+
+    Parameters
+    ----------
+    G : array of shape (d, m)
+        Gate vectors, column j gates neuron j.
+    U : array of shape (d, m)
+        Hidden-layer weights.
+    alpha : array of shape (m,) or (m, c)
+        Output weights.
+    gate_bias, b : arrays of shape (m,) or None
+        Gate offsets ``h`` and hidden biases ``b`` (None: none).
+    c : float, array of shape (c,), or None
+        Output bias (unregularised).
+
+    Notes
+    -----
+    The training objective is that of eq. (2) with the gates fixed:
+
+        L(f(X), y) + beta/2 * sum_j (||u_j||^2 + b_j^2 + alpha_j^2).
+
+    The gates are not trained, so they carry no penalty.
+    """
+
+    def __init__(
+        self,
+        G: Any,
+        U: Any,
+        alpha: Any,
+        gate_bias: Any | None = None,
+        b: Any | None = None,
+        c: Any | None = None,
+    ) -> None:
+        caller = "GatedReLU"
+        G_arr = _weights(G, "G", None, caller)
+        U_arr = _weights(U, "U", G_arr.shape, caller)
+        m = U_arr.shape[1]
+        self.alpha, self.c = _check_output_layer(alpha, c, m, caller)
+        self.G, self.U = G_arr, U_arr
+        self.gate_bias = _bias(gate_bias, "gate_bias", m, caller)
+        self.b = _bias(b, "b", m, caller)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.U.shape[0])
+
+    @property
+    def n_neurons(self) -> int:
+        return int(self.U.shape[1])
+
+    @property
+    def is_multi_output(self) -> bool:
+        return self.alpha.ndim == 2
+
+    def gates(self, X: Any) -> NDArray[np.bool_]:
+        """The gates ``1[X G + h >= 0]``, shape (n, m): the patterns of the neurons."""
+        X_arr = self._check_input(X)
+        return _shifted(X_arr @ self.G, self.gate_bias) >= 0
+
+    def hidden(self, X: Any) -> Array:
+        """Hidden activations ``1[X G + h >= 0] * (X U + b)``, shape (n, m)."""
+        X_arr = self._check_input(X)
+        return np.where(self.gates(X_arr), _shifted(X_arr @ self.U, self.b), 0.0)
+
+    def predict(self, X: Any) -> Array:
+        """Network output ``f(X)``, shape (n,), or (n, c) when alpha has shape (m, c)."""
+        out = self.hidden(X) @ self.alpha
+        return out if self.c is None else out + self.c
+
+    def penalty(self) -> float:
+        """Weight decay ``1/2 * sum_j (||u_j||^2 + b_j^2 + ||alpha_j||^2)`` (without beta)."""
+        total = float(np.sum(self.U**2) + np.sum(self.alpha**2))
+        return 0.5 * (total + (0.0 if self.b is None else float(np.sum(self.b**2))))
+
+    def objective(self, X: Any, y: Any, beta: float, *, loss: str | Loss = "squared") -> float:
+        """``L(f(X), y) + beta * penalty()``; see :meth:`TwoLayerReLU.objective`."""
+        caller = "GatedReLU.objective"
+        X_arr = self._check_input(X)
+        beta_val = check_beta(beta, caller=caller)
+        loss_obj = get_loss(loss, caller=caller)
+        y_arr = _check_targets(y, X_arr.shape[0], self.alpha, loss_obj, caller)
+        return loss_obj.value(self.predict(X_arr), y_arr) + beta_val * self.penalty()
+
+    def _check_input(self, X: Any) -> Array:
+        X_arr = check_X(X, caller="GatedReLU")
+        if X_arr.shape[1] != self.n_features:
+            raise ValueError(
+                f"GatedReLU: X has {X_arr.shape[1]} features but the network expects "
+                f"{self.n_features} (U has shape {self.U.shape})."
+            )
+        return X_arr
+
+    def __repr__(self) -> str:
+        return (
+            f"GatedReLU(n_features={self.n_features}, n_neurons={self.n_neurons}, "
+            f"hidden_bias={self.b is not None}, output_bias={self.c is not None})"
+        )
+
+
+def gated_network(
+    U_eff: Array, gates_eff: Array, *, hidden_bias: bool, output_bias: float | None
+) -> GatedReLU:
+    """The balanced gated network of blocks ``u_i`` (columns of U_eff) and their gates.
+
+    ``u = u_i / sqrt(||u_i||)``, ``alpha = sqrt(||u_i||)``: the same predictions as the
+    program's, and weight decay ``beta sum_i ||u_i||``. Zero blocks are left out. With
+    ``hidden_bias`` the last row of U_eff and gates_eff is the bias / gate offset.
+    """
+    norms = np.linalg.norm(U_eff, axis=0)
+    keep = norms > 0
+    U_eff, G_eff, scale = U_eff[:, keep], gates_eff[:, keep], np.sqrt(norms[keep])
+    U_eff = U_eff / scale
+    if hidden_bias:
+        return GatedReLU(
+            G_eff[:-1], U_eff[:-1], scale, gate_bias=G_eff[-1], b=U_eff[-1], c=output_bias
+        )
+    return GatedReLU(G_eff, U_eff, scale, c=output_bias)
+
+
+def pattern_gates(X: Any, D: Any) -> Array:
+    """Gates ``g_i`` with ``1[X g_i >= 0] = D_i``: the maximum-margin one of each pattern.
+
+    ``g_i = argmin ||g||`` subject to ``s_j x_j^T g >= ||x_j||`` for every row (``s_j =
+    2 D_ij - 1``; a zero row only needs ``D_ij = 1``). In ``(g, t)`` the scaled margins
+    form the cone ``{s_j x_j^T g >= t ||x_j||, t >= 0}``; the projection of ``(0, 1)`` on
+    it is ``(g_i, 1) / (1 + ||g_i||^2)`` (LDP, Lawson & Hanson ch. 23), one batched
+    Lawson-Hanson projection for all patterns.
+
+    Parameters
+    ----------
+    X : array of shape (n, d)
+        The data the patterns are of (with the ones column for a hidden bias).
+    D : array of shape (n, P) of bool
+
+    Returns
+    -------
+    G : array of shape (d, P)
+        Column i reproduces pattern i on X exactly where the pattern is realisable with a
+        margin (every pattern drawn from a gate or enumerated as a cell is, up to rows on
+        the cell's boundary). For a pattern no gate realises, the projection's
+        best effort: its ``1[X g >= 0]`` differs from ``D_i`` on some rows.
+    """
+    from .solvers._cones import project_cones
+
+    X_arr = np.asarray(X, dtype=np.float64)
+    D_arr = np.asarray(D, dtype=bool)
+    d = X_arr.shape[1]
+    norms = np.linalg.norm(X_arr, axis=1)
+    live = norms > 0
+    Xn = X_arr[live] / norms[live, None]
+    # Rows (x_j, -1) with sign +1 where D = 1, rows (x_j, +1) with sign -1 where D = 0
+    # (a zero sign: no constraint), and t >= 0.
+    ones = np.ones((Xn.shape[0], 1))
+    rows = np.vstack([np.hstack([Xn, -ones]), np.hstack([Xn, ones]), np.eye(d + 1)[-1:]])
+    Dl = D_arr[live].T.astype(np.float64)  # (P, n_live)
+    S = np.hstack([Dl, Dl - 1.0, np.ones((Dl.shape[0], 1))])
+    Z = np.zeros((d + 1, D_arr.shape[1]))
+    Z[-1] = 1.0
+    proj = project_cones(rows, S, Z)[0]
+    t = proj[-1]
+    G = proj[:-1] / np.where(t > 0, t, 1.0)
+    bad = np.flatnonzero(~(t > 0))
+    if bad.size:  # no gate with a margin: the least-squares direction, a best effort
+        G[:, bad] = np.linalg.lstsq(X_arr, 2.0 * D_arr[:, bad] - 1.0, rcond=None)[0]
+    return np.ascontiguousarray(G)
+
+
+def _weights(W: Any, name: str, shape: tuple[int, ...] | None, caller: str) -> Array:
+    arr = np.asarray(W, dtype=np.float64)
+    if arr.ndim != 2 or (shape is not None and arr.shape != shape):
+        want = "(n_features, n_neurons)" if shape is None else f"{shape} (that of G)"
+        raise ValueError(f"{caller}: {name} must have shape {want}, got {arr.shape}.")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{caller}: {name} contains NaN or inf; pass finite weights.")
+    return arr
+
+
+def _bias(b: Any, name: str, m: int, caller: str) -> Array | None:
+    if b is None:
+        return None
+    arr = np.asarray(b, dtype=np.float64).reshape(-1)
+    if arr.shape != (m,) or not np.all(np.isfinite(arr)):
+        raise ValueError(
+            f"{caller}: {name} must be {m} finite values (one per neuron), got shape {np.shape(b)}."
+        )
+    return arr
+
+
+def _shifted(Z: Array, shift: Array | None) -> Array:
+    return Z if shift is None else Z + shift
