@@ -179,3 +179,54 @@ def test_gated_classifier_stacks_one_gated_network_per_class() -> None:
     scores = np.column_stack([s.gated_network.predict(Xs) for s in clf.solution_])
     np.testing.assert_allclose(clf.decision_function(X), scores, atol=1e-9)
     assert clf.score(X, y) > 0.8
+
+
+# -- certify -----------------------------------------------------------------------------
+
+
+def _gated_optimum(X: np.ndarray, y: np.ndarray, beta: float, D: np.ndarray, **kw) -> float:
+    """CVXPY (Clarabel) optimum of the gated program over D."""
+    ref = cnn.solve(X, y, beta, patterns=D, formulation="gated", solver="cvxpy", **kw)
+    return float(ref.convex_objective)
+
+
+def test_certify_brackets_the_gated_optimum_for_any_gated_network() -> None:
+    """Random gates and weights: lower bound <= CVXPY's optimum over the patterns and the
+    network's own <= the network's objective; a gated solve's network is certified."""
+    X, y = _data(40, 3, seed=8)
+    rng = np.random.default_rng(9)
+    net = GatedReLU(rng.normal(size=(3, 4)), rng.normal(size=(3, 4)), rng.normal(size=4),
+                    gate_bias=rng.normal(size=4), b=rng.normal(size=4), c=0.2)  # fmt: skip
+    D = _with_ones(X) @ rng.normal(size=(4, 15)) >= 0
+    cert = cnn.certify(net, X, y, 0.5, patterns=D)
+    union = np.unique(np.hstack([D, net.gates(X)]), axis=1)
+    opt = _gated_optimum(X, y, 0.5, union, hidden_bias=True, output_bias=True)
+    assert cert.lower_bound <= opt + 1e-7 * abs(opt) <= cert.upper_bound + 2e-7 * abs(opt)
+    assert cert.upper_bound == pytest.approx(net.objective(X, y, 0.5))
+    assert cert.scope == "patterns" and cert.relative_gap > 1e-2
+
+    sol = cnn.solve(X, y, 0.5, patterns=D, formulation="gated", hidden_bias=True)
+    best = cnn.certify(sol.gated_network, X, y, 0.5, patterns=D)
+    assert best.relative_gap <= 1e-6
+    assert best.upper_bound == pytest.approx(
+        _gated_optimum(X, y, 0.5, D, hidden_bias=True), rel=1e-6
+    )
+
+
+def test_certify_of_a_gated_network_is_global_over_all_patterns() -> None:
+    X, y = _data(30, 2, seed=10)
+    sol = cnn.solve(X, y, 0.3, patterns="exact", formulation="gated", hidden_bias=True)
+    cert = cnn.certify(sol.gated_network, X, y, 0.3)  # enumerates: all patterns of [X, 1]
+    assert cert.scope == "global" and cert.relative_gap <= 1e-6
+
+
+def test_certify_refuses_what_it_cannot_do_for_a_gated_network() -> None:
+    X, y = _data(30, 2)
+    net = GatedReLU(np.ones((2, 1)), np.ones((2, 1)), np.ones(1))
+    with pytest.raises(ValueError, match="formulation='gated'"):
+        cnn.certify(net, X, y, 1.0, formulation="relu")
+    with pytest.raises(ValueError, match="cannot be enumerated within max_patterns=2"):
+        cnn.certify(net, X, y, 1.0, patterns="exact", max_patterns=2)
+    multi = GatedReLU(np.ones((2, 1)), np.ones((2, 1)), np.ones((1, 2)))
+    with pytest.raises(ValueError, match="2 outputs"):
+        cnn.certify(multi, X, y, 1.0)

@@ -56,6 +56,7 @@ from ._validation import (
     check_y,
     host_array,
 )
+from .gated_network import GatedReLU, certify_gated
 from .losses import Loss, get_loss
 from .losses.base import into_dual_domain
 from .network import TwoLayerReLU
@@ -1061,13 +1062,13 @@ def _gap_scale(upper: float, y: Array) -> float:
 
 
 def certify(
-    network: TwoLayerReLU,
+    network: TwoLayerReLU | GatedReLU,
     X: Any,
     y: Any,
     beta: float,
     *,
     patterns: Any = None,
-    formulation: str = "relu",
+    formulation: str | None = None,
     loss: str | Loss = "squared",
     max_patterns: int = 200_000,
     random_state: Any = None,
@@ -1085,9 +1086,12 @@ def certify(
 
     Parameters
     ----------
-    network : TwoLayerReLU
+    network : TwoLayerReLU or GatedReLU
         Its hidden biases ``b`` (if any) make the data ``X_eff = [X, 1]``; its output
-        bias ``c`` (if not None) adds the dual constraint ``1^T lam = 0``.
+        bias ``c`` (if not None) adds the dual constraint ``1^T lam = 0``. A
+        :class:`convexnn.GatedReLU` is certified on the gated program, over the given
+        patterns and its own gates' (global with exhaustive patterns: for gated networks
+        of any width and any gates).
     X : array of shape (n, d)
         Data, with ``d = network.n_features`` (no ones column: the bias is ``network.b``).
     y : array of shape (n,)
@@ -1105,8 +1109,10 @@ def certify(
         1000 Gaussian patterns plus the network's own patterns ``1[X_eff U_eff >= 0]``.
         An array: these patterns of ``X_eff``; the scope is global only for a
         :class:`PatternMatrix` enumerated for this very ``X_eff``.
-    formulation : {"relu", "gated"}
-        Dual constraints. ``"gated"`` gives a looser but still valid bound.
+    formulation : {"relu", "gated"} or None
+        Dual constraints. For a ReLU network ``"gated"`` gives a looser but still valid
+        bound. None: ``"relu"`` for a TwoLayerReLU, ``"gated"`` for a GatedReLU (the
+        only one it takes).
     loss : str or Loss
     max_patterns : int
         Largest number of patterns to enumerate.
@@ -1120,15 +1126,36 @@ def certify(
         width. ``"patterns"``: only for the convex program over the patterns used.
     """
     caller = "certify"
+    if isinstance(network, GatedReLU):
+        if formulation not in (None, "gated"):
+            raise ValueError(
+                f"{caller}: a GatedReLU network is certified on the gated program; pass "
+                f"formulation='gated', got formulation={formulation!r}."
+            )
+        return certify_gated(
+            network,
+            X,
+            y,
+            beta,
+            patterns=patterns,
+            loss=loss,
+            max_patterns=max_patterns,
+            random_state=random_state,
+        )
     if not isinstance(network, TwoLayerReLU):
         raise TypeError(
-            f"{caller}: network must be a convexnn.TwoLayerReLU, got "
+            f"{caller}: network must be a convexnn.TwoLayerReLU or GatedReLU, got "
             f"{type(network).__name__}. Build one with TwoLayerReLU(U, alpha, b, c)."
         )
     X_arr = _check_features(check_X(X, caller=caller), network, caller)
     y_arr = check_y(y, X_arr.shape[0], caller=caller)
     beta_val = check_beta(beta, caller=caller)
-    formulation = check_choice(formulation, FORMULATIONS, caller=caller, name="formulation")
+    formulation = check_choice(
+        "relu" if formulation is None else formulation,
+        FORMULATIONS,
+        caller=caller,
+        name="formulation",
+    )
     loss_obj = get_loss(loss, caller=caller)
     y_arr = loss_obj.check_targets(y_arr, caller)
     max_patterns = check_positive_int(max_patterns, caller=caller, name="max_patterns")

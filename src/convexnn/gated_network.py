@@ -24,14 +24,18 @@ batched Lawson-Hanson projections of the relu solver).
 
 from __future__ import annotations
 
-from typing import Any
+import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import check_beta, check_X
+from ._validation import add_ones_column, check_beta, check_positive_int, check_X, check_y
 from .losses import Loss, get_loss
 from .network import _check_output_layer, _check_targets
+
+if TYPE_CHECKING:
+    from .duality import Certificate
 
 Array = NDArray[np.float64]
 
@@ -204,6 +208,114 @@ def pattern_gates(X: Any, D: Any) -> Array:
     if bad.size:  # no gate with a margin: the least-squares direction, a best effort
         G[:, bad] = np.linalg.lstsq(X_arr, 2.0 * D_arr[:, bad] - 1.0, rcond=None)[0]
     return np.ascontiguousarray(G)
+
+
+def certify_gated(
+    network: GatedReLU,
+    X: Any,
+    y: Any,
+    beta: float,
+    *,
+    patterns: Any,
+    loss: str | Loss,
+    max_patterns: int,
+    random_state: Any,
+) -> Certificate:
+    """:func:`convexnn.certify` for a gated network: bounds on the gated program.
+
+    The network is a point of the gated program over its own patterns ``1[X G + h >=
+    0]`` (neuron j is the block ``alpha_j (u_j, b_j)`` of its gate's pattern), so its
+    objective is an upper bound, and the dual candidate of its predictions, scaled to
+    the gated dual norms over the given patterns and its own, a lower bound. Scope
+    "global" with exhaustive patterns: the bound holds for gated networks of any width
+    and any gates.
+    """
+    from .duality import N_SAMPLED_PATTERNS, dual_certificate
+    from .patterns import enumerate_patterns, sample_patterns
+    from .patterns._matrix import pattern_scope
+    from .problem import ConvexReLUProblem, check_patterns
+
+    caller = "certify"
+    max_patterns = check_positive_int(max_patterns, caller=caller, name="max_patterns")
+    if network.is_multi_output:
+        raise ValueError(
+            f"{caller}: a gated network with {network.alpha.shape[1]} outputs; certify "
+            f"takes scalar-output networks (certify each output's network)."
+        )
+    X_arr = network._check_input(X)
+    y_arr = check_y(y, X_arr.shape[0], caller=caller)
+    beta_val = check_beta(beta, caller=caller)
+    loss_obj = get_loss(loss, caller=caller)
+    y_arr = loss_obj.check_targets(y_arr, caller)
+    hidden_bias = network.b is not None or network.gate_bias is not None
+    X_eff = add_ones_column(X_arr) if hidden_bias else X_arr
+    if patterns is None or isinstance(patterns, str):
+        if patterns not in (None, "exact", "sampled"):
+            raise ValueError(
+                f"{caller}: patterns must be None, 'exact', 'sampled' or a boolean array "
+                f"of shape (n, P), got the string {patterns!r}."
+            )
+        D: Any = None
+        if patterns != "sampled":
+            try:
+                D = enumerate_patterns(X_arr, hidden_bias=hidden_bias, max_patterns=max_patterns)
+            except ValueError as exc:
+                if patterns == "exact":
+                    raise ValueError(
+                        f"{caller}: the patterns of X cannot be enumerated within "
+                        f"max_patterns={max_patterns} ({exc}) Streaming them is implemented "
+                        f"for ReLU networks only; raise max_patterns or pass "
+                        f"patterns='sampled' or an array."
+                    ) from exc
+                warnings.warn(
+                    f"{caller}: the patterns of X cannot be enumerated within max_patterns="
+                    f"{max_patterns} ({exc}) The certificate is relative to "
+                    f"{N_SAMPLED_PATTERNS} sampled patterns plus the network's own, NOT "
+                    f"global.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+        scope = "global" if D is not None else "patterns"
+        if D is None:
+            D = sample_patterns(
+                X_arr,
+                N_SAMPLED_PATTERNS,
+                hidden_bias=hidden_bias,
+                random_state=random_state,
+                unique=False,
+            )
+    else:
+        D = check_patterns(patterns, X_arr.shape[0], caller=caller)
+        scope = pattern_scope(D, X_eff, hidden_bias=hidden_bias, caller=caller)
+    P = D.shape[1]
+    both = np.hstack([np.asarray(D, dtype=bool), network.gates(X_arr)])
+    D_all, index = np.unique(both, axis=1, return_inverse=True)
+    # The network as a point of the gated program: neuron j in its gate's column.
+    blocks = alpha_blocks(network, hidden_bias)
+    V = np.zeros((X_eff.shape[1], D_all.shape[1]))
+    np.add.at(V.T, np.ravel(index)[P:], blocks.T)
+    problem = ConvexReLUProblem(
+        X=X_eff,
+        y=y_arr,
+        beta=beta_val,
+        D=D_all,
+        formulation="gated",
+        loss=loss_obj,
+        hidden_bias=hidden_bias,
+        output_bias=network.c is not None,
+    )
+    z = network.predict(X_arr)
+    upper = loss_obj.value(z, y_arr) + beta_val * network.penalty()
+    return dual_certificate(problem, z, upper, scope=scope, blocks=(V, np.zeros_like(V)))
+
+
+def alpha_blocks(network: GatedReLU, hidden_bias: bool) -> Array:
+    """``alpha_j (u_j, b_j)`` of each neuron (d(+1), m): its block of the gated program."""
+    U = network.U
+    if hidden_bias:
+        b = np.zeros(network.n_neurons) if network.b is None else network.b
+        U = np.vstack([U, b[None, :]])
+    return np.asarray(U * network.alpha, dtype=np.float64)
 
 
 def _weights(W: Any, name: str, shape: tuple[int, ...] | None, caller: str) -> Array:
