@@ -135,6 +135,12 @@ class GatedReLU:
             )
         return X_arr
 
+    def to_torch(self, dtype: Any = None) -> Any:
+        """The module ``GatedReLUModule`` (frozen gates); see :func:`convexnn.export.to_torch`."""
+        from .export.torch import to_torch
+
+        return to_torch(self, dtype=dtype)
+
     def __repr__(self) -> str:
         return (
             f"GatedReLU(n_features={self.n_features}, n_neurons={self.n_neurons}, "

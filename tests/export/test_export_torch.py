@@ -195,3 +195,39 @@ def test_estimator_network_exports() -> None:
     np.testing.assert_allclose(
         _torch_out(module, X, torch.float64), clf.decision_function(X), rtol=0, atol=1e-10
     )
+
+
+@pytest.mark.parametrize("biases", [False, True])
+def test_gated_network_exports_with_frozen_gates(biases: bool) -> None:
+    """The module computes the gated network; training it moves U and alpha, not the
+    gates (the gated program's gates are fixed)."""
+    rng = np.random.default_rng(1)
+    d, m = 3, 5
+    extra = {"gate_bias": rng.normal(size=m), "b": rng.normal(size=m), "c": 0.4} if biases else {}
+    net = cnn.GatedReLU(
+        rng.normal(size=(d, m)), rng.normal(size=(d, m)), rng.normal(size=m), **extra
+    )
+    X = rng.normal(size=(30, d))
+    module = net.to_torch()
+    np.testing.assert_allclose(
+        _torch_out(module, X, torch.float64)[:, 0], net.predict(X), atol=1e-12
+    )
+    trainable = {name for name, p in module.named_parameters() if p.requires_grad}
+    assert trainable and not any(name.startswith("gate.") for name in trainable)
+    gate_before = module.gate.weight.detach().clone()
+    module(torch.tensor(X)).sum().backward()
+    assert module.hidden.weight.grad is not None and module.gate.weight.grad is None
+    assert torch.equal(module.gate.weight, gate_before)
+
+
+def test_gated_estimator_network_exports() -> None:
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(45, n_features=2, centers=3, random_state=0)
+    clf = cnn.ConvexReLUClassifier(
+        loss="squared", formulation="gated", n_patterns=6, random_state=0
+    )
+    module = clf.fit(X, y).network_.to_torch()
+    np.testing.assert_allclose(
+        _torch_out(module, X, torch.float64), clf.decision_function(X), rtol=0, atol=1e-10
+    )

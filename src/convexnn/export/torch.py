@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..gated_network import GatedReLU
 from ..network import TwoLayerReLU
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -41,14 +42,16 @@ def _import_torch(caller: str) -> Any:
     return torch
 
 
-def to_torch(network: TwoLayerReLU, dtype: Any = None) -> torch_mod.nn.Sequential:
+def to_torch(network: TwoLayerReLU | GatedReLU, dtype: Any = None) -> torch_mod.nn.Module:
     """Export a network as ``Sequential(Linear, ReLU, Linear)``.
 
     Parameters
     ----------
-    network : TwoLayerReLU
+    network : TwoLayerReLU or GatedReLU
         ``U`` of shape (d, m), ``alpha`` of shape (m,) or (m, k), hidden biases ``b``
-        (m,) or None, output bias ``c`` (scalar, (k,)) or None.
+        (m,) or None, output bias ``c`` (scalar, (k,)) or None. A :class:`GatedReLU`
+        becomes a ``GatedReLUModule`` (:mod:`convexnn.export._torch_gated`): the same
+        two Linear layers and a third, frozen, for its gates.
     dtype : torch.dtype or None
         Parameter dtype; None means ``torch.float64`` (outputs then equal
         ``network.predict`` to rounding; ``torch.float32`` to about 1e-6 relative).
@@ -62,34 +65,42 @@ def to_torch(network: TwoLayerReLU, dtype: Any = None) -> torch_mod.nn.Sequentia
     """
     caller = "to_torch"
     torch = _import_torch(caller)
-    if not isinstance(network, TwoLayerReLU):
+    if not isinstance(network, (TwoLayerReLU, GatedReLU)):
         raise TypeError(
-            f"{caller}: network must be a convexnn.TwoLayerReLU, got {type(network).__name__}."
+            f"{caller}: network must be a convexnn.TwoLayerReLU or GatedReLU, got "
+            f"{type(network).__name__}."
         )
     dtype = torch.float64 if dtype is None else dtype
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"{caller}: dtype must be a floating torch.dtype, got {dtype!r}.")
-    U = np.asarray(network.U, dtype=np.float64)
-    d, m = U.shape
     alpha = np.asarray(network.alpha, dtype=np.float64)
     alpha_2d = alpha[:, None] if alpha.ndim == 1 else alpha
     k = alpha_2d.shape[1]
+    first = _linear(torch, network.U.T, network.b, dtype)
+    c = None if network.c is None else np.broadcast_to(np.asarray(network.c), (k,))
+    second = _linear(torch, alpha_2d.T, c, dtype)
+    if isinstance(network, GatedReLU):
+        from ._torch_gated import GatedReLUModule
+
+        return GatedReLUModule(_linear(torch, network.G.T, network.gate_bias, dtype), first, second)
+    return torch.nn.Sequential(first, torch.nn.ReLU(), second)
+
+
+def _linear(torch: Any, weight: Any, bias: Any, dtype: Any) -> Any:
+    """``Linear`` with these float64 weight (out, in) and bias (None: ``bias=False``)."""
+    out_features, in_features = np.shape(weight)
     with warnings.catch_warnings():  # the zero network (m = 0): nothing to initialise
         warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
-        first = torch.nn.Linear(d, m, bias=network.b is not None, dtype=dtype)
-        second = torch.nn.Linear(m, k, bias=network.c is not None, dtype=dtype)
+        layer = torch.nn.Linear(in_features, out_features, bias=bias is not None, dtype=dtype)
 
     def tensor(a: Any) -> Any:
         return torch.tensor(np.array(a, dtype=np.float64), dtype=torch.float64)
 
     with torch.no_grad():  # copy_ rounds float64 -> dtype once
-        first.weight.copy_(tensor(U.T))
-        if network.b is not None:
-            first.bias.copy_(tensor(network.b))
-        second.weight.copy_(tensor(alpha_2d.T))
-        if network.c is not None:
-            second.bias.copy_(tensor(np.broadcast_to(np.asarray(network.c), (k,))))
-    return torch.nn.Sequential(first, torch.nn.ReLU(), second)
+        layer.weight.copy_(tensor(weight))
+        if bias is not None:
+            layer.bias.copy_(tensor(bias))
+    return layer
 
 
 def from_torch(module: Any) -> TwoLayerReLU:
