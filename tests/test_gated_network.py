@@ -139,6 +139,7 @@ def test_gated_solution_is_its_gated_network(
     assert obj == pytest.approx(sol.convex_objective, rel=1e-9)
     assert obj - sol.lower_bound <= 1e-6 * abs(obj)  # certified for the gated network
     assert obj < sol.objective  # better than the Theorem-1 network of the gated blocks
+    assert f"gated network (sol.gated_network): {net.n_neurons} neurons" in sol.summary()
 
 
 def test_a_relu_solution_has_no_gated_network() -> None:

@@ -125,31 +125,36 @@ class Solution:
             if self.scope == "global"
             else f"relative to the {self.patterns.shape[1]} {self.pattern_source} patterns only"
         )
-        return "\n".join(
-            [
-                f"formulation={self.formulation}  solver={self.solver}  status={self.status}",
-                f"patterns: P={self.patterns.shape[1]} ({self.pattern_source})",
-                f"neurons m* = {self.n_neurons}",
-                f"convex optimum            = {self.convex_objective:.10g}"
-                + (
-                    "  (attained by the gated network, sol.gated_network; a relaxation "
-                    "of the ReLU program)"
-                    if self.formulation == "gated"
-                    else ""
-                ),
-                f"ReLU network objective (2) = {self.objective:.10g}  (upper bound)",
-                f"certified lower bound      = {self.lower_bound:.10g}",
-                f"gap = {self.gap:.3g}  (relative {self.relative_gap:.3g}), scope: {scope}",
+        lines = [
+            f"formulation={self.formulation}  solver={self.solver}  status={self.status}",
+            f"patterns: P={self.patterns.shape[1]} ({self.pattern_source})",
+        ]
+        if self.formulation == "gated":
+            m = int((np.linalg.norm(self.V - self.W, axis=0) > 0).sum())
+            gated_gap = self.convex_objective - self.lower_bound
+            rel = gated_gap / max(abs(self.convex_objective), 1e-300)
+            lines += [
+                f"gated network (sol.gated_network): {m} neurons, objective "
+                f"{self.convex_objective:.10g} = the gated program's optimum (a relaxation "
+                f"of the ReLU program), certified gap {gated_gap:.3g} (relative {rel:.3g})",
+                f"ReLU network of its blocks (sol.network, Theorem 1): m* = {self.n_neurons}",
             ]
-            + (
-                [
-                    "negative gap: the returned network (after merging near-parallel "
-                    "neurons) lies outside these patterns and beats their optimum"
-                ]
-                if self.gap < 0
-                else []
+        else:
+            lines += [
+                f"neurons m* = {self.n_neurons}",
+                f"convex optimum            = {self.convex_objective:.10g}",
+            ]
+        lines += [
+            f"ReLU network objective (2) = {self.objective:.10g}  (upper bound)",
+            f"certified lower bound      = {self.lower_bound:.10g}",
+            f"gap = {self.gap:.3g}  (relative {self.relative_gap:.3g}), scope: {scope}",
+        ]
+        if self.gap < 0:
+            lines.append(
+                "negative gap: the returned network (after merging near-parallel "
+                "neurons) lies outside these patterns and beats their optimum"
             )
-        )
+        return "\n".join(lines)
 
     def __repr__(self) -> str:
         return (
