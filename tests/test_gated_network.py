@@ -70,6 +70,15 @@ def test_a_pattern_no_gate_realises_gets_a_finite_best_effort() -> None:
     np.testing.assert_array_equal(X @ G[:, 1] >= 0, D[:, 1])
 
 
+def test_pattern_gates_rejects_bad_input() -> None:
+    X = np.ones((4, 2))
+    with pytest.raises(ValueError, match="patterns must be a boolean array of shape"):
+        pattern_gates(X, np.ones((3, 2), dtype=bool))
+    X[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        pattern_gates(X, np.ones((4, 2), dtype=bool))
+
+
 # -- GatedReLU ---------------------------------------------------------------------------
 
 

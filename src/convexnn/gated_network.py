@@ -187,14 +187,16 @@ def pattern_gates(X: Any, D: Any) -> Array:
     -------
     G : array of shape (d, P)
         Column i reproduces pattern i on X exactly where the pattern is realisable with a
-        margin (every pattern drawn from a gate or enumerated as a cell is, up to rows on
-        the cell's boundary). For a pattern no gate realises, the projection's
-        best effort: its ``1[X g >= 0]`` differs from ``D_i`` on some rows.
+        margin (every pattern drawn from a gate or enumerated as a full-dimensional cell
+        is). For a pattern no such gate realises (e.g. ``x`` and ``-x`` both on), a best
+        effort: that gate or the least-squares direction ``X^+ (2 D_i - 1)``, whichever
+        reproduces more rows; its ``1[X g >= 0]`` differs from ``D_i`` on some rows.
     """
+    from .problem import check_patterns
     from .solvers._cones import project_cones
 
-    X_arr = np.asarray(X, dtype=np.float64)
-    D_arr = np.asarray(D, dtype=bool)
+    X_arr = check_X(X, caller="pattern_gates")
+    D_arr = np.asarray(check_patterns(D, X_arr.shape[0], caller="pattern_gates"), dtype=bool)
     d = X_arr.shape[1]
     norms = np.linalg.norm(X_arr, axis=1)
     live = norms > 0
@@ -210,9 +212,12 @@ def pattern_gates(X: Any, D: Any) -> Array:
     proj = project_cones(rows, S, Z)[0]
     t = proj[-1]
     G = proj[:-1] / np.where(t > 0, t, 1.0)
-    bad = np.flatnonzero(~(t > 0))
-    if bad.size:  # no gate with a margin: the least-squares direction, a best effort
-        G[:, bad] = np.linalg.lstsq(X_arr, 2.0 * D_arr[:, bad] - 1.0, rcond=None)[0]
+    wrong = ((X_arr @ G >= 0) != D_arr).sum(axis=0)
+    bad = np.flatnonzero(wrong > 0)
+    if bad.size:  # no gate with a margin: the least-squares direction if it does better
+        ls = np.linalg.lstsq(X_arr, 2.0 * D_arr[:, bad] - 1.0, rcond=None)[0]
+        better = ((X_arr @ ls >= 0) != D_arr[:, bad]).sum(axis=0) < wrong[bad]
+        G[:, bad[better]] = ls[:, better]
     return np.ascontiguousarray(G)
 
 
