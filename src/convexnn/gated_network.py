@@ -141,6 +141,19 @@ class GatedReLU:
 
         return to_torch(self, dtype=dtype)
 
+    @classmethod
+    def from_torch(cls, module: Any) -> GatedReLU:
+        """Import a ``GatedReLUModule`` (see :meth:`to_torch`), e.g. after training it."""
+        from .export.torch import from_torch
+
+        network = from_torch(module)
+        if not isinstance(network, GatedReLU):
+            raise TypeError(
+                f"GatedReLU.from_torch: module must be a GatedReLUModule (from "
+                f"GatedReLU.to_torch), got {type(module).__name__}."
+            )
+        return network
+
     def __repr__(self) -> str:
         return (
             f"GatedReLU(n_features={self.n_features}, n_neurons={self.n_neurons}, "

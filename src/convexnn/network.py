@@ -200,7 +200,13 @@ class TwoLayerReLU:
         """Import a Linear-ReLU-Linear module; see :func:`convexnn.export.from_torch`."""
         from .export.torch import from_torch
 
-        return from_torch(module)
+        network = from_torch(module)
+        if not isinstance(network, TwoLayerReLU):
+            raise TypeError(
+                "TwoLayerReLU.from_torch: the module is a gated network; import it with "
+                "GatedReLU.from_torch (or convexnn.export.from_torch)."
+            )
+        return network
 
 
 def _hidden(X: Array, U: Array, b: Array | None) -> Array:

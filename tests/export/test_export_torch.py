@@ -231,3 +231,42 @@ def test_gated_estimator_network_exports() -> None:
     np.testing.assert_allclose(
         _torch_out(module, X, torch.float64), clf.decision_function(X), rtol=0, atol=1e-10
     )
+
+
+def test_gated_round_trip_and_a_torch_trained_gated_network_is_certified() -> None:
+    """Export, train the weights in torch (gates fixed), import, certify: the bound holds
+    (<= the gated optimum over the patterns and the network's own, by CVXPY)."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(40, 2))
+    y = np.maximum(X @ np.array([1.0, -0.5]) + 0.2, 0.0) + 0.05 * rng.normal(size=40)
+    net = cnn.GatedReLU(rng.normal(size=(2, 6)), 0.1 * rng.normal(size=(2, 6)), np.ones(6),
+                        gate_bias=rng.normal(size=6), b=np.zeros(6), c=0.0)  # fmt: skip
+    back = cnn.GatedReLU.from_torch(net.to_torch())
+    for name in ("G", "U", "alpha", "gate_bias", "b"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(net, name))
+    module = net.to_torch()
+    opt = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=0.05)
+    Xt, yt, beta = torch.tensor(X), torch.tensor(y), 0.1
+    for _ in range(200):
+        opt.zero_grad()
+        pen = sum(
+            (p**2).sum() for n, p in module.named_parameters() if "weight" in n and "gate" not in n
+        )
+        pen = pen + (module.hidden.bias**2).sum()
+        loss = 0.5 * ((module(Xt)[:, 0] - yt) ** 2).sum() + 0.5 * beta * pen
+        loss.backward()
+        opt.step()
+    trained = cnn.GatedReLU.from_torch(module)
+    np.testing.assert_array_equal(trained.G, net.G)  # the gates did not move
+    assert trained.objective(X, y, beta) < net.objective(X, y, beta)
+    cert = cnn.certify(trained, X, y, beta, patterns="exact")
+    assert cert.scope == "global" and cert.upper_bound == pytest.approx(
+        trained.objective(X, y, beta)
+    )
+    best = cnn.solve(X, y, beta, patterns="exact", formulation="gated", hidden_bias=True,
+                     output_bias=True, solver="cvxpy")  # fmt: skip
+    assert cert.lower_bound <= best.convex_objective * (1 + 1e-6) <= cert.upper_bound * (1 + 2e-6)
+    with pytest.raises(TypeError, match=r"GatedReLU\.from_torch"):
+        cnn.TwoLayerReLU.from_torch(module)
+    with pytest.raises(TypeError, match="must be a GatedReLUModule"):
+        cnn.GatedReLU.from_torch(_network(True, True).to_torch())

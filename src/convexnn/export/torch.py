@@ -103,7 +103,7 @@ def _linear(torch: Any, weight: Any, bias: Any, dtype: Any) -> Any:
     return layer
 
 
-def from_torch(module: Any) -> TwoLayerReLU:
+def from_torch(module: Any) -> TwoLayerReLU | GatedReLU:
     """Import a ``Linear -> ReLU -> Linear`` PyTorch module as a :class:`TwoLayerReLU`.
 
     The module's leaf submodules, in registration order, must be exactly ``Linear``,
@@ -122,10 +122,16 @@ def from_torch(module: Any) -> TwoLayerReLU:
     TwoLayerReLU
         ``U = weight_1^T`` (d, m), ``b = bias_1`` or None, ``alpha = weight_2^T`` as shape
         (m,) when ``k = 1`` and (m, k) otherwise, ``c = bias_2`` (a float when ``k = 1``)
-        or None. Parameters are copied to float64 NumPy arrays.
+        or None. Parameters are copied to float64 NumPy arrays. A ``GatedReLUModule``
+        (what :func:`to_torch` makes of a :class:`GatedReLU`, e.g. after training its
+        weights in PyTorch) gives a :class:`GatedReLU` back.
     """
     caller = "from_torch"
     torch = _import_torch(caller)
+    from ._torch_gated import GatedReLUModule
+
+    if isinstance(module, GatedReLUModule):
+        return _gated_network(module)
     first, second = _linear_relu_linear(module, torch, caller)
     if second.in_features != first.out_features:
         raise ValueError(
@@ -142,6 +148,27 @@ def from_torch(module: Any) -> TwoLayerReLU:
     network = TwoLayerReLU(U, alpha, b=b, c=c)
     _check_probe(module, network, first.weight, torch, caller)
     return network
+
+
+def _gated_network(module: Any) -> GatedReLU:
+    """The :class:`GatedReLU` of a ``GatedReLUModule`` (float64 copies of its layers)."""
+
+    def bias(layer: Any) -> Any:
+        return None if layer.bias is None else _to_numpy(layer.bias)
+
+    alpha = _to_numpy(module.output.weight).T
+    c = bias(module.output)
+    if alpha.shape[1] == 1:
+        alpha = alpha[:, 0]
+        c = None if c is None else float(c[0])
+    return GatedReLU(
+        _to_numpy(module.gate.weight).T,
+        _to_numpy(module.hidden.weight).T,
+        alpha,
+        gate_bias=bias(module.gate),
+        b=bias(module.hidden),
+        c=c,
+    )
 
 
 def _linear_relu_linear(module: Any, torch: Any, caller: str) -> tuple[Any, Any]:
