@@ -8,11 +8,11 @@ The problems of ``bench_solvers.py`` (planted-ReLU regression, hidden bias, the 
 sampled patterns, beta = 1e-2 of its largest useful value). Each is solved with both
 formulations; the test set is 4000 fresh points of the same planted network, without
 noise. Columns (squared error on the test set): the gated network of the gated solve
-(``Solution.gated_network``, maximum-margin gates from ``pattern_gates``), the same
+(``Solution.gated_network(X)``, maximum-margin gates from ``pattern_gates``), the same
 blocks with the Gaussian gates the patterns were drawn from, the relu optimum's
 network, and the Theorem-1 ReLU network of the gated blocks (``recover_network``: what
 the gated solve's ``network`` was built from). Times: the gated solve, its gates (first
-access of ``gated_network``), the relu solve; one BLAS thread, wall seconds.
+``gated_network(X)``), the relu solve; one BLAS thread, wall seconds.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def run(spec) -> str:
         g = cnn.solve(b.X, b.y, b.beta, patterns=b.D, formulation="gated", hidden_bias=True)
         t_gated = time.perf_counter() - t
         t = time.perf_counter()
-        net = g.gated_network
+        net = g.gated_network(b.X)
         t_gates = time.perf_counter() - t
         t = time.perf_counter()
         r = cnn.solve(b.X, b.y, b.beta, patterns=b.D, formulation="relu", hidden_bias=True)

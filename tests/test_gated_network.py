@@ -133,7 +133,7 @@ def test_gated_solution_is_its_gated_network(
         X, y, beta, patterns=patterns, formulation="gated", loss=loss, n_patterns=60,
         hidden_bias=hidden_bias, output_bias=output_bias, random_state=0,
     )  # fmt: skip
-    net = sol.gated_network
+    net = sol.gated_network(X)
     assert isinstance(net, GatedReLU) and net.n_neurons == int(
         (np.linalg.norm(sol.V - sol.W, axis=0) > 0).sum()
     )
@@ -148,14 +148,43 @@ def test_gated_solution_is_its_gated_network(
     assert obj == pytest.approx(sol.convex_objective, rel=1e-9)
     assert obj - sol.lower_bound <= 1e-6 * abs(obj)  # certified for the gated network
     assert obj < sol.objective  # better than the Theorem-1 network of the gated blocks
-    assert f"gated network (sol.gated_network): {net.n_neurons} neurons" in sol.summary()
+    assert f"gated network (sol.gated_network(X)): {net.n_neurons} neurons" in sol.summary()
+
+
+def test_patterns_without_gates_warn_and_the_estimator_reports_its_network() -> None:
+    """The flips of alg3 are not half-spaces: the gated network warns, differs from the
+    program, and the estimator's objective_ is its network's own (not the program's)."""
+    X, y = _data(80, 2, seed=11)
+    D = cnn.sample_patterns(X, 40, method="alg3", hidden_bias=True, random_state=0)
+    sol = cnn.solve(X, y, 0.2, patterns=D, formulation="gated", hidden_bias=True)
+    with pytest.warns(UserWarning, match="patterns have no gate"):
+        net = sol.gated_network(X)
+    assert net.objective(X, y, 0.2) > sol.convex_objective * (1 + 1e-3)
+    reg = ConvexReLURegressor(
+        formulation="gated", beta=0.2, pattern_method="alg3", n_patterns=40, random_state=0
+    )
+    with pytest.warns(UserWarning, match="patterns have no gate"):
+        reg.fit(X, y)
+    Xs = (X - reg.mean_) / reg.scale_
+    with pytest.warns(UserWarning, match="patterns have no gate"):
+        own = reg.solution_.gated_network(Xs).objective(Xs, y, 0.2)
+    assert reg.objective_ == pytest.approx(own) and reg.objective_ > reg.solution_.convex_objective
+    assert reg.duality_gap_ == pytest.approx(own - reg.lower_bound_)
+
+
+def test_gated_network_checks_its_data() -> None:
+    X, y = _data(30, 2)
+    sol = cnn.solve(X, y, 1.0, patterns="sampled", n_patterns=20, formulation="gated",
+                    hidden_bias=True, random_state=0)  # fmt: skip
+    with pytest.raises(ValueError, match=r"X must be the \(30, 3 or 2\) features"):
+        sol.gated_network(X[:10])
 
 
 def test_a_relu_solution_has_no_gated_network() -> None:
     X, y = _data(30, 2)
     sol = cnn.solve(X, y, 1.0, patterns="sampled", n_patterns=20, random_state=0)
-    with pytest.raises(AttributeError, match="formulation='gated'"):
-        sol.gated_network  # noqa: B018
+    with pytest.raises(ValueError, match="formulation='gated'"):
+        sol.gated_network(X)
 
 
 # -- estimators --------------------------------------------------------------------------
@@ -171,10 +200,10 @@ def test_gated_regressor_predicts_with_its_gated_network() -> None:
     sol = reg.solution_
     assert isinstance(reg.network_, GatedReLU)
     Xs = (X - reg.mean_) / reg.scale_
-    np.testing.assert_allclose(reg.predict(X), sol.gated_network.predict(Xs), atol=1e-9)
+    np.testing.assert_allclose(reg.predict(X), sol.gated_network(Xs).predict(Xs), atol=1e-9)
     assert reg.objective_ == pytest.approx(sol.convex_objective)
     assert reg.duality_gap_ == pytest.approx(sol.convex_objective - sol.lower_bound)
-    assert reg.n_neurons_ == sol.gated_network.n_neurons > 0
+    assert reg.n_neurons_ == sol.gated_network(Xs).n_neurons > 0
     assert reg.score(X, y) > 0.5  # the zero network (its ReLU network here) scores <= 0
 
 
@@ -186,7 +215,7 @@ def test_gated_classifier_stacks_one_gated_network_per_class() -> None:
     clf.fit(X, y)
     assert isinstance(clf.network_, GatedReLU) and clf.network_.alpha.shape[1] == 3
     Xs = (X - clf.mean_) / clf.scale_
-    scores = np.column_stack([s.gated_network.predict(Xs) for s in clf.solution_])
+    scores = np.column_stack([s.gated_network(Xs).predict(Xs) for s in clf.solution_])
     np.testing.assert_allclose(clf.decision_function(X), scores, atol=1e-9)
     assert clf.score(X, y) > 0.8
 
@@ -216,7 +245,7 @@ def test_certify_brackets_the_gated_optimum_for_any_gated_network() -> None:
     assert cert.scope == "patterns" and cert.relative_gap > 1e-2
 
     sol = cnn.solve(X, y, 0.5, patterns=D, formulation="gated", hidden_bias=True)
-    best = cnn.certify(sol.gated_network, X, y, 0.5, patterns=D)
+    best = cnn.certify(sol.gated_network(X), X, y, 0.5, patterns=D)
     assert best.relative_gap <= 1e-6
     assert best.upper_bound == pytest.approx(
         _gated_optimum(X, y, 0.5, D, hidden_bias=True), rel=1e-6
@@ -226,7 +255,7 @@ def test_certify_brackets_the_gated_optimum_for_any_gated_network() -> None:
 def test_certify_of_a_gated_network_is_global_over_all_patterns() -> None:
     X, y = _data(30, 2, seed=10)
     sol = cnn.solve(X, y, 0.3, patterns="exact", formulation="gated", hidden_bias=True)
-    cert = cnn.certify(sol.gated_network, X, y, 0.3)  # enumerates: all patterns of [X, 1]
+    cert = cnn.certify(sol.gated_network(X), X, y, 0.3)  # enumerates: all patterns of [X, 1]
     assert cert.scope == "global" and cert.relative_gap <= 1e-6
 
 

@@ -203,18 +203,35 @@ class _ConvexReLUBase(BaseEstimator):
             kwargs["solver"] = "cvxpy-scs"
             return solve(Xs, t, params["beta"], patterns=D, **kwargs)
 
-    def _set_fitted(self, solutions: list[Any]) -> None:
+    def _set_fitted(
+        self,
+        solutions: list[Any],
+        data: tuple[Array, list[Array], dict[str, Any]] | None = None,
+    ) -> None:
         """Fitted attributes from one solution (scalars) or one per class (arrays).
 
-        ``solutions`` holds :class:`Solution` objects, or one ``MultiOutputSolution``.
+        ``solutions`` holds :class:`Solution` objects, or one ``MultiOutputSolution``;
+        ``data`` the standardized X, each solution's targets and the parameters (for
+        a gated fit's networks and their objectives).
         """
         multi = len(solutions) > 1
         self.solution_ = solutions if multi else solutions[0]
         # A gated fit predicts with the gated network (the ReLU network of its blocks
-        # is no model of the gated program); the cross-entropy's joint solution has
-        # no gated network and keeps its ReLU one.
+        # is no model of the gated program), whose own objective is reported (it is the
+        # program's where every pattern has a gate); the cross-entropy's joint solution
+        # has no gated network and keeps its ReLU one.
         gated = self.formulation == "gated" and all(isinstance(s, Solution) for s in solutions)
-        fitted = [s.gated_network if gated else s.network for s in solutions]
+        if gated and data is not None:
+            Xs, targets, params = data
+            fitted: list[Any] = [s.gated_network(Xs) for s in solutions]
+            upper = [
+                net.objective(Xs, t, params["beta"], loss=params["loss"])
+                for net, t in zip(fitted, targets, strict=True)
+            ]
+        else:
+            gated = False
+            fitted = [s.network for s in solutions]
+            upper = [s.objective for s in solutions]
         nets = [_fold_standardization(net, self.mean_, self.scale_) for net in fitted]
         self.networks_ = nets
         self.network_ = _stack_networks(nets) if multi else nets[0]
@@ -223,8 +240,6 @@ class _ConvexReLUBase(BaseEstimator):
             return np.asarray(values, dtype=dtype) if multi else values[0]
 
         self.n_neurons_ = pick([net.n_neurons for net in fitted], np.int64)
-        # gated: the gated network's objective is the program's (convex_objective)
-        upper = [s.convex_objective if gated else s.objective for s in solutions]
         self.objective_ = pick(upper, np.float64)
         self.lower_bound_ = pick([s.lower_bound for s in solutions], np.float64)
         gaps = [
@@ -301,7 +316,9 @@ def _stack_networks(nets: list[Network]) -> Network:
         c = np.array([0.0 if net.c is None else float(net.c) for net in nets])
     U = np.hstack([net.U for net in nets])
     gated = [net for net in nets if isinstance(net, GatedReLU)]
-    if len(gated) == len(nets):
+    if gated and len(gated) < len(nets):
+        raise TypeError("_stack_networks: gated and ReLU networks cannot be stacked together.")
+    if gated:
         h = _stacked_bias([(net.n_neurons, net.gate_bias) for net in gated])
         return GatedReLU(np.hstack([net.G for net in gated]), U, alpha, gate_bias=h, b=b, c=c)
     return TwoLayerReLU(U, alpha, b=b, c=c)
@@ -497,7 +514,7 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLUBase):
         # One exact network per output column, on the same patterns (solve_multioutput's
         # mode "separate"); network_ stacks them, block-diagonal in alpha.
         columns = [y_arr] if y_arr.ndim == 1 else list(y_arr.T)
-        self._set_fitted([self._solve(Xs, t, D, params) for t in columns])
+        self._set_fitted([self._solve(Xs, t, D, params) for t in columns], (Xs, columns, params))
         self.n_outputs_ = len(columns) if y_arr.ndim == 2 else 1
         return self
 
@@ -609,7 +626,7 @@ default="logistic"
             self._solve(Xs, t, D, params)
             for t in _progress(targets, self.verbose, f"{self._name}: one-vs-rest")
         ]
-        self._set_fitted(solutions)
+        self._set_fitted(solutions, (Xs, targets, params))
         return self
 
     def _solve_cross_entropy(

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -65,13 +64,15 @@ class Solution:
     constraint_violation : float
         Relative violation of the cone constraints (0 for "gated").
     certificate : Certificate
-    gated_network : GatedReLU
+    gated_network(X) : method
         ``formulation="gated"`` only: the gated ReLU network whose training problem the
-        gated program is (:mod:`convexnn.gated_network`). Its predictions on X are the
-        program's and its objective is ``convex_objective`` (``network`` is the ReLU
-        network of Theorem 1, which the gated blocks do not make exact). Computed on
-        first access: one maximum-margin gate per neuron (about 1 s per 250 neurons at
-        n = 4000, 9 s at n = 1e4 on the 2-core benchmark machine).
+        gated program is (:mod:`convexnn.gated_network`), its gates found for X, the data
+        given to ``solve``. Where every pattern is realisable by a gate (sampled Gaussian
+        or enumerated ones always are) its predictions on X are the program's and its
+        objective is ``convex_objective``; else it warns. ``network`` is the ReLU network
+        of Theorem 1, which the gated blocks do not make exact. One maximum-margin gate
+        per neuron: about 1 s per 250 neurons at n = 4000, 5 s at n = 1e4 on the 2-core
+        benchmark machine.
     """
 
     network: TwoLayerReLU
@@ -93,25 +94,58 @@ class Solution:
     time: float
     constraint_violation: float
     certificate: Certificate
-    # The data (with the ones column of a hidden bias) for gated_network's gates.
-    _X_eff: Array | None = field(default=None, repr=False, compare=False)
-    _hidden_bias: bool = field(default=False, repr=False, compare=False)
 
-    @cached_property
-    def gated_network(self) -> GatedReLU:
-        """The gated network of a ``formulation="gated"`` solution (see the class doc)."""
-        if self.formulation != "gated" or self._X_eff is None:
-            raise AttributeError(
-                f"Solution: gated_network exists for formulation='gated' solutions of "
-                f"solve, got formulation={self.formulation!r}; use network (the ReLU "
-                f"network) instead."
+    def gated_network(self, X: Any) -> GatedReLU:
+        """The gated network of a ``formulation="gated"`` solution on the data ``X``.
+
+        Parameters
+        ----------
+        X : array of shape (n, d)
+            The features given to :func:`solve` (without the ones column of a hidden
+            bias: the blocks' d_eff rows say whether there is one).
+
+        Returns
+        -------
+        GatedReLU
+            Neuron i is block ``u_i = v_i - w_i``, balanced, gated by the maximum-margin
+            gate of its pattern (:func:`convexnn.pattern_gates`). A ``UserWarning``
+            says when some pattern has no such gate (e.g. the flips of
+            ``method="alg3"``): the network's predictions then differ from the
+            program's on some rows, and its own ``objective`` is the one to report.
+        """
+        caller = "Solution.gated_network"
+        if self.formulation != "gated":
+            raise ValueError(
+                f"{caller}: a gated network exists for formulation='gated' solutions, got "
+                f"formulation={self.formulation!r}; use network (the ReLU network) instead."
             )
+        X_arr = check_X(X, caller=caller)
+        n, d_eff = self.patterns.shape[0], self.V.shape[0]
+        if X_arr.shape[0] != n or X_arr.shape[1] not in (d_eff, d_eff - 1):
+            raise ValueError(
+                f"{caller}: X must be the ({n}, {d_eff} or {d_eff - 1}) features given to "
+                f"solve (without the ones column of a hidden bias), got shape {X_arr.shape}."
+            )
+        hidden_bias = X_arr.shape[1] == d_eff - 1
+        X_eff = add_ones_column(X_arr) if hidden_bias else X_arr
         U = np.asarray(self.V - self.W, dtype=np.float64)
         live = np.flatnonzero(np.linalg.norm(U, axis=0) > 0)
         gates = np.zeros_like(U)
         if live.size:
-            gates[:, live] = pattern_gates(self._X_eff, self.patterns[:, live])
-        return gated_network(U, gates, hidden_bias=self._hidden_bias, output_bias=self.c)
+            D = np.asarray(self.patterns[:, live], dtype=bool)
+            gates[:, live] = G = pattern_gates(X_eff, D)
+            wrong = (X_eff @ G >= 0) != D
+            if wrong.any():
+                warnings.warn(
+                    f"{caller}: {int(wrong.any(axis=0).sum())} of the {live.size} neurons' "
+                    f"patterns have no gate (they are not half-spaces of X: flipped or "
+                    f"given patterns); their gates differ on {int(wrong.sum())} "
+                    f"(sample, neuron) entries, so the gated network's predictions differ "
+                    f"from the program's there. Report its own objective(X, y, beta).",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        return gated_network(U, gates, hidden_bias=hidden_bias, output_bias=self.c)
 
     @property
     def n_neurons(self) -> int:
@@ -134,9 +168,9 @@ class Solution:
             gated_gap = self.convex_objective - self.lower_bound
             rel = gated_gap / max(abs(self.convex_objective), 1e-300)
             lines += [
-                f"gated network (sol.gated_network): {m} neurons, objective "
-                f"{self.convex_objective:.10g} = the gated program's optimum (a relaxation "
-                f"of the ReLU program), certified gap {gated_gap:.3g} (relative {rel:.3g})",
+                f"gated program (a relaxation of the ReLU program): optimum "
+                f"{self.convex_objective:.10g}, certified gap {gated_gap:.3g} (relative "
+                f"{rel:.3g}); its gated network (sol.gated_network(X)): {m} neurons",
                 f"ReLU network of its blocks (sol.network, Theorem 1): m* = {self.n_neurons}",
             ]
         else:
@@ -582,6 +616,4 @@ def _finish(
         time=result.time,
         constraint_violation=problem.constraint_violation(result.V, result.W),
         certificate=cert,
-        _X_eff=problem.X if problem.formulation == "gated" else None,
-        _hidden_bias=problem.hidden_bias,
     )

@@ -212,12 +212,14 @@ def test_gated_network_exports_with_frozen_gates(biases: bool) -> None:
     np.testing.assert_allclose(
         _torch_out(module, X, torch.float64)[:, 0], net.predict(X), atol=1e-12
     )
-    trainable = {name for name, p in module.named_parameters() if p.requires_grad}
-    assert trainable and not any(name.startswith("gate.") for name in trainable)
-    gate_before = module.gate.weight.detach().clone()
+    names = {name for name, _ in module.named_parameters()}
+    assert names and not any(name.startswith("gate") for name in names)  # buffers
+    gate_before = module.gate_weight.clone()
+    opt = torch.optim.SGD(module.requires_grad_().parameters(), lr=0.1)
     module(torch.tensor(X)).sum().backward()
-    assert module.hidden.weight.grad is not None and module.gate.weight.grad is None
-    assert torch.equal(module.gate.weight, gate_before)
+    opt.step()
+    assert module.hidden.weight.grad is not None
+    assert torch.equal(module.gate_weight, gate_before)
 
 
 def test_gated_estimator_network_exports() -> None:

@@ -6,21 +6,30 @@ import torch
 
 
 class GatedReLUModule(torch.nn.Module):
-    """``f(x) = (1[gate(x) >= 0] * hidden(x)) @ output``: a gated ReLU network.
+    """``f(x) = (1[x G + h >= 0] * hidden(x)) @ output``: a gated ReLU network.
 
-    ``gate``, ``hidden`` and ``output`` are ``Linear`` layers; the gate's parameters do
-    not require gradients (the gates are fixed, as in the gated program), so training
-    the module moves the weights and keeps each neuron's region. Output shape (n, k).
+    ``hidden`` and ``output`` are ``Linear`` layers (trainable); the gates are buffers
+    ``gate_weight`` (m, d) and ``gate_bias`` (m,) (zeros without one), not parameters:
+    they are fixed, as in the gated program, so training the module moves the weights
+    and keeps each neuron's region. Output shape (n, k).
     """
 
+    gate_weight: torch.Tensor
+    gate_bias: torch.Tensor
+
     def __init__(
-        self, gate: torch.nn.Linear, hidden: torch.nn.Linear, output: torch.nn.Linear
+        self,
+        gate_weight: torch.Tensor,
+        gate_bias: torch.Tensor,
+        hidden: torch.nn.Linear,
+        output: torch.nn.Linear,
     ) -> None:
         super().__init__()
-        self.gate = gate.requires_grad_(False)
+        self.register_buffer("gate_weight", gate_weight)
+        self.register_buffer("gate_bias", gate_bias)
         self.hidden = hidden
         self.output = output
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        on = (self.gate(x) >= 0).to(x.dtype)
+        on = (x @ self.gate_weight.T + self.gate_bias >= 0).to(x.dtype)
         return self.output(on * self.hidden(x))  # type: ignore[no-any-return]

@@ -43,7 +43,7 @@ def _import_torch(caller: str) -> Any:
 
 
 def to_torch(network: TwoLayerReLU | GatedReLU, dtype: Any = None) -> torch_mod.nn.Module:
-    """Export a network as ``Sequential(Linear, ReLU, Linear)``.
+    """Export a network as ``Sequential(Linear, ReLU, Linear)`` (a GatedReLU: below).
 
     Parameters
     ----------
@@ -51,14 +51,15 @@ def to_torch(network: TwoLayerReLU | GatedReLU, dtype: Any = None) -> torch_mod.
         ``U`` of shape (d, m), ``alpha`` of shape (m,) or (m, k), hidden biases ``b``
         (m,) or None, output bias ``c`` (scalar, (k,)) or None. A :class:`GatedReLU`
         becomes a ``GatedReLUModule`` (:mod:`convexnn.export._torch_gated`): the same
-        two Linear layers and a third, frozen, for its gates.
+        two Linear layers, and its gates as buffers (fixed). In float32 a sample within
+        rounding of a gate's hyperplane may switch that neuron.
     dtype : torch.dtype or None
         Parameter dtype; None means ``torch.float64`` (outputs then equal
         ``network.predict`` to rounding; ``torch.float32`` to about 1e-6 relative).
 
     Returns
     -------
-    torch.nn.Sequential
+    torch.nn.Sequential or GatedReLUModule
         ``Linear(d, m, bias=network.b is not None)``, ``ReLU()``,
         ``Linear(m, k, bias=network.c is not None)``. Its output has shape (n, k),
         with ``k = 1`` for a scalar network (``network.predict`` gives shape (n,)).
@@ -82,7 +83,9 @@ def to_torch(network: TwoLayerReLU | GatedReLU, dtype: Any = None) -> torch_mod.
     if isinstance(network, GatedReLU):
         from ._torch_gated import GatedReLUModule
 
-        return GatedReLUModule(_linear(torch, network.G.T, network.gate_bias, dtype), first, second)
+        h = np.zeros(network.n_neurons) if network.gate_bias is None else network.gate_bias
+        weight = torch.tensor(np.array(network.G.T, dtype=np.float64)).to(dtype)
+        return GatedReLUModule(weight, torch.tensor(h).to(dtype), first, second)
     return torch.nn.Sequential(first, torch.nn.ReLU(), second)
 
 
@@ -161,11 +164,12 @@ def _gated_network(module: Any) -> GatedReLU:
     if alpha.shape[1] == 1:
         alpha = alpha[:, 0]
         c = None if c is None else float(c[0])
+    h = _to_numpy(module.gate_bias)
     return GatedReLU(
-        _to_numpy(module.gate.weight).T,
+        _to_numpy(module.gate_weight).T,
         _to_numpy(module.hidden.weight).T,
         alpha,
-        gate_bias=bias(module.gate),
+        gate_bias=h if h.any() else None,
         b=bias(module.hidden),
         c=c,
     )
