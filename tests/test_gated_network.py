@@ -101,8 +101,10 @@ def test_gated_network_rejects_bad_weights() -> None:
         GatedReLU(np.ones((3, 2)), np.ones((3, 4)), np.ones(2))
     with pytest.raises(ValueError, match="G contains NaN"):
         GatedReLU(np.full((3, 2), np.nan), np.ones((3, 2)), np.ones(2))
-    with pytest.raises(ValueError, match="gate_bias must be 2 finite values"):
+    with pytest.raises(ValueError, match=r"gate_bias must have shape \(2,\)"):
         GatedReLU(np.ones((3, 2)), np.ones((3, 2)), np.ones(2), gate_bias=np.ones(3))
+    with pytest.raises(ValueError, match="b contains NaN"):
+        GatedReLU(np.ones((3, 2)), np.ones((3, 2)), np.ones(2), b=np.array([1.0, np.inf]))
     with pytest.raises(ValueError, match="X has 2 features"):
         GatedReLU(np.ones((3, 2)), np.ones((3, 2)), np.ones(2)).predict(np.ones((4, 2)))
 

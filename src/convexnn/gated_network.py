@@ -355,11 +355,13 @@ def _weights(W: Any, name: str, shape: tuple[int, ...] | None, caller: str) -> A
 def _bias(b: Any, name: str, m: int, caller: str) -> Array | None:
     if b is None:
         return None
-    arr = np.asarray(b, dtype=np.float64).reshape(-1)
-    if arr.shape != (m,) or not np.all(np.isfinite(arr)):
+    arr = np.asarray(b, dtype=np.float64)
+    if arr.shape != (m,):
         raise ValueError(
-            f"{caller}: {name} must be {m} finite values (one per neuron), got shape {np.shape(b)}."
+            f"{caller}: {name} must have shape ({m},) (one per neuron), got {arr.shape}."
         )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{caller}: {name} contains NaN or inf; pass finite values.")
     return arr
 
 
