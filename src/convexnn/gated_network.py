@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 from ._validation import add_ones_column, check_beta, check_positive_int, check_X, check_y
 from .losses import Loss, get_loss
-from .network import _check_output_layer, _check_targets
+from .network import _check_output_layer, _TwoLayerNetwork
 
 if TYPE_CHECKING:
     from .duality import Certificate
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 Array = NDArray[np.float64]
 
 
-class GatedReLU:
+class GatedReLU(_TwoLayerNetwork):
     """A two-layer gated ReLU network: neuron j is on where its gate is.
 
     ``f(x) = sum_j 1[x^T g_j + h_j >= 0] (x^T u_j + b_j) alpha_j + c``.
@@ -85,18 +85,6 @@ class GatedReLU:
         self.gate_bias = _bias(gate_bias, "gate_bias", m, caller)
         self.b = _bias(b, "b", m, caller)
 
-    @property
-    def n_features(self) -> int:
-        return int(self.U.shape[0])
-
-    @property
-    def n_neurons(self) -> int:
-        return int(self.U.shape[1])
-
-    @property
-    def is_multi_output(self) -> bool:
-        return self.alpha.ndim == 2
-
     def gates(self, X: Any) -> NDArray[np.bool_]:
         """The gates ``1[X G + h >= 0]``, shape (n, m): the patterns of the neurons."""
         X_arr = self._check_input(X)
@@ -111,48 +99,6 @@ class GatedReLU:
         """Network output ``f(X)``, shape (n,), or (n, c) when alpha has shape (m, c)."""
         out = self.hidden(X) @ self.alpha
         return out if self.c is None else out + self.c
-
-    def penalty(self) -> float:
-        """Weight decay ``1/2 * sum_j (||u_j||^2 + b_j^2 + ||alpha_j||^2)`` (without beta)."""
-        total = float(np.sum(self.U**2) + np.sum(self.alpha**2))
-        return 0.5 * (total + (0.0 if self.b is None else float(np.sum(self.b**2))))
-
-    def objective(self, X: Any, y: Any, beta: float, *, loss: str | Loss = "squared") -> float:
-        """``L(f(X), y) + beta * penalty()``; see :meth:`TwoLayerReLU.objective`."""
-        caller = "GatedReLU.objective"
-        X_arr = self._check_input(X)
-        beta_val = check_beta(beta, caller=caller)
-        loss_obj = get_loss(loss, caller=caller)
-        y_arr = _check_targets(y, X_arr.shape[0], self.alpha, loss_obj, caller)
-        return loss_obj.value(self.predict(X_arr), y_arr) + beta_val * self.penalty()
-
-    def _check_input(self, X: Any) -> Array:
-        X_arr = check_X(X, caller="GatedReLU")
-        if X_arr.shape[1] != self.n_features:
-            raise ValueError(
-                f"GatedReLU: X has {X_arr.shape[1]} features but the network expects "
-                f"{self.n_features} (U has shape {self.U.shape})."
-            )
-        return X_arr
-
-    def to_torch(self, dtype: Any = None) -> Any:
-        """The module ``GatedReLUModule`` (frozen gates); see :func:`convexnn.export.to_torch`."""
-        from .export.torch import to_torch
-
-        return to_torch(self, dtype=dtype)
-
-    @classmethod
-    def from_torch(cls, module: Any) -> GatedReLU:
-        """Import a ``GatedReLUModule`` (see :meth:`to_torch`), e.g. after training it."""
-        from .export.torch import from_torch
-
-        network = from_torch(module)
-        if not isinstance(network, GatedReLU):
-            raise TypeError(
-                f"GatedReLU.from_torch: module must be a GatedReLUModule (from "
-                f"GatedReLU.to_torch), got {type(module).__name__}."
-            )
-        return network
 
     def __repr__(self) -> str:
         return (

@@ -13,7 +13,95 @@ from .losses import Loss, get_loss
 Array = NDArray[np.float64]
 
 
-class TwoLayerReLU:
+class _TwoLayerNetwork:
+    """What TwoLayerReLU and GatedReLU share: input checks, weight decay, objective (2),
+    PyTorch export. Subclasses set ``U`` (d, m), ``alpha``, ``b``, ``c`` and ``predict``."""
+
+    U: Array
+    alpha: Array
+    b: Array | None
+    c: Any
+
+    @property
+    def n_features(self) -> int:
+        """Input dimension d."""
+        return int(self.U.shape[0])
+
+    @property
+    def n_neurons(self) -> int:
+        """Number of hidden neurons m."""
+        return int(self.U.shape[1])
+
+    @property
+    def is_multi_output(self) -> bool:
+        """True when alpha has shape (m, c) (predict returns (n, c))."""
+        return self.alpha.ndim == 2
+
+    def predict(self, X: Any) -> Array:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def _check_input(self, X: Any) -> Array:
+        name = type(self).__name__
+        X_arr = check_X(X, caller=name)
+        if X_arr.shape[1] != self.n_features:
+            raise ValueError(
+                f"{name}: X has {X_arr.shape[1]} features but the network expects "
+                f"{self.n_features} (U has shape {self.U.shape})."
+            )
+        return X_arr
+
+    def penalty(self) -> float:
+        """Weight decay ``1/2 * sum_j (||u_j||^2 + b_j^2 + ||alpha_j||^2)`` (without beta)."""
+        total = float(np.sum(self.U**2) + np.sum(self.alpha**2))
+        if self.b is not None:
+            total += float(np.sum(self.b**2))
+        return 0.5 * total
+
+    def objective(self, X: Any, y: Any, beta: float, *, loss: str | Loss = "squared") -> float:
+        """The training objective of eq. (2): ``L(f(X), y) + beta * penalty()``.
+
+        Parameters
+        ----------
+        X : array of shape (n, d)
+        y : array of shape (n,), or (n, c) for a multi-output network
+            Targets, checked by the loss (labels {0, 1} become {-1, +1} for the binary
+            classification losses; class labels (n,) are one-hot encoded for
+            ``"cross_entropy"``).
+        beta : float
+            Weight-decay strength, > 0.
+        loss : str or Loss
+            ``"squared"`` gives ``1/2 ||f(X) - y||^2`` (Frobenius norm for (n, c)).
+        """
+        caller = f"{type(self).__name__}.objective"
+        X_arr = self._check_input(X)
+        beta_val = check_beta(beta, caller=caller)
+        loss_obj = get_loss(loss, caller=caller)
+        y_arr = _check_targets(y, X_arr.shape[0], self.alpha, loss_obj, caller)
+        return loss_obj.value(self.predict(X_arr), y_arr) + beta_val * self.penalty()
+
+    def to_torch(self, dtype: Any = None) -> Any:
+        """The PyTorch module of this network; see :func:`convexnn.export.to_torch`."""
+        from .export.torch import to_torch
+
+        return to_torch(self, dtype=dtype)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_torch(cls, module: Any) -> Any:
+        """Import a module made by :meth:`to_torch` (or an equivalent one); see
+        :func:`convexnn.export.from_torch`."""
+        from .export.torch import from_torch
+
+        network = from_torch(module)
+        if not isinstance(network, cls):
+            raise TypeError(
+                f"{cls.__name__}.from_torch: the module holds a {type(network).__name__}; "
+                f"import it with {type(network).__name__}.from_torch (or "
+                f"convexnn.export.from_torch)."
+            )
+        return network
+
+
+class TwoLayerReLU(_TwoLayerNetwork):
     """A two-layer ReLU network with scalar or vector output.
 
     ``f(x) = sum_j (x^T u_j + b_j)_+ alpha_j + c`` (``alpha_j`` a row of alpha (m, c)
@@ -73,24 +161,9 @@ class TwoLayerReLU:
 
     # -- shapes ---------------------------------------------------------------------------
     @property
-    def n_features(self) -> int:
-        """Input dimension d."""
-        return int(self.U.shape[0])
-
-    @property
-    def n_neurons(self) -> int:
-        """Number of hidden neurons m."""
-        return int(self.U.shape[1])
-
-    @property
     def n_outputs(self) -> int:
         """Number of outputs c (1 for a scalar network with alpha of shape (m,))."""
         return 1 if self.alpha.ndim == 1 else int(self.alpha.shape[1])
-
-    @property
-    def is_multi_output(self) -> bool:
-        """True when alpha has shape (m, c) (predict returns (n, c))."""
-        return self.alpha.ndim == 2
 
     @property
     def has_hidden_bias(self) -> bool:
@@ -108,15 +181,6 @@ class TwoLayerReLU:
         return np.vstack([self.U, self.b[None, :]])
 
     # -- evaluation -----------------------------------------------------------------------
-    def _check_input(self, X: Any) -> Array:
-        X_arr = check_X(X, caller="TwoLayerReLU")
-        if X_arr.shape[1] != self.n_features:
-            raise ValueError(
-                f"TwoLayerReLU: X has {X_arr.shape[1]} features but the network expects "
-                f"{self.n_features} (U has shape {self.U.shape})."
-            )
-        return X_arr
-
     def hidden(self, X: Any) -> Array:
         """Hidden activations ``(X U + b)_+``, shape (n, m)."""
         X_arr = self._check_input(X)
@@ -126,13 +190,6 @@ class TwoLayerReLU:
         """Network output ``f(X)``, shape (n,), or (n, c) when alpha has shape (m, c)."""
         X_arr = self._check_input(X)
         return _predict(X_arr, self.U, self.alpha, self.b, self.c)
-
-    def penalty(self) -> float:
-        """Weight decay ``1/2 * sum_j (||u_j||^2 + b_j^2 + ||alpha_j||^2)`` (without beta)."""
-        total = float(np.sum(self.U**2) + np.sum(self.alpha**2))
-        if self.b is not None:
-            total += float(np.sum(self.b**2))
-        return 0.5 * total
 
     def balanced(self) -> TwoLayerReLU:
         """The same function with the least weight decay: each neuron rescaled.
@@ -159,54 +216,11 @@ class TwoLayerReLU:
         b = None if self.b is None else self.b * t
         return TwoLayerReLU(self.U * t, alpha, b, self.c)
 
-    def objective(self, X: Any, y: Any, beta: float, *, loss: str | Loss = "squared") -> float:
-        """The training objective of eq. (2): ``L(f(X), y) + beta * penalty()``.
-
-        Parameters
-        ----------
-        X : array of shape (n, d)
-        y : array of shape (n,), or (n, c) for a multi-output network
-            Targets, checked by the loss (labels {0, 1} become {-1, +1} for the binary
-            classification losses; class labels (n,) are one-hot encoded for
-            ``"cross_entropy"``).
-        beta : float
-            Weight-decay strength, > 0.
-        loss : str or Loss
-            ``"squared"`` gives ``1/2 ||f(X) - y||^2`` (Frobenius norm for (n, c)).
-        """
-        caller = "TwoLayerReLU.objective"
-        X_arr = self._check_input(X)
-        beta_val = check_beta(beta, caller=caller)
-        loss_obj = get_loss(loss, caller=caller)
-        y_arr = _check_targets(y, X_arr.shape[0], self.alpha, loss_obj, caller)
-        z = _predict(X_arr, self.U, self.alpha, self.b, self.c)
-        return loss_obj.value(z, y_arr) + beta_val * self.penalty()
-
     def __repr__(self) -> str:
         return (
             f"TwoLayerReLU(n_features={self.n_features}, n_neurons={self.n_neurons}, "
             f"hidden_bias={self.has_hidden_bias}, output_bias={self.has_output_bias})"
         )
-
-    # -- PyTorch (optional extra) ---------------------------------------------------------
-    def to_torch(self, dtype: Any = None) -> Any:
-        """``torch.nn.Sequential(Linear, ReLU, Linear)``; see :func:`convexnn.export.to_torch`."""
-        from .export.torch import to_torch
-
-        return to_torch(self, dtype=dtype)
-
-    @classmethod
-    def from_torch(cls, module: Any) -> TwoLayerReLU:
-        """Import a Linear-ReLU-Linear module; see :func:`convexnn.export.from_torch`."""
-        from .export.torch import from_torch
-
-        network = from_torch(module)
-        if not isinstance(network, TwoLayerReLU):
-            raise TypeError(
-                "TwoLayerReLU.from_torch: the module is a gated network; import it with "
-                "GatedReLU.from_torch (or convexnn.export.from_torch)."
-            )
-        return network
 
 
 def _hidden(X: Array, U: Array, b: Array | None) -> Array:

@@ -270,5 +270,5 @@ def test_gated_round_trip_and_a_torch_trained_gated_network_is_certified() -> No
     assert cert.lower_bound <= best.convex_objective * (1 + 1e-6) <= cert.upper_bound * (1 + 2e-6)
     with pytest.raises(TypeError, match=r"GatedReLU\.from_torch"):
         cnn.TwoLayerReLU.from_torch(module)
-    with pytest.raises(TypeError, match="must be a GatedReLUModule"):
+    with pytest.raises(TypeError, match="holds a TwoLayerReLU"):
         cnn.GatedReLU.from_torch(_network(True, True).to_torch())
