@@ -1161,8 +1161,9 @@ def certify(
     max_patterns = check_positive_int(max_patterns, caller=caller, name="max_patterns")
     hidden_bias = network.b is not None
     X_eff = add_ones_column(X_arr) if hidden_bias else X_arr
+    own = X_eff @ network.U_eff >= 0  # the network's own patterns
     D, scope = _resolve_patterns(
-        patterns, X_arr, X_eff, network, max_patterns, random_state, caller
+        patterns, X_arr, X_eff, hidden_bias, own, max_patterns, random_state, caller
     )
     if D is None:  # too many patterns to store: stream them through the pricing oracle
         return _streamed_certificate(network, X_arr, X_eff, y_arr, beta_val, formulation, loss_obj)
@@ -1239,28 +1240,30 @@ def _resolve_patterns(
     patterns: Any,
     X: Array,
     X_eff: Array,
-    network: TwoLayerReLU,
+    hidden_bias: bool,
+    own: BoolArray,
     max_patterns: int,
     random_state: Any,
     caller: str,
 ) -> tuple[BoolArray | None, str]:
     """Return the patterns ``D`` (n, P) for ``X_eff`` and the scope of the certificate.
 
-    ``D`` is None when all the patterns are asked for (``"exact"``) but too many to
-    store: the certificate then streams them (:func:`_streamed_certificate`).
-    Warnings use ``stacklevel=4``: this function is called by :func:`certify` only.
+    ``own`` (n, m): the network's own patterns, added to sampled ones. ``D`` is None when
+    all the patterns are asked for (``"exact"``) but too many to store: the certificate
+    then streams them (:func:`_streamed_certificate`). Warnings use ``stacklevel=4``:
+    this function is called by :func:`certify` (and its gated twin) only.
     """
     if patterns is None or isinstance(patterns, str):
-        return _named_patterns(patterns, X, X_eff, network, max_patterns, random_state, caller)
+        return _named_patterns(patterns, X, hidden_bias, own, max_patterns, random_state, caller)
     D = check_patterns(patterns, X.shape[0], caller=caller)
-    return D, pattern_scope(D, X_eff, hidden_bias=network.b is not None, caller=caller)
+    return D, pattern_scope(D, X_eff, hidden_bias=hidden_bias, caller=caller)
 
 
 def _named_patterns(
     patterns: str | None,
     X: Array,
-    X_eff: Array,
-    network: TwoLayerReLU,
+    hidden_bias: bool,
+    own: BoolArray,
     max_patterns: int,
     random_state: Any,
     caller: str,
@@ -1274,22 +1277,22 @@ def _named_patterns(
             f"of shape (n, P), got the string {patterns!r}."
         )
     if patterns == "sampled":
-        return _sampled_with_network(X, X_eff, network, random_state), "patterns"
+        return _sampled_with_network(X, hidden_bias, own, random_state), "patterns"
     try:
-        D = enumerate_patterns(X, hidden_bias=network.b is not None, max_patterns=max_patterns)
+        D = enumerate_patterns(X, hidden_bias=hidden_bias, max_patterns=max_patterns)
     except ValueError as exc:
         if patterns == "exact":
             return None, "global"  # streamed by the pricing oracle, never stored
         warnings.warn(
             f"{caller}: the patterns of X cannot be enumerated within max_patterns="
             f"{max_patterns} ({exc}) The certificate is relative to {N_SAMPLED_PATTERNS} "
-            f"sampled patterns plus the network's own {network.n_neurons}, NOT global. "
+            f"sampled patterns plus the network's own {own.shape[1]}, NOT global. "
             f"Raise max_patterns, or pass patterns='exact' to stream all the patterns "
-            f"through the pricing oracle (exact for rank(X_eff) <= 3).",
+            f"through the pricing oracle (ReLU networks; exact for rank(X_eff) <= 3).",
             UserWarning,
             stacklevel=4,
         )
-        return _sampled_with_network(X, X_eff, network, random_state), "patterns"
+        return _sampled_with_network(X, hidden_bias, own, random_state), "patterns"
     return D, "global"
 
 
@@ -1355,18 +1358,17 @@ def _streamed_certificate(
 
 
 def _sampled_with_network(
-    X: Array, X_eff: Array, network: TwoLayerReLU, random_state: Any
+    X: Array, hidden_bias: bool, own: BoolArray, random_state: Any
 ) -> BoolArray:
-    """Gaussian patterns plus the network's own ``1[X_eff U_eff >= 0]``, deduplicated."""
+    """Gaussian patterns plus the network's own ``own`` (n, m), deduplicated."""
     from .patterns import sample_patterns
 
     sampled = sample_patterns(
         X,
         N_SAMPLED_PATTERNS,
-        hidden_bias=network.b is not None,
+        hidden_bias=hidden_bias,
         random_state=random_state,
         unique=False,  # exactly N directions; deduplicated below with the network's own
     )
-    own = X_eff @ network.U_eff >= 0
     D = np.hstack([np.asarray(sampled, dtype=bool), own])
     return np.unique(D, axis=1)

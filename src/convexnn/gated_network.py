@@ -24,7 +24,6 @@ batched Lawson-Hanson projections of the relu solver).
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -87,13 +86,15 @@ class GatedReLU(_TwoLayerNetwork):
 
     def gates(self, X: Any) -> NDArray[np.bool_]:
         """The gates ``1[X G + h >= 0]``, shape (n, m): the patterns of the neurons."""
-        X_arr = self._check_input(X)
-        return _shifted(X_arr @ self.G, self.gate_bias) >= 0
+        return self._on(self._check_input(X))
 
     def hidden(self, X: Any) -> Array:
         """Hidden activations ``1[X G + h >= 0] * (X U + b)``, shape (n, m)."""
         X_arr = self._check_input(X)
-        return np.where(self.gates(X_arr), _shifted(X_arr @ self.U, self.b), 0.0)
+        return np.where(self._on(X_arr), _shifted(X_arr @ self.U, self.b), 0.0)
+
+    def _on(self, X: Array) -> NDArray[np.bool_]:
+        return _shifted(X @ self.G, self.gate_bias) >= 0
 
     def predict(self, X: Any) -> Array:
         """Network output ``f(X)``, shape (n,), or (n, c) when alpha has shape (m, c)."""
@@ -200,10 +201,8 @@ def certify_gated(
     "global" with exhaustive patterns: the bound holds for gated networks of any width
     and any gates.
     """
-    from .duality import N_SAMPLED_PATTERNS, dual_certificate
-    from .patterns import enumerate_patterns, sample_patterns
-    from .patterns._matrix import pattern_scope
-    from .problem import ConvexReLUProblem, check_patterns
+    from .duality import _resolve_patterns, dual_certificate
+    from .problem import ConvexReLUProblem
 
     caller = "certify"
     max_patterns = check_positive_int(max_patterns, caller=caller, name="max_patterns")
@@ -219,46 +218,18 @@ def certify_gated(
     y_arr = loss_obj.check_targets(y_arr, caller)
     hidden_bias = network.b is not None or network.gate_bias is not None
     X_eff = add_ones_column(X_arr) if hidden_bias else X_arr
-    if patterns is None or isinstance(patterns, str):
-        if patterns not in (None, "exact", "sampled"):
-            raise ValueError(
-                f"{caller}: patterns must be None, 'exact', 'sampled' or a boolean array "
-                f"of shape (n, P), got the string {patterns!r}."
-            )
-        D: Any = None
-        if patterns != "sampled":
-            try:
-                D = enumerate_patterns(X_arr, hidden_bias=hidden_bias, max_patterns=max_patterns)
-            except ValueError as exc:
-                if patterns == "exact":
-                    raise ValueError(
-                        f"{caller}: the patterns of X cannot be enumerated within "
-                        f"max_patterns={max_patterns} ({exc}) Streaming them is implemented "
-                        f"for ReLU networks only; raise max_patterns or pass "
-                        f"patterns='sampled' or an array."
-                    ) from exc
-                warnings.warn(
-                    f"{caller}: the patterns of X cannot be enumerated within max_patterns="
-                    f"{max_patterns} ({exc}) The certificate is relative to "
-                    f"{N_SAMPLED_PATTERNS} sampled patterns plus the network's own, NOT "
-                    f"global.",
-                    UserWarning,
-                    stacklevel=3,
-                )
-        scope = "global" if D is not None else "patterns"
-        if D is None:
-            D = sample_patterns(
-                X_arr,
-                N_SAMPLED_PATTERNS,
-                hidden_bias=hidden_bias,
-                random_state=random_state,
-                unique=False,
-            )
-    else:
-        D = check_patterns(patterns, X_arr.shape[0], caller=caller)
-        scope = pattern_scope(D, X_eff, hidden_bias=hidden_bias, caller=caller)
+    own = network.gates(X_arr)
+    D, scope = _resolve_patterns(
+        patterns, X_arr, X_eff, hidden_bias, own, max_patterns, random_state, caller
+    )
+    if D is None:
+        raise ValueError(
+            f"{caller}: the patterns of X cannot be enumerated within max_patterns="
+            f"{max_patterns}; streaming them is implemented for ReLU networks only. Raise "
+            f"max_patterns, or pass patterns='sampled' or an array."
+        )
     P = D.shape[1]
-    both = np.hstack([np.asarray(D, dtype=bool), network.gates(X_arr)])
+    both = np.hstack([np.asarray(D, dtype=bool), own])
     D_all, index = np.unique(both, axis=1, return_inverse=True)
     # The network as a point of the gated program: neuron j in its gate's column.
     blocks = alpha_blocks(network, hidden_bias)
