@@ -71,8 +71,8 @@ class Solution:
         or enumerated ones always are) its predictions on X are the program's and its
         objective is ``convex_objective``; else it warns. ``network`` is the ReLU network
         of Theorem 1, which the gated blocks do not make exact. One maximum-margin gate
-        per neuron: about 1 s per 250 neurons at n = 4000, 5 s at n = 1e4 on the 2-core
-        benchmark machine.
+        per neuron: 0.2-2.5 s per 250 neurons at n = 4000 (d = 8 / 32), 5 s at n = 1e4
+        (d = 41) on the 2-core benchmark machine (BENCHMARKS.md, stop 38).
     """
 
     network: TwoLayerReLU
