@@ -261,6 +261,15 @@ def test_certify_of_a_gated_network_is_global_over_all_patterns() -> None:
     assert cert.scope == "global" and cert.relative_gap <= 1e-6
 
 
+def test_certify_of_a_gated_network_warns_at_its_caller_when_it_samples() -> None:
+    X, y = _data(30, 2)
+    net = GatedReLU(np.ones((2, 1)), np.ones((2, 1)), np.ones(1))
+    with pytest.warns(UserWarning, match="NOT global") as record:
+        cert = cnn.certify(net, X, y, 1.0, max_patterns=2, random_state=0)
+    assert record[0].filename == __file__
+    assert cert.scope == "patterns"
+
+
 def test_certify_refuses_what_it_cannot_do_for_a_gated_network() -> None:
     X, y = _data(30, 2)
     net = GatedReLU(np.ones((2, 1)), np.ones((2, 1)), np.ones(1))

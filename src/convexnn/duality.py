@@ -1245,16 +1245,19 @@ def _resolve_patterns(
     max_patterns: int,
     random_state: Any,
     caller: str,
+    stacklevel: int = 4,
 ) -> tuple[BoolArray | None, str]:
     """Return the patterns ``D`` (n, P) for ``X_eff`` and the scope of the certificate.
 
     ``own`` (n, m): the network's own patterns, added to sampled ones. ``D`` is None when
     all the patterns are asked for (``"exact"``) but too many to store: the certificate
-    then streams them (:func:`_streamed_certificate`). Warnings use ``stacklevel=4``:
-    this function is called by :func:`certify` (and its gated twin) only.
+    then streams them (:func:`_streamed_certificate`). Warnings use ``stacklevel``: 4
+    from :func:`certify`, 5 from its gated twin (one frame deeper).
     """
     if patterns is None or isinstance(patterns, str):
-        return _named_patterns(patterns, X, hidden_bias, own, max_patterns, random_state, caller)
+        return _named_patterns(
+            patterns, X, hidden_bias, own, max_patterns, random_state, caller, stacklevel
+        )
     D = check_patterns(patterns, X.shape[0], caller=caller)
     return D, pattern_scope(D, X_eff, hidden_bias=hidden_bias, caller=caller)
 
@@ -1267,6 +1270,7 @@ def _named_patterns(
     max_patterns: int,
     random_state: Any,
     caller: str,
+    stacklevel: int,
 ) -> tuple[BoolArray | None, str]:
     """``patterns`` None, "exact" or "sampled": enumerate, stream, or sample."""
     from .patterns import enumerate_patterns
@@ -1290,7 +1294,7 @@ def _named_patterns(
             f"Raise max_patterns, or pass patterns='exact' to stream all the patterns "
             f"through the pricing oracle (ReLU networks; exact for rank(X_eff) <= 3).",
             UserWarning,
-            stacklevel=4,
+            stacklevel=stacklevel,
         )
         return _sampled_with_network(X, hidden_bias, own, random_state), "patterns"
     return D, "global"

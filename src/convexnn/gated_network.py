@@ -219,8 +219,8 @@ def certify_gated(
     hidden_bias = network.b is not None or network.gate_bias is not None
     X_eff = add_ones_column(X_arr) if hidden_bias else X_arr
     own = network.gates(X_arr)
-    D, scope = _resolve_patterns(
-        patterns, X_arr, X_eff, hidden_bias, own, max_patterns, random_state, caller
+    D, scope = _resolve_patterns(  # its warnings: at certify's caller, two frames up
+        patterns, X_arr, X_eff, hidden_bias, own, max_patterns, random_state, caller, 5
     )
     if D is None:
         raise ValueError(

@@ -235,6 +235,23 @@ def test_gated_estimator_network_exports() -> None:
     )
 
 
+@pytest.mark.parametrize("gate_bias", [None, "zeros", "normal"])
+def test_gated_round_trip_keeps_whether_the_gates_have_a_bias(gate_bias: str | None) -> None:
+    """A gate bias of zeros comes back as zeros, none as None (certify reads a hidden
+    bias from it: the patterns of [X, 1] or of X)."""
+    rng = np.random.default_rng(3)
+    h = {None: None, "zeros": np.zeros(4), "normal": rng.normal(size=4)}[gate_bias]
+    net = cnn.GatedReLU(rng.normal(size=(2, 4)), rng.normal(size=(2, 4)), np.ones(4), gate_bias=h)
+    module = net.to_torch()
+    back = cnn.GatedReLU.from_torch(module)
+    if h is None:
+        assert module.gate_bias is None and back.gate_bias is None
+    else:
+        np.testing.assert_array_equal(back.gate_bias, h)
+    X = rng.normal(size=(25, 2))
+    np.testing.assert_array_equal(back.predict(X), net.predict(X))
+
+
 def test_gated_round_trip_and_a_torch_trained_gated_network_is_certified() -> None:
     """Export, train the weights in torch (gates fixed), import, certify: the bound holds
     (<= the gated optimum over the patterns and the network's own, by CVXPY)."""

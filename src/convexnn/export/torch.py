@@ -83,9 +83,10 @@ def to_torch(network: TwoLayerReLU | GatedReLU, dtype: Any = None) -> torch_mod.
     if isinstance(network, GatedReLU):
         from ._torch_gated import GatedReLUModule
 
-        h = np.zeros(network.n_neurons) if network.gate_bias is None else network.gate_bias
+        h = network.gate_bias
         weight = torch.tensor(np.array(network.G.T, dtype=np.float64)).to(dtype)
-        return GatedReLUModule(weight, torch.tensor(h).to(dtype), first, second)
+        bias = None if h is None else torch.tensor(np.array(h, dtype=np.float64)).to(dtype)
+        return GatedReLUModule(weight, bias, first, second)
     return torch.nn.Sequential(first, torch.nn.ReLU(), second)
 
 
@@ -164,12 +165,12 @@ def _gated_network(module: Any) -> GatedReLU:
     if alpha.shape[1] == 1:
         alpha = alpha[:, 0]
         c = None if c is None else float(c[0])
-    h = _to_numpy(module.gate_bias)
+    h = None if module.gate_bias is None else _to_numpy(module.gate_bias)
     return GatedReLU(
         _to_numpy(module.gate_weight).T,
         _to_numpy(module.hidden.weight).T,
         alpha,
-        gate_bias=h if h.any() else None,
+        gate_bias=h,
         b=bias(module.hidden),
         c=c,
     )
