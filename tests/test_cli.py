@@ -99,7 +99,10 @@ def test_certify_bad_inputs(
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"junk")
     assert main(["certify", str(junk), str(data_csv), "--beta", "0.1"]) == 2
-    assert "neither a .npz network nor a PyTorch state dict" in capsys.readouterr().err
+    assert "neither a .npz network" in capsys.readouterr().err
+    # The data file given first (the arguments swapped): it says which comes first.
+    assert main(["certify", str(data_csv), str(data_csv), "--beta", "0.1"]) == 2
+    assert "network file comes first: convexnn certify MODEL DATA" in capsys.readouterr().err
     assert main(["fit", str(data_csv), "--beta", "-1", "--model", "x.npz"]) == 2
     assert "--beta must be > 0" in capsys.readouterr().err
     text = tmp_path / "t.csv"

@@ -106,6 +106,11 @@ def test_load_regression_errors(tmp_path: Path) -> None:
     good.write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="no column 'z'"):
         datasets.load_regression_file(good, target="z")
+    for bad in (2, 7, -3):  # not wrapped round to another column
+        with pytest.raises(ValueError, match=rf"must be in \[-2, 1\].*got {bad}"):
+            datasets.load_regression_file(good, target=bad)
+    X, y = datasets.load_regression_file(good, target=-2)
+    assert y.tolist() == [1.0] and X.tolist() == [[2.0]]
 
 
 def test_standins_have_paper_sizes_and_names() -> None:

@@ -22,6 +22,8 @@ from convexnn.duality import (
 )
 from convexnn.network import TwoLayerReLU
 from convexnn.patterns._matrix import PatternMatrix, fingerprint
+from convexnn.problem import build_problem
+from convexnn.solve import solve
 
 CLARABEL_TIGHT = {"tol_gap_abs": 1e-11, "tol_gap_rel": 1e-11, "tol_feas": 1e-11}
 
@@ -390,9 +392,11 @@ def test_sliced_patterns_bound_the_restricted_program(rand_case):
     ]:
         cert = certify(net, X, y, beta, patterns=D_sub)
         assert cert.scope == "patterns" and not cert.is_global
-        assert cert.n_patterns == 6
+        own = np.unique(X_eff @ net.U_eff >= 0, axis=1)  # added where D_sub lacks them
+        missing = ~(own[:, :, None] == D_sub[:, None, :]).all(axis=0).any(axis=1)
+        assert cert.n_patterns == 6 + int(missing.sum())
         assert cert.lower_bound <= p_sub + 1e-9 * max(1.0, p_sub)
-    assert "relative to the 6 given patterns only" in str(cert)
+    assert f"relative to the {cert.n_patterns} patterns used only" in str(cert)
     assert "GLOBAL" not in str(cert)
 
 
@@ -638,3 +642,31 @@ def test_compiled_nnls_factors_stay_those_of_the_passive_sets():
         gram = st.C[b, slots] @ st.C[b, slots].T + ridge * np.eye(k)
         np.testing.assert_allclose(L @ L.T, gram, rtol=1e-10, atol=1e-10 * gram.max())
         assert st.fac_dmax[b] == pytest.approx(np.diag(gram).max() - ridge, rel=1e-12)
+
+
+def test_certify_adds_the_networks_own_patterns_to_given_ones():
+    """Over random patterns the network is not a point of the program: certify adds its
+    own patterns, so its gap stays >= 0 (the program over random patterns alone has a
+    higher optimum than the network's objective here)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((30, 2)), rng.standard_normal(30)
+    net = solve(X, y, 0.1, hidden_bias=True).network
+    D = rng.random((30, 40)) < 0.5
+    cert = certify(net, X, y, 0.1, patterns=D)
+    own = np.unique(with_ones(X) @ net.U_eff >= 0, axis=1)
+    assert cert.n_patterns == 40 + own.shape[1]  # none of them among the random ones
+    assert cert.gap >= -1e-9 * cert.upper_bound
+    problem = build_problem(X, y, 0.1, D, hidden_bias=True)
+    alone = duality.dual_certificate(problem, net.predict(X), cert.upper_bound, scope="patterns")
+    assert alone.gap < -1.0  # what the random patterns alone would say
+    again = certify(net, X, y, 0.1, patterns=np.hstack([D, own]))  # nothing to add
+    assert again.n_patterns == cert.n_patterns
+
+
+def test_certify_refuses_a_multi_output_network_clearly():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, 3)), rng.standard_normal(20)
+    net = TwoLayerReLU(rng.standard_normal((3, 4)), rng.standard_normal((4, 2)))
+    for targets in (y, np.c_[y, y]):
+        with pytest.raises(ValueError, match=r"a network with 2 outputs.*scalar-output"):
+            certify(net, X, targets, 0.1)

@@ -350,7 +350,9 @@ def test_bad_data(Est: type) -> None:
     [
         (ConvexReLURegressor, {"beta": -1.0}, r"ConvexReLURegressor: beta must be > 0, got -1\.0"),
         (ConvexReLUClassifier, {"beta": 0}, r"ConvexReLUClassifier: beta must be > 0, got 0\.0"),
-        (ConvexReLURegressor, {"loss": "logistic"}, r"ConvexReLURegressor: unknown loss 'log"),
+        (ConvexReLURegressor, {"loss": "logistic"}, r"loss 'logistic' is a classification loss"),
+        (ConvexReLUClassifier, {"loss": "huber"}, r"loss 'huber' is a regression loss"),
+        (ConvexReLURegressor, {"patterns": np.ones((5, 2), bool)}, r"ConvexReLURegressor: patt"),
         (ConvexReLUClassifier, {"loss": "foo"}, r"ConvexReLUClassifier: unknown loss 'foo'"),
         (ConvexReLURegressor, {"patterns": "all"}, r"ConvexReLURegressor: unknown patterns"),
         (ConvexReLURegressor, {"n_patterns": 0}, r"ConvexReLURegressor: n_patterns must be"),
@@ -366,6 +368,13 @@ def test_bad_parameters(Est: type, params: dict, match: str) -> None:
     X, y = _regression(n=20)
     with pytest.raises((ValueError, TypeError), match=match):
         Est(**params).fit(X, y)
+
+
+def test_exact_patterns_out_of_reach_say_what_to_do() -> None:
+    X, y = np.random.default_rng(0).normal(size=(40, 30)), np.ones(40)
+    with pytest.raises(ValueError, match=r"ConvexReLURegressor: patterns='exact' cannot .*"
+                       r"Use patterns='sampled' \(n_patterns=20\)"):  # fmt: skip
+        ConvexReLURegressor(patterns="exact").fit(X, y)
 
 
 def test_cross_entropy_rejects_first_order_solver() -> None:

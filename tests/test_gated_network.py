@@ -259,6 +259,9 @@ def test_certify_of_a_gated_network_is_global_over_all_patterns() -> None:
     sol = cnn.solve(X, y, 0.3, patterns="exact", formulation="gated", hidden_bias=True)
     cert = cnn.certify(sol.gated_network(X), X, y, 0.3)  # enumerates: all patterns of [X, 1]
     assert cert.scope == "global" and cert.relative_gap <= 1e-6
+    # It bounds gated networks, not the ReLU training problem (2) (whose optimum is higher).
+    assert "GLOBAL: holds for the training problem of gated ReLU networks" in str(cert)
+    assert "problem (2) at any width" not in str(cert)
 
 
 def test_certify_of_a_gated_network_warns_at_its_caller_when_it_samples() -> None:

@@ -86,6 +86,9 @@ def test_gated_has_no_constraints():
         ({"X": np.ones(6)}, ValueError, r"X must be 2-D .* X\.reshape\(-1, 1\)"),
         ({"X": np.ones((0, 2))}, ValueError, r"X must have at least one sample"),
         ({"X": np.full((6, 2), np.inf)}, ValueError, r"X must be finite, got 0 NaN and 12"),
+        ({"X": np.ones((6, 2)) + 1j}, TypeError, r"X must be real, got complex values"),
+        ({"y": np.ones(6) * 1j}, TypeError, r"y must be real, got complex values"),
+        ({"beta": "0.1"}, TypeError, r"beta must be a positive real number, got '0\.1'"),
     ],
 )
 def test_bad_input(kwargs, exc, match):

@@ -277,18 +277,51 @@ def _small_regression(n=30, seed=0):
     return X, np.maximum(X @ rng.normal(size=2), 0) + 0.1 * rng.normal(size=n)
 
 
-def test_default_solver_falls_back_to_cvxpy_on_small_programs():
+def test_default_solver_falls_back_to_cvxpy_on_small_programs(monkeypatch):
     """The default (solver=None) re-solves a small program that the fast solver left
-    above tol (here: max_iter=1) with CVXPY, keeps the lower objective, says so in
-    ``solver`` and does not re-emit the fast solver's warnings."""
+    above tol (here: its default max_iter made 1) with CVXPY, keeps the lower objective,
+    says so in ``solver`` and does not re-emit the fast solver's warnings."""
+    from convexnn.solvers import relu_pgd
+
     X, y = _small_regression()
+    monkeypatch.setattr(relu_pgd, "DEFAULT_MAX_ITER", 1)
     with warnings.catch_warnings():
         warnings.simplefilter("error", cnn.ConvergenceWarning)
-        sol = cnn.solve(X, y, 0.1, n_patterns=20, random_state=0, max_iter=1)
+        sol = cnn.solve(X, y, 0.1, n_patterns=20, random_state=0)
     ref = cnn.solve(X, y, 0.1, n_patterns=20, random_state=0, solver="cvxpy")
     assert sol.solver == "fast -> cvxpy" and sol.status == "optimal"
     assert sol.convex_objective == pytest.approx(ref.convex_objective, rel=1e-7)
     assert sol.relative_gap <= 1e-6
+
+
+@pytest.mark.parametrize("formulation", ["relu", "gated"])
+def test_a_given_max_iter_is_a_cap_without_the_cvxpy_re_solve(formulation):
+    X, y = _small_regression()
+    with pytest.warns(cnn.ConvergenceWarning, match="max_iter=1"):
+        sol = cnn.solve(X, y, 0.1, n_patterns=20, random_state=0, max_iter=1,
+                        formulation=formulation)  # fmt: skip
+    assert sol.solver == "fast" and sol.status == "max_iter" and sol.n_iter <= 1
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"tol": 0.0}, "tol must be a positive finite number"),
+        ({"tol": -1.0}, "tol must be a positive finite number"),
+        ({"tol": float("nan")}, "tol must be a positive finite number"),
+        ({"tol": "1e-6"}, "tol must be a positive number"),
+        ({"max_iter": 0}, "max_iter must be an integer >= 1, got 0"),
+        ({"max_iter": 2.5}, "max_iter must be an integer >= 1, got 2.5"),
+    ],
+)
+def test_bad_tol_or_max_iter_is_refused(kw, match):
+    X, y = _small_regression()
+    with pytest.raises((ValueError, TypeError), match=match):
+        cnn.solve(X, y, 0.1, n_patterns=5, random_state=0, **kw)
+    with pytest.raises((ValueError, TypeError), match=match):
+        cnn.solve_path(X, y, [0.1, 0.05], n_patterns=5, random_state=0, **kw)
+    with pytest.raises((ValueError, TypeError), match=match):
+        cnn.solve(X, np.c_[y, y], 0.1, n_patterns=5, random_state=0, **kw)  # multi-output
 
 
 @pytest.mark.parametrize(
@@ -298,12 +331,15 @@ def test_default_solver_falls_back_to_cvxpy_on_small_programs():
         {"loss": "logistic"},  # an exponential-cone program: no fallback
     ],
 )
-def test_no_cvxpy_fallback_when_named_or_on_exponential_cones(kw):
+def test_no_cvxpy_fallback_when_named_or_on_exponential_cones(kw, monkeypatch):
+    from convexnn.solvers import relu_pgd
+
+    monkeypatch.setattr(relu_pgd, "DEFAULT_MAX_ITER", 1)  # (a given max_iter: no fallback)
     X, y = _small_regression()
     if kw.get("loss") == "logistic":
         y = np.where(y > np.median(y), 1.0, -1.0)
     with pytest.warns(cnn.ConvergenceWarning, match="max_iter"):
-        sol = cnn.solve(X, y, 0.1, n_patterns=20, random_state=0, max_iter=1, **kw)
+        sol = cnn.solve(X, y, 0.1, n_patterns=20, random_state=0, **kw)
     assert sol.solver == "fast" and sol.status == "max_iter"
 
 
@@ -313,9 +349,10 @@ def test_no_cvxpy_fallback_on_large_programs(monkeypatch):
     monkeypatch.setattr(
         importlib.import_module("convexnn.solve"), "_FALLBACK_SIZE", 10
     )  # n * P = 600 is "large"
+    monkeypatch.setattr(importlib.import_module("convexnn.solvers.relu_pgd"), "DEFAULT_MAX_ITER", 1)
     X, y = _small_regression()
     with pytest.warns(cnn.ConvergenceWarning, match="max_iter"):
-        sol = cnn.solve(X, y, 0.1, n_patterns=20, random_state=0, max_iter=1)
+        sol = cnn.solve(X, y, 0.1, n_patterns=20, random_state=0)
     assert sol.solver == "fast" and sol.status == "max_iter"
 
 
@@ -335,10 +372,13 @@ def test_cvxpy_fallback_keeps_the_fast_result_unless_clarabel_is_optimal(monkeyp
         res = real(self, problem, **kw)
         return dataclasses.replace(res, status="inaccurate", objective=res.objective - 1.0)
 
+    from convexnn.solvers import relu_pgd
+
     monkeypatch.setattr(CvxpySolver, "solve", inaccurate)
+    monkeypatch.setattr(relu_pgd, "DEFAULT_MAX_ITER", 1)  # (a given max_iter: no fallback)
     X, y = _small_regression()
     with pytest.warns(cnn.ConvergenceWarning, match="max_iter") as record:
-        sol = cnn.solve(X, y, 0.1, n_patterns=20, random_state=0, max_iter=1)
+        sol = cnn.solve(X, y, 0.1, n_patterns=20, random_state=0)
     assert sol.solver == "fast" and sol.status == "max_iter"
     assert seen["time_limit"] >= 5.0
     # the fast solver's held-back warnings point at the caller's line, as solve's own

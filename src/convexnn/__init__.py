@@ -28,6 +28,7 @@ from .estimators import (
 from .exceptions import ConvergenceWarning
 from .gated_network import GatedReLU, pattern_gates
 from .gauge import GaugeResult, neural_gauge
+from .multioutput import MultiOutputSolution, solve_multioutput
 from .network import TwoLayerReLU, network_to_convex, recover_network
 from .path import PathResult, solve_path
 from .patterns import (
@@ -57,6 +58,7 @@ __all__ = [
     "DualSolution",
     "GatedReLU",
     "GaugeResult",
+    "MultiOutputSolution",
     "PathResult",
     "PatternMatrix",
     "PruneResult",
@@ -80,6 +82,7 @@ __all__ = [
     "solve_circular_cnn",
     "solve_dual",
     "solve_linear_cnn",
+    "solve_multioutput",
     "solve_patchwise_relu_cnn",
     "solve_path",
     "solve_relu_cnn",

@@ -23,10 +23,24 @@ def _shape_str(a: Any) -> str:
     return f"an array of shape {shape}" if shape is not None else f"{type(a).__name__}"
 
 
+def _refuse_complex(a: Any, *, caller: str, name: str) -> Any:
+    """``a`` on the host; a TypeError if it holds complex numbers (casting to float64
+    would drop their imaginary parts)."""
+    a = host_array(a)
+    if np.iscomplexobj(a):
+        raise TypeError(
+            f"{caller}: {name} must be real, got complex values (dtype "
+            f"{getattr(a, 'dtype', 'complex')}). Pass {name}.real, or the features you mean, "
+            f"explicitly."
+        )
+    return a
+
+
 def check_X(X: Any, *, caller: str, name: str = "X") -> NDArray[np.float64]:
     """Return ``X`` as a finite float64 array of shape (n, d) with n >= 1 and d >= 1."""
+    raw = _refuse_complex(X, caller=caller, name=name)
     try:
-        arr = np.asarray(host_array(X), dtype=np.float64)
+        arr = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"{caller}: {name} must be a numeric array of shape (n_samples, n_features), "
@@ -60,8 +74,9 @@ def check_finite(arr: NDArray[Any], *, caller: str, name: str) -> None:
 
 def check_y(y: Any, n_samples: int, *, caller: str, name: str = "y") -> NDArray[np.float64]:
     """Return ``y`` as a finite float64 vector of length ``n_samples``."""
+    raw = _refuse_complex(y, caller=caller, name=name)
     try:
-        arr = np.asarray(host_array(y), dtype=np.float64)
+        arr = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"{caller}: {name} must be a numeric vector of length {n_samples}, "
@@ -86,7 +101,7 @@ def check_y(y: Any, n_samples: int, *, caller: str, name: str = "y") -> NDArray[
 
 def check_beta(beta: Any, *, caller: str, name: str = "beta") -> float:
     """Return ``beta`` as a positive finite float."""
-    if isinstance(beta, bool) or not np.isscalar(beta):
+    if isinstance(beta, (bool, str, bytes)) or not np.isscalar(beta):
         raise TypeError(f"{caller}: {name} must be a positive real number, got {beta!r}.")
     try:
         value = float(beta)  # type: ignore[arg-type]
@@ -117,6 +132,27 @@ def check_positive_int(value: Any, *, caller: str, name: str, minimum: int = 1) 
     if value < minimum:
         raise ValueError(f"{caller}: {name} must be an integer >= {minimum}, got {value}.")
     return int(value)
+
+
+def check_tol(tol: Any, *, caller: str, name: str = "tol") -> float:
+    """Return ``tol`` as a positive finite float (a relative gap or accuracy)."""
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{caller}: {name} must be a positive number, got {tol!r}.")
+    value = float(tol)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(
+            f"{caller}: {name} must be a positive finite number (a relative gap, e.g. "
+            f"1e-6), got {value!r}. The solvers stop on a certified gap <= {name}; at 0 "
+            f"none is reached in floating point."
+        )
+    return value
+
+
+def check_max_iter(max_iter: Any, *, caller: str) -> int | None:
+    """Return ``max_iter``: None (the solver's default) or an int >= 1."""
+    if max_iter is None:
+        return None
+    return check_positive_int(max_iter, caller=caller, name="max_iter")
 
 
 def add_ones_column(X: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -120,7 +120,9 @@ def _load_state_dict(path: Path) -> Any:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CLIError(
-            f"{path} is neither a .npz network nor a PyTorch state dict: {exc}"
+            f"{path} is neither a .npz network (from `convexnn fit --model`) nor a PyTorch "
+            f"state dict (torch.load said: {exc or type(exc).__name__}). The network file "
+            f"comes first: convexnn certify MODEL DATA."
         ) from None
     if hasattr(sd, "state_dict"):
         sd = sd.state_dict()

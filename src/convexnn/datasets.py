@@ -302,7 +302,14 @@ def load_regression_file(path: str | Path, *, target: int | str = -1) -> tuple[A
             raise ValueError(f"{caller}: no column {target!r} in {path}; columns: {names}.")
         col = names.index(target)
     else:
-        col = target % data.shape[1]
+        k = data.shape[1]
+        if not -k <= int(target) < k:
+            raise ValueError(
+                f"{caller}: target column index must be in [{-k}, {k - 1}] for the {k} "
+                f"columns of {path}, got {target}; pass a column's index (negative from "
+                f"the end) or its name ({names})."
+            )
+        col = int(target) % k
     if data.shape[1] < 2:
         raise ValueError(f"{caller}: {path} needs at least one feature and a target column.")
     return np.delete(data, col, axis=1), data[:, col]

@@ -102,8 +102,10 @@ class Certificate:
     gap : float
         ``upper_bound - lower_bound``: bounds how far the network is from the optimum, in
         objective value. At least 0 up to rounding for a network whose neurons activate
-        on the patterns used; with ``scope="patterns"``, a network with other activation
-        patterns may beat the program over the patterns used, and the gap be negative.
+        on the patterns used (:func:`certify` adds the network's own patterns to make
+        sure); built by :func:`dual_certificate` for a network with other activation
+        patterns, with ``scope="patterns"``, it may be negative (that network beats the
+        program over the patterns used).
     relative_gap : float
         ``gap / max(|upper_bound|, 1e-12 * s)`` with ``s = ||y||^2 / 2`` (1 when y = 0):
         relative to the objective, with a floor far below any meaningful objective so
@@ -150,14 +152,21 @@ class Certificate:
         return self.scope == "global"
 
     def _scope_text(self) -> str:
+        gated = self.formulation == "gated"
         if self.is_global:
-            return (
-                "GLOBAL: holds for the non-convex training problem (2) at any width "
-                f"(the {self.n_patterns} patterns are all the patterns of X)"
+            problem = (
+                "the training problem of gated ReLU networks (any gates, any width)"
+                if gated
+                else "the non-convex training problem (2) at any width"
             )
+            return (
+                f"GLOBAL: holds for {problem} (the {self.n_patterns} patterns are all the "
+                "patterns of X)"
+            )
+        program = "gated program" if gated else "convex program (8)"
         return (
-            f"relative to the {self.n_patterns} given patterns only: bounds the convex "
-            "program (8) over these patterns, not the training problem (2)"
+            f"relative to the {self.n_patterns} patterns used only: bounds the {program} "
+            "over these patterns, not the training problem (2)"
         )
 
     def __str__(self) -> str:
@@ -1107,8 +1116,10 @@ def certify(
         None: enumerate, but when there are more than
         ``max_patterns`` it falls back, with a UserWarning, to ``"sampled"``:
         1000 Gaussian patterns plus the network's own patterns ``1[X_eff U_eff >= 0]``.
-        An array: these patterns of ``X_eff``; the scope is global only for a
-        :class:`PatternMatrix` enumerated for this very ``X_eff``.
+        An array: these patterns of ``X_eff``, plus the network's own where they are
+        missing (so that the network is a point of the program and the gap is at least
+        0); the scope is global only for a :class:`PatternMatrix` enumerated for this
+        very ``X_eff``.
     formulation : {"relu", "gated"} or None
         Dual constraints. For a ReLU network ``"gated"`` gives a looser but still valid
         bound. None: ``"relu"`` for a TwoLayerReLU, ``"gated"`` for a GatedReLU (the
@@ -1147,6 +1158,12 @@ def certify(
             f"{caller}: network must be a convexnn.TwoLayerReLU or GatedReLU, got "
             f"{type(network).__name__}. Build one with TwoLayerReLU(U, alpha, b, c)."
         )
+    if network.is_multi_output:
+        raise ValueError(
+            f"{caller}: a network with {network.alpha.shape[1]} outputs (alpha of shape "
+            f"{network.alpha.shape}); certify takes scalar-output networks. Certify each "
+            f"output's network TwoLayerReLU(U, alpha[:, k], b, c[k]) on its column of y."
+        )
     X_arr = _check_features(check_X(X, caller=caller), network, caller)
     y_arr = check_y(y, X_arr.shape[0], caller=caller)
     beta_val = check_beta(beta, caller=caller)
@@ -1167,6 +1184,9 @@ def certify(
     )
     if D is None:  # too many patterns to store: stream them through the pricing oracle
         return _streamed_certificate(network, X_arr, X_eff, y_arr, beta_val, formulation, loss_obj)
+    # The network must be a point of the program: its own patterns join given ones (else
+    # it could beat the program's optimum, and the "gap" be negative).
+    D = _with_own_patterns(D, own)
     problem = ConvexReLUProblem(
         X=X_eff,
         y=y_arr,
@@ -1359,6 +1379,21 @@ def _streamed_certificate(
         formulation=formulation,
         n_patterns=price.n_cells,
     )
+
+
+def _with_own_patterns(D: BoolArray, own: BoolArray) -> BoolArray:
+    """``D`` (n, P) with the columns of ``own`` (n, m) it lacks appended, once each."""
+
+    def keys(A: BoolArray) -> NDArray[np.void]:  # one comparable item per column: its bits
+        K = np.ascontiguousarray(np.packbits(np.asarray(A, dtype=bool), axis=0).T)
+        return K.view(np.dtype((np.void, K.shape[1]))).ravel()
+
+    k_own = keys(own)
+    new = np.flatnonzero(~np.isin(k_own, keys(D)))
+    if new.size == 0:
+        return D
+    first = np.sort(np.unique(k_own[new], return_index=True)[1])
+    return np.hstack([np.asarray(D, dtype=bool), own[:, new[first]]])
 
 
 def _sampled_with_network(

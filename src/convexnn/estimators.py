@@ -50,6 +50,7 @@ from .gated_network import GatedReLU
 from .losses import LOSSES, get_loss
 from .network import TwoLayerReLU
 from .patterns import enumerate_patterns, sample_patterns
+from .problem import check_patterns
 from .solve import Solution, solve
 from .solvers import get_solver
 
@@ -92,6 +93,15 @@ class _ConvexReLUBase(BaseEstimator):
         """Validate the hyper-parameters once per fit; return them in solve's terms."""
         name = self._name
         beta_val = check_beta(beta, caller=name)
+        if isinstance(self.loss, str) and self.loss not in self._losses:
+            kinds = (("regression", REGRESSION_LOSSES), ("classification", CLASSIFICATION_LOSSES))
+            for kind, losses in kinds:
+                if self.loss in losses:
+                    raise ValueError(
+                        f"{name}: loss {self.loss!r} is a {kind} loss; this estimator takes "
+                        f"{', '.join(repr(x) for x in self._losses)}. Use the {kind} "
+                        f"estimator for it, or pick one of these."
+                    )
         loss = check_choice(self.loss, self._losses, caller=name, name="loss")
         if loss not in LOSSES:
             raise ValueError(
@@ -164,9 +174,16 @@ class _ConvexReLUBase(BaseEstimator):
         ``n_patterns`` (cheaper, and the certificate becomes global).
         """
         if not isinstance(self.patterns, str):
-            return np.asarray(self.patterns)
+            return check_patterns(self.patterns, Xs.shape[0], caller=self._name)
         if self.patterns == "exact":
-            return enumerate_patterns(Xs, hidden_bias=bool(self.hidden_bias))
+            try:
+                return enumerate_patterns(Xs, hidden_bias=bool(self.hidden_bias))
+            except ValueError as exc:
+                raise ValueError(
+                    f"{self._name}: patterns='exact' cannot enumerate the patterns of this "
+                    f"X ({exc}) Use patterns='sampled' (n_patterns={self.n_patterns}) "
+                    f"instead: its certificate is relative to the patterns."
+                ) from exc
         try:
             return enumerate_patterns(
                 Xs, hidden_bias=bool(self.hidden_bias), max_patterns=self.n_patterns

@@ -73,7 +73,15 @@ from numpy.typing import NDArray
 from scipy.optimize import minimize
 from scipy.special import logsumexp, softmax
 
-from ._validation import add_ones_column, check_beta, check_choice, check_X, host_array
+from ._validation import (
+    add_ones_column,
+    check_beta,
+    check_choice,
+    check_max_iter,
+    check_tol,
+    check_X,
+    host_array,
+)
 from .exceptions import ConvergenceWarning
 from .losses import Loss, get_loss
 from .losses.base import project_box_sum_zero
@@ -257,6 +265,8 @@ def solve_multioutput(
         X, Y, beta, mode, patterns, formulation, loss, hidden_bias, output_bias,
         n_patterns, max_exact_patterns, random_state,
     )  # fmt: skip
+    tol = check_tol(tol, caller=CALLER)
+    max_iter = check_max_iter(max_iter, caller=CALLER)
     run = _Run(solver, tol, max_iter, verbose, dict(solver_options or {}))
     if mode == "shared":
         sol = _solve_shared(setup, run)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import add_ones_column, check_beta, check_X
+from ._validation import add_ones_column, check_beta, check_max_iter, check_tol, check_X
 from .losses import Loss
 from .problem import build_problem
 from .solve import (
@@ -100,6 +100,8 @@ def solve_path(
     """
     X_arr = check_X(X, caller=CALLER)
     beta_arr = _check_betas(betas)
+    tol = check_tol(tol, caller=CALLER)
+    max_iter = check_max_iter(max_iter, caller=CALLER)
     X_eff = add_ones_column(X_arr) if hidden_bias else X_arr
     D, source = _resolve_patterns(
         patterns, X_arr, X_eff, hidden_bias, n_patterns, max_exact_patterns, random_state

@@ -11,7 +11,7 @@ import numpy as np
 from array_api_compat import is_torch_array
 from numpy.typing import NDArray
 
-from ._validation import add_ones_column, check_positive_int, check_X
+from ._validation import add_ones_column, check_max_iter, check_positive_int, check_tol, check_X
 from .duality import Certificate, _gap_scale, dual_certificate
 from .exceptions import ConvergenceWarning
 from .gated_network import GatedReLU, gated_network, pattern_gates
@@ -44,6 +44,11 @@ class Solution:
         and only with ``scope="patterns"``) when the network beats the program over its
         patterns: recovery merges nearly parallel blocks into one neuron when that lowers
         objective (2), and the merged neuron may activate on a pattern outside the set.
+        For ``formulation="gated"`` they measure ``network`` (the ReLU network of
+        Theorem 1) against the gated program's bound, often far apart though ``status``
+        is "optimal": the solver is judged on the gated program (``convex_objective``
+        against ``lower_bound``; ``summary()`` gives that gap first), and its model is
+        ``gated_network(X)``.
     scope : {"global", "patterns"}
         ``"global"``: the patterns are exhaustive, so ``lower_bound`` bounds the
         non-convex training problem (2) over networks of any width. ``"patterns"``:
@@ -267,7 +272,10 @@ def solve(
     tol : float
         Target relative gap; a ConvergenceWarning is raised when it is not certified.
     max_iter : int or None
-        Solver iteration cap.
+        Solver iteration cap (``n_iter`` counts in the solver's own iterations). None:
+        the solver's default; then the default solver may also re-solve a small
+        program with CVXPY when the fast one stops above ``tol`` (below). A given cap
+        rules that re-solve out.
     random_state : None, int or numpy Generator
         For sampling patterns.
     verbose : bool
@@ -289,6 +297,8 @@ def solve(
         :func:`convexnn.solve_multioutput` (mode "separate": c exact scalar networks
         sharing nothing) and returns its ``MultiOutputSolution``.
     """
+    tol = check_tol(tol, caller=CALLER)
+    max_iter = check_max_iter(max_iter, caller=CALLER)
     if _is_multi_output(y, loss):
         from .multioutput import solve_multioutput
 
@@ -334,7 +344,13 @@ def solve(
     options = dict(solver_options or {})
     check_options(solver_obj, options, solver is None, caller=CALLER)
     options = on_data_device(X, solver_obj, problem, options)
-    if solver is None and solver_obj.name == "fast" and _fallback_applies(problem):
+    # A given max_iter is a cap: no CVXPY re-solve (Clarabel's iterations) after it.
+    if (
+        solver is None
+        and solver_obj.name == "fast"
+        and max_iter is None
+        and _fallback_applies(problem)
+    ):
         result = _fast_or_reference(problem, solver_obj, tol, max_iter, verbose, options)
     else:
         result = solver_obj.solve(

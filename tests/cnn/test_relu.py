@@ -118,3 +118,14 @@ def test_to_torch_identical(shape, fc):
     )
     out = net.to_torch(shape[1:])(torch.as_tensor(X)).detach().numpy().ravel()
     np.testing.assert_allclose(out, net.predict(X), rtol=1e-12, atol=1e-12)
+
+
+def test_a_gated_solve_out_of_iterations_above_tol_warns() -> None:
+    """max_iter reached above tol warns with the gap, however close to tol (an optimal
+    status a little above tol does not)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.random((30, 1, 6, 6)), rng.standard_normal(30)
+    with pytest.warns(cnn.ConvergenceWarning, match=r"status .max_iter. at a relative gap"):
+        sol = solve_relu_cnn(X, y, 0.1, kernel_size=3, formulation="gated", n_gates=10,
+                             random_state=0, max_iter=300, tol=0.5)  # fmt: skip
+    assert sol.status == "max_iter" and 0.5 < sol.relative_gap < 5.0  # below 10 tol
