@@ -42,7 +42,9 @@ from ._validation import (
     add_ones_column,
     check_beta,
     check_choice,
+    check_max_iter,
     check_positive_int,
+    check_tol,
     host_array,
 )
 from .duality import max_cone_dual_norm
@@ -118,18 +120,15 @@ class _ConvexReLUBase(BaseEstimator):
         check_positive_int(self.n_patterns, caller=name, name="n_patterns")
         check_choice(self.pattern_method, PATTERN_METHODS, caller=name, name="pattern_method")
         formulation = check_choice(self.formulation, FORMULATIONS, caller=name, name="formulation")
-        tol = self.tol
-        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not float(tol) > 0:
-            raise ValueError(f"{name}: tol must be a positive number, got {tol!r}.")
-        if self.max_iter is not None:
-            check_positive_int(self.max_iter, caller=name, name="max_iter")
+        tol = check_tol(self.tol, caller=name)
+        max_iter = check_max_iter(self.max_iter, caller=name)
         return {
             "beta": beta_val,
             "loss": loss,
             "formulation": formulation,
             "solver": self._pick_solver(loss, formulation),
-            "tol": float(tol),
-            "max_iter": self.max_iter,
+            "tol": tol,
+            "max_iter": max_iter,
             "hidden_bias": bool(self.hidden_bias),
             "output_bias": bool(self.output_bias),
             "verbose": int(self.verbose) >= 2,
