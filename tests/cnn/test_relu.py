@@ -127,5 +127,5 @@ def test_a_gated_solve_out_of_iterations_above_tol_warns() -> None:
     X, y = rng.random((30, 1, 6, 6)), rng.standard_normal(30)
     with pytest.warns(cnn.ConvergenceWarning, match=r"status .max_iter. at a relative gap"):
         sol = solve_relu_cnn(X, y, 0.1, kernel_size=3, formulation="gated", n_gates=10,
-                             random_state=0, max_iter=300, tol=0.5)  # fmt: skip
+                             random_state=0, max_iter=300, tol=0.5, solver="fista")  # fmt: skip
     assert sol.status == "max_iter" and 0.5 < sol.relative_gap < 5.0  # below 10 tol

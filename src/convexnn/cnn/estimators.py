@@ -33,7 +33,7 @@ class _ConvexCNNBase(BaseEstimator):
         loss: str = "squared",
         hidden_bias: bool = True,
         tol: float = 1e-7,
-        max_iter: int = 10000,
+        max_iter: int | None = None,
         random_state: Any = None,
     ) -> None:
         self.kernel_size = kernel_size
@@ -128,10 +128,13 @@ class ConvexCNNRegressor(RegressorMixin, _ConvexCNNBase):
         Number of pattern generators (neurons of the convex program, per sign).
     pattern_method : {"random", "kmeans"}
     formulation : {"relu", "gated"}
-    solver : {"cvxpy", "fista"} or None
+    solver : {"cvxpy", "bcd", "fista"} or None
+        None: "bcd" (working-set block coordinate descent) for "gated", "cvxpy" for
+        "relu"; see :func:`convexnn.cnn.solve_relu_cnn`.
     loss : str
     hidden_bias : bool
-    tol, max_iter : stopping rule of FISTA.
+    tol, max_iter : stopping rule of "bcd" and "fista" (certified relative gap; None:
+        10000 epochs, with the CVXPY re-solve of small stalled programs).
     random_state : None or int
 
     Attributes

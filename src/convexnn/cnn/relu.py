@@ -33,12 +33,13 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from .._validation import check_beta, check_choice, check_positive_int
+from .._validation import check_choice, check_positive_int
 from ..duality import cone_dual_norms
 from ..exceptions import ConvergenceWarning
 from ..losses import Loss, get_loss
 from ..solve import Solution, solve
-from ._common import as_patches, check_targets
+from ._common import as_patches, check_common, check_targets
+from ._gated_bcd import solve_gated_bcd
 from .network import ConvReLUNet
 
 Array = NDArray[np.float64]
@@ -305,7 +306,9 @@ class ConvCNNSolution:
         return (M * (Pe @ (self.V - self.W))).sum(axis=(1, 2))  # type: ignore[no-any-return]
 
 
-def _cvxpy_solve(prog: ConvReLUProgram, verbose: bool) -> tuple[Array, Array, int, str]:
+def _cvxpy_solve(
+    prog: ConvReLUProgram, verbose: bool, time_limit: float | None = None
+) -> tuple[Array, Array, int, str]:
     import cvxpy as cp
 
     d, Pn = prog.Xf.shape[1], prog.S.shape[2]
@@ -324,6 +327,7 @@ def _cvxpy_solve(prog: ConvReLUProgram, verbose: bool) -> tuple[Array, Array, in
         sgn = 2.0 * prog.Mf - 1.0
         cons = [cp.multiply(sgn, prog.Xf @ V) >= 0, cp.multiply(sgn, prog.Xf @ W) >= 0]
     problem = cp.Problem(cp.Minimize(prog.loss.cvxpy_expr(z, prog.y) + prog.beta * reg), cons)
+    limit = {} if time_limit is None else {"time_limit": time_limit}
     problem.solve(
         solver=cp.CLARABEL,
         verbose=verbose,
@@ -331,20 +335,24 @@ def _cvxpy_solve(prog: ConvReLUProgram, verbose: bool) -> tuple[Array, Array, in
         tol_gap_abs=1e-9,
         tol_gap_rel=1e-9,
         tol_feas=1e-9,
+        **limit,
     )
     Vv = np.asarray(V.value, dtype=np.float64)
     Wv = np.asarray(W.value, dtype=np.float64) if W is not None else np.zeros_like(Vv)
     return Vv, Wv, int(problem.solver_stats.num_iters or 0), str(problem.status)
 
 
-def _fista_gated(prog: ConvReLUProgram, tol: float, max_iter: int) -> tuple[Array, int, str]:
-    """FISTA (with restart) on the gated program: a group lasso, block soft-thresholding."""
-    if prog.loss.smoothness is None:
+def _check_smooth(loss: Loss, solver: str) -> None:
+    if loss.smoothness is None:
         raise ValueError(
-            f"solve_relu_cnn: solver 'fista' needs a smooth loss, got {prog.loss.name!r}; "
+            f"solve_relu_cnn: solver {solver!r} needs a smooth loss, got {loss.name!r}; "
             f"use solver='cvxpy'."
         )
-    L = _power_norm_sq(prog) * float(prog.loss.smoothness)
+
+
+def _fista_gated(prog: ConvReLUProgram, tol: float, max_iter: int) -> tuple[Array, int, str]:
+    """FISTA (with restart) on the gated program: a group lasso, block soft-thresholding."""
+    L = _power_norm_sq(prog) * float(prog.loss.smoothness or 0.0)  # checked by the caller
     step = 1.0 / L
     d, Pn = prog.Xf.shape[1], prog.S.shape[2]
     U = np.zeros((d, Pn))
@@ -365,6 +373,33 @@ def _fista_gated(prog: ConvReLUProgram, tol: float, max_iter: int) -> tuple[Arra
         if it % 10 == 0 and f_new - prog.lower_bound(z) <= tol * max(abs(f_new), 1e-300):
             return U, it, "optimal"
     return U, max_iter, "max_iter"
+
+
+# The default's CVXPY re-solve of small gated programs that "bcd" leaves above tol (as
+# convexnn.solve does for program (8)): programs of N K P <= _FALLBACK_SIZE with a loss
+# whose program is quadratic or second-order cone, under Clarabel's time limit.
+_MAX_ITER = 10_000
+_FALLBACK_SIZE = 200_000
+_FALLBACK_LOSSES = ("squared", "huber", "squared_hinge")
+_FALLBACK_SECONDS, _FALLBACK_RATIO = 5.0, 5.0
+
+
+def _cvxpy_fallback(
+    prog: ConvReLUProgram, V: Array, W: Array, n_iter: int, status: str, solver: str, spent: float
+) -> tuple[Array, Array, int, str, str]:
+    """CVXPY's solution instead of the first-order one, when it applies and is better."""
+    if prog.S.size > _FALLBACK_SIZE or prog.loss.name not in _FALLBACK_LOSSES:
+        return V, W, n_iter, status, solver
+    import cvxpy as cp
+
+    limit = max(_FALLBACK_SECONDS, _FALLBACK_RATIO * spent)
+    try:
+        Vc, Wc, it, st = _cvxpy_solve(prog, False, time_limit=limit)
+    except cp.SolverError:
+        return V, W, n_iter, status, solver
+    if st == "optimal" and prog.objective(Vc, Wc) < prog.objective(V, W):
+        return Vc, Wc, n_iter + it, st, f"{solver} -> cvxpy"
+    return V, W, n_iter, status, solver
 
 
 def _power_norm_sq(prog: ConvReLUProgram, n_iter: int = 50) -> float:
@@ -415,7 +450,7 @@ def solve_relu_cnn(
     loss: str | Loss = "squared",
     hidden_bias: bool = False,
     tol: float = 1e-7,
-    max_iter: int = 10000,
+    max_iter: int | None = None,
     random_state: Any = None,
     verbose: bool = False,
 ) -> ConvCNNSolution:
@@ -436,12 +471,22 @@ def solve_relu_cnn(
         Pattern generators (see :func:`sample_cnn_gates`); None: sampled with
         ``pattern_method``, ``n_gates``, ``network``.
     formulation : {"relu", "gated"}
-    solver : {"cvxpy", "fista"} or None
-        None: "fista" for "gated", "cvxpy" (Clarabel) for "relu".
+    solver : {"cvxpy", "bcd", "fista"} or None
+        None: "bcd" for "gated" (working-set block coordinate descent with exact block
+        steps and Anderson acceleration, :mod:`convexnn.cnn._gated_bcd`), "cvxpy"
+        (Clarabel) for "relu". "fista": plain FISTA on the gated program (slower; kept
+        as the simple first-order reference).
     loss : str or Loss
     hidden_bias : bool
         Regularised filter biases.
-    tol, max_iter : stopping rule of FISTA (certified relative gap).
+    tol, max_iter : stopping rule of "bcd" and "fista": the certified relative gap over
+        these patterns, and a cap on their iterations ("bcd": epochs over its working
+        sets; None: 10000). A run that ends above ``tol`` warns with its gap. With both
+        ``solver`` and ``max_iter`` left None, a "bcd" run that ends above ``tol``
+        (stalled: tiny beta with more free dimensions than samples) on a small program
+        with a quadratic or second-order-cone loss is re-solved by CVXPY + Clarabel
+        (solver "bcd -> cvxpy"), whose result is kept when Clarabel calls it optimal
+        and its objective is lower.
     random_state : for sampling gates.
     verbose : bool
 
@@ -452,14 +497,15 @@ def solve_relu_cnn(
         upper bound on the non-convex optimum, not a certificate for it.
     """
     caller = "solve_relu_cnn"
-    beta = check_beta(beta, caller=caller)
+    by_default = solver is None and max_iter is None  # a given max_iter is a cap
+    beta, tol, max_iter = check_common(beta, tol, max_iter or _MAX_ITER, caller=caller)
     formulation = check_choice(formulation, ("relu", "gated"), caller=caller, name="formulation")
-    solver = solver or ("fista" if formulation == "gated" else "cvxpy")
-    solver = check_choice(solver, ("cvxpy", "fista"), caller=caller, name="solver")
-    if solver == "fista" and formulation == "relu":
+    solver = solver or ("bcd" if formulation == "gated" else "cvxpy")
+    solver = check_choice(solver, ("cvxpy", "bcd", "fista"), caller=caller, name="solver")
+    if solver != "cvxpy" and formulation == "relu":
         raise ValueError(
-            f"{caller}: solver 'fista' handles formulation='gated' only; use solver='cvxpy' "
-            f"for 'relu'."
+            f"{caller}: solver {solver!r} handles formulation='gated' only; use "
+            f"solver='cvxpy' for 'relu'."
         )
     P = as_patches(X, kernel_size, stride, padding, caller=caller)
     y_arr = check_targets(y, P.shape[0], caller=caller)
@@ -495,8 +541,14 @@ def solve_relu_cnn(
     if solver == "cvxpy":
         V, W, n_iter, status = _cvxpy_solve(prog, verbose)
     else:
-        V, n_iter, status = _fista_gated(prog, tol, max_iter)
+        _check_smooth(prog.loss, solver)
+        first_order = solve_gated_bcd if solver == "bcd" else _fista_gated
+        V, n_iter, status = first_order(prog, tol, max_iter or _MAX_ITER)
         W = np.zeros_like(V)
+        if by_default and status != "optimal":
+            V, W, n_iter, status, solver = _cvxpy_fallback(
+                prog, V, W, n_iter, status, solver, time.perf_counter() - t0
+            )
     elapsed = time.perf_counter() - t0
     convex = prog.objective(V, W)
     z = prog.A(V - W)
