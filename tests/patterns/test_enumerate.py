@@ -153,6 +153,24 @@ def test_invariant_to_scaling_and_rotation_of_features() -> None:
     np.testing.assert_array_equal(np.asarray(enumerate_patterns(X @ Q)), D)
 
 
+@pytest.mark.parametrize("scale", [1e-5, 1e-7, 1e6])
+def test_tiny_or_huge_features_beside_the_bias_column_keep_their_patterns(scale: float) -> None:
+    """[s X, 1] has the patterns of [X, 1] (u_x -> u_x / s). Features of 1e-5 / 1e-7
+    beside the ones column gave 44 / 0 of the 84 patterns; 2-D data at 1e-6 gave 52, more
+    than the general-position bound 44; columns of 1e-7 beside one of 1 gave 106 > 74."""
+    X = rng(5).standard_normal((7, 3))
+    D = np.asarray(enumerate_patterns(X, hidden_bias=True))
+    assert D.shape[1] == 84
+    np.testing.assert_array_equal(np.asarray(enumerate_patterns(scale * X, hidden_bias=True)), D)
+    assert count_cells(scale * X, hidden_bias=True) == 84
+    X2 = rng(6).standard_normal((7, 2))
+    assert enumerate_patterns(1e-6 * X2, hidden_bias=True).shape[1] == count_patterns_bound(7, 3)
+    X3 = rng(5).standard_normal((9, 3))
+    D3 = np.asarray(enumerate_patterns(X3 * [1e-7, 1e-7, 1.0]))
+    np.testing.assert_array_equal(D3, np.asarray(enumerate_patterns(X3)))
+    assert D3.shape[1] == count_patterns_bound(9, 3)
+
+
 def degenerate_data(n: int, d: int, seed: int) -> np.ndarray:
     X = rng(seed).standard_normal((n, d))
     X[0] = 0.0  # a zero row first

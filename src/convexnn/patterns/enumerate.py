@@ -62,7 +62,9 @@ def enumerate_patterns(
         number of distinct hyperplanes (nonzero rows up to scaling and sign).
     rank_tol : float, optional
         Singular values of ``X_eff`` above this count towards the rank; rows whose norm in
-        the row space is at most this are treated as zero. Default
+        the row space is at most this are treated as zero. Default (None): the rank of
+        ``X_eff`` with its columns scaled to unit norm (patterns do not change under
+        positive column scaling; tolerances do), with the tolerance
         ``max(n, d) * eps * sigma_max``.
     max_bytes : int, default=2**31
         Refuse (ValueError, before enumerating) when the dense (n, P) bool result could
@@ -101,7 +103,7 @@ def enumerate_patterns(
     X_eff, max_patterns, rank_tol, max_bytes = _check_inputs(
         X, hidden_bias, max_patterns, rank_tol, max_bytes, caller=caller
     )
-    arr = _Arrangement.from_data(X_eff, rank_tol)
+    arr = _Arrangement.from_data(_equilibrated(X_eff) if rank_tol is None else X_eff, rank_tol)
     _check_size(arr, X_eff, max_patterns, max_bytes, hidden_bias, caller=caller)
     if arr.rank == 0:
         D = np.ones((X_eff.shape[0], 1), dtype=bool)
@@ -136,12 +138,24 @@ def count_cells(X: Any, *, hidden_bias: bool = False, rank_tol: float | None = N
     X_eff, _, rank_tol, _ = _check_inputs(
         X, hidden_bias, 1, rank_tol, _DEFAULT_MAX_BYTES, caller=caller
     )
-    arr = _Arrangement.from_data(X_eff, rank_tol)
+    arr = _Arrangement.from_data(_equilibrated(X_eff) if rank_tol is None else X_eff, rank_tol)
     if arr.rank == 0:
         return 1
     if arr.rank <= 2:
         return 2 * arr.H.shape[0]
     return _VertexEnumeration(arr.H, arr.row_tol).count()
+
+
+def _equilibrated(X: Any) -> Any:
+    """X with its nonzero columns scaled to unit norm: the same patterns, better numbers.
+
+    ``1[X u >= 0] = 1[(X C^-1)(C u) >= 0]`` for any positive diagonal C, so patterns do
+    not depend on column scales; the arrangement's tolerances (rank, parallel rows) do.
+    Features of 1e-6 beside a bias column of ones lost real patterns and gained
+    impossible ones before this.
+    """
+    norms = np.linalg.norm(X, axis=0)
+    return X / np.where(norms > 0, norms, 1.0)
 
 
 # --------------------------------------------------------------------------------------
