@@ -102,3 +102,38 @@ def test_bad_inputs(kwargs, error, match):
     beta = args.pop("beta")
     with pytest.raises(error, match=match):
         cnn.solve_dual(X, y, beta, **args)
+
+
+def _xor_like(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 2))
+    return X, np.sign(X[:, 0] * X[:, 1] + 0.2)
+
+
+@pytest.mark.filterwarnings("ignore::convexnn.ConvergenceWarning")
+@pytest.mark.parametrize(
+    ("seed", "hidden_bias", "output_bias", "formulation"),
+    [(5, True, False, "relu"), (1, False, True, "relu"), (5, True, True, "gated")],
+)
+def test_hinge_dual_keeps_the_conjugate_domain(seed, hidden_bias, output_bias, formulation):
+    """Hinge: -L*(-lam) = lam^T y only for 0 <= y lam <= 1; without that box the dual was
+    unbounded in those directions (objective -inf, or lam^T y above the primal optimum)."""
+    X, y = _xor_like(10, seed)
+    beta = 0.1
+    kw = {"hidden_bias": hidden_bias, "output_bias": output_bias, "formulation": formulation}
+    D = cnn.enumerate_patterns(X, hidden_bias=hidden_bias)
+    dual = cnn.solve_dual(X, y, beta, patterns=D, loss="hinge", **kw)
+    primal = cnn.solve(X, y, beta, patterns=D, loss="hinge", solver="cvxpy", **kw)
+    assert np.isfinite(dual.objective)
+    p = dual.lam * y
+    assert p.min() >= 0.0 and p.max() <= 1.0
+    if output_bias:
+        assert abs(dual.lam.sum()) <= 1e-7
+    assert dual.objective == pytest.approx(primal.convex_objective, rel=1e-6, abs=1e-9)
+    assert dual.max_violation <= 1e-6
+
+
+def test_n_patterns_error_names_solve_dual():
+    X, y = paper_1d()
+    with pytest.raises(ValueError, match=r"^solve_dual: n_patterns must be an integer >= 1"):
+        cnn.solve_dual(X, y, 0.1, patterns="sampled", n_patterns=0)

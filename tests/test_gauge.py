@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -39,6 +40,11 @@ def test_primal_equals_dual_and_interpolates(data, hidden_bias, output_bias, for
         net = g.network
         norms = np.linalg.norm(net.U_eff, axis=0) * np.abs(net.alpha)
         assert norms.sum() == pytest.approx(g.value, rel=1e-6)
+    else:  # the gated model interpolates y (network, of its blocks, need not)
+        assert g.gated_network is not None
+        np.testing.assert_allclose(
+            g.gated_network.predict(X), y, atol=1e-6 * max(1.0, np.abs(y).max())
+        )
 
 
 def test_gated_gauge_is_below_relu_gauge():
@@ -108,3 +114,70 @@ def test_geometry_errors():
         polar_boundary(np.ones((3, 1)), hidden_bias=True)
     with pytest.raises(ValueError, match=r"directions must be a \(k, n\)"):
         gauge_ball_boundary(X_FIG, directions=np.ones((3, 5)))
+
+
+# -- what the result claims -------------------------------------------------------------
+
+
+def _data_8(seed: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((8, 2)), rng.standard_normal(8)
+
+
+def test_sampled_patterns_are_not_the_gauge_and_say_so():
+    X, y = _data_8()
+    exact = cnn.neural_gauge(X, y, hidden_bias=True)
+    g = cnn.neural_gauge(X, y, hidden_bias=True, patterns="sampled", n_patterns=12, random_state=0)
+    assert exact.scope == "global" and g.scope == "patterns"
+    # the sampled optimum (and its dual value) lie above the gauge: an upper bound on it,
+    # and the dual value is no lower bound on the gauge
+    assert g.value > exact.value * (1 + 1e-3)
+    assert g.dual_value == pytest.approx(g.value, rel=1e-6)
+    assert g.dual_value > exact.value
+    assert "scope='patterns'" in repr(g) and "not the gauge" in repr(g)
+    assert "scope='global'" in repr(exact)
+    text = g.summary()
+    assert "upper bound on the gauge" in text and "NOT a lower bound on the gauge" in text
+    assert "GLOBAL" in exact.summary()
+
+
+def test_fallback_to_sampling_warns_at_the_caller():
+    X, y = _data_8()
+    with pytest.warns(UserWarning, match="neural_gauge: the patterns of X cannot be enumerated"):
+        g = cnn.neural_gauge(
+            X, y, hidden_bias=True, max_exact_patterns=10, n_patterns=12, random_state=0
+        )
+    assert g.scope == "patterns" and g.pattern_source == "sampled"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cnn.neural_gauge(X, y, hidden_bias=True, max_exact_patterns=10, n_patterns=12)
+    assert [w.filename for w in caught] == [__file__]
+
+
+def test_gated_result_says_which_model_interpolates():
+    X, y = _data_8()
+    g = cnn.neural_gauge(X, y, formulation="gated")
+    assert g.scope == "global"
+    # interpolation_error is that of the ReLU network of the gated blocks: measured,
+    # and not small; the gated network is the model that interpolates y.
+    assert g.interpolation_error == pytest.approx(np.abs(g.network.predict(X) - y).max())
+    assert g.interpolation_error > 0.1
+    assert isinstance(g.gated_network, cnn.GatedReLU)
+    np.testing.assert_allclose(g.gated_network.predict(X), y, atol=1e-6)
+    assert "not interpolating" in g.summary()
+    assert cnn.neural_gauge(X, y).gated_network is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"patterns": np.ones((5, 3), bool)}, ValueError, r"patterns must be .*\(8, P\)"),
+        ({"patterns": np.full((8, 3), np.nan)}, TypeError, "patterns must be boolean"),
+        ({"patterns": np.full((8, 3), 0.5)}, TypeError, "patterns must be boolean"),
+        ({"patterns": "sampled", "n_patterns": 0}, ValueError, "n_patterns must be"),
+    ],
+)
+def test_bad_patterns_are_refused(kwargs, error, match):
+    X, y = _data_8()
+    with pytest.raises(error, match="^neural_gauge: " + match):
+        cnn.neural_gauge(X, y, **kwargs)

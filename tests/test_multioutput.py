@@ -319,3 +319,27 @@ def test_certified_gated_separate_solve_does_not_warn(loss):
     assert sol.status == "optimal"
     assert sol.convex_objective - sol.lower_bound <= 1e-6 * sol.convex_objective
     assert sol.relative_gap > 0.5  # the gated blocks' ReLU network: a different model
+
+
+def test_bad_outputs_and_pattern_errors_name_solve_multioutput():
+    X, Y = data(n=8)
+    with pytest.raises(ValueError, match=r"^solve_multioutput: Y must have at least one output"):
+        solve_multioutput(X, np.zeros((8, 0)), 0.1)
+    with pytest.raises(ValueError, match=r"^solve_multioutput: n_patterns must be an integer"):
+        solve_multioutput(X, Y, 0.1, patterns="sampled", n_patterns=0)
+
+
+def test_separate_bound_says_it_excludes_shared_neurons():
+    """The separate bound covers one network per output only: a shared network beats it."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((12, 2))
+    Y = np.c_[np.sin(X[:, 0]), X[:, 1] ** 2, X[:, 0] * X[:, 1]] + 0.1 * rng.standard_normal((12, 3))
+    sep = solve_multioutput(X, Y, 0.1, mode="separate")
+    shared = solve_multioutput(X, Y, 0.1, mode="shared", formulation="relu")
+    assert sep.scope == "global"
+    assert shared.objective < sep.lower_bound  # so sep.lower_bound is no bound on eq. (2)
+    assert shared.objective >= sep.shared_lower_bound  # this one is
+    text = sep.summary()
+    assert "WITHOUT shared hidden neurons" in text
+    assert f"shared_lower_bound = {sep.shared_lower_bound:.10g}" in text
+    assert "for eq. (2) with vector outputs" in shared.summary()

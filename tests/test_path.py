@@ -60,3 +60,18 @@ def test_path_refuses_options_its_solver_does_not_take():
     # CVXPY passes its settings on to Clarabel
     path = solve_path(X, y, [0.1], solver="cvxpy", solver_options={"tol_gap_abs": 1e-10})
     assert path[0].solver == "cvxpy"
+
+
+@pytest.mark.parametrize("betas", ["abc", ["abc", 1.0], [True, False], [0.1, None]])
+def test_path_names_betas_for_non_numbers(betas):
+    X, y = _data()
+    with pytest.raises(TypeError, match=r"^solve_path: betas(\[\d\])? must be"):
+        solve_path(X[:10], y[:10], betas)
+
+
+def test_path_names_itself_for_pattern_errors():
+    X, y = _data()
+    with pytest.raises(ValueError, match=r"^solve_path: n_patterns must be an integer >= 1"):
+        solve_path(X[:10], y[:10], [0.1], patterns="sampled", n_patterns=0)
+    with pytest.raises(ValueError, match=r"^solve_path: patterns must be a boolean array"):
+        solve_path(X[:10], y[:10], [0.1], patterns=np.ones((5, 3), bool))

@@ -6,7 +6,13 @@ finite through Lemma 4 of appendix A.12) the dual is the SOCP
     max_{lam, mu_i, nu_i}  -L*(-lam; y)       ( = lam^T y - 1/2 ||lam||^2, squared loss )
     s.t.  || X^T (D_i lam + (2 D_i - I) mu_i) ||_2 <= beta,   mu_i >= 0,
           || X^T (-D_i lam + (2 D_i - I) nu_i) ||_2 <= beta,  nu_i >= 0,   i = 1..P,
+          lo <= lam <= hi                            (the conjugate's domain, see below),
           1^T lam = 0                                (with an unregularised output bias).
+
+``-L*(-lam; y)`` is finite only on the conjugate's domain: all of R^n for the squared
+loss, ``0 <= y_i lam_i <= 1`` for the hinge loss (whose dual objective ``lam^T y`` is
+linear, so without that box the program is unbounded). The box is the loss's
+:meth:`~convexnn.losses.Loss.dual_box`, added as constraints wherever it is finite.
 
 For a fixed pattern, ``min_{mu >= 0} ||X^T (D lam + (2 D - I) mu)||`` is the dual of
 ``max_{u in K_D, ||u|| <= 1} lam^T D X u`` (Lemma 4), so the constraints say that every
@@ -29,6 +35,7 @@ from numpy.typing import NDArray
 from ._validation import add_ones_column, check_X
 from .duality import cone_dual_norms
 from .losses import Loss
+from .losses.base import into_dual_domain
 from .problem import ConvexReLUProblem, build_problem
 
 Array = NDArray[np.float64]
@@ -43,7 +50,8 @@ class DualSolution:
     Attributes
     ----------
     objective : float
-        ``d* = -L*(-lam; y)`` at the returned ``lam`` (``lam^T y - ||lam||^2 / 2``).
+        ``d* = -L*(-lam; y)`` at the returned ``lam`` (``lam^T y - ||lam||^2 / 2`` for
+        the squared loss, ``lam^T y`` with ``0 <= y_i lam_i <= 1`` for the hinge loss).
     lam : array of shape (n,)
         The dual variable (the paper's ``v`` in eq. 15; the optimal residual for the
         squared loss: ``lam = y - f*(X)``).
@@ -104,7 +112,8 @@ def solve_dual(
 
     Maximises ``-L*(-lam; y)`` (``lam^T y - 1/2 ||lam||^2`` for the squared loss) subject
     to ``||X^T (D_i lam + (2 D_i - I) mu_i)|| <= beta``, ``mu_i >= 0`` and the same for
-    ``-lam`` with ``nu_i``, for every pattern ``D_i`` (see the module docstring). Its
+    ``-lam`` with ``nu_i``, for every pattern ``D_i``, and ``lam`` in the domain of the
+    loss's conjugate (hinge: ``0 <= y_i lam_i <= 1``; see the module docstring). Its
     optimum equals the optimum of :func:`convexnn.solve` over the same patterns (strong
     duality); over exhaustive patterns both equal p* of the training problem (2).
 
@@ -138,8 +147,9 @@ random_state
     X_arr = check_X(X, caller=CALLER)
     X_eff = add_ones_column(X_arr) if hidden_bias else X_arr
     D, source = _resolve_patterns(
-        patterns, X_arr, X_eff, hidden_bias, n_patterns, max_exact_patterns, random_state
-    )
+        patterns, X_arr, X_eff, hidden_bias, n_patterns, max_exact_patterns, random_state,
+        caller=CALLER,
+    )  # fmt: skip
     problem = build_problem(
         X_arr,
         y,
@@ -152,6 +162,10 @@ random_state
         caller=CALLER,
     )
     lam, mu, nu, status, elapsed = _solve_socp(problem, verbose, dict(solver_options or {}))
+    lo, hi = problem.loss.dual_box(problem.y)
+    if np.isfinite(lo).any() or np.isfinite(hi).any():
+        # The interior-point point may leave the box by rounding (then -L* is -inf there).
+        lam = into_dual_domain(lam, lo, hi, problem.output_bias)
     norms = cone_dual_norms(problem.X, problem.D, lam, formulation=problem.formulation)
     return DualSolution(
         objective=float(problem.loss.dual_value(lam, problem.y)),
@@ -183,6 +197,17 @@ def dual_objective_cvxpy(loss: Loss, lam: Any, y: Array) -> Any:
         ) from None
 
 
+def _dual_domain_constraints(loss: Loss, lam: Any, y: Array) -> list[Any]:
+    """``lo <= lam <= hi`` where the loss's dual box is finite (none for squared)."""
+    lo, hi = loss.dual_box(y)
+    cons = []
+    for bound, below in ((lo, True), (hi, False)):
+        idx = np.flatnonzero(np.isfinite(bound))
+        if idx.size:
+            cons.append(lam[idx] >= bound[idx] if below else lam[idx] <= bound[idx])
+    return cons
+
+
 def _solve_socp(
     problem: ConvexReLUProblem, verbose: bool, options: dict[str, Any]
 ) -> tuple[Array, Array, Array, str, float]:
@@ -206,6 +231,7 @@ def _solve_socp(
         cons.append(cp.norm(XtDlam, 2, axis=0) <= problem.beta)
     if problem.output_bias:
         cons.append(cp.sum(lam) == 0)
+    cons += _dual_domain_constraints(problem.loss, lam, problem.y)
     objective = cp.Maximize(dual_objective_cvxpy(problem.loss, lam, problem.y))
     cvx = cp.Problem(objective, cons)
     start = time.perf_counter()

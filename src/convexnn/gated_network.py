@@ -128,6 +128,45 @@ def gated_network(
     return GatedReLU(G_eff, U_eff, scale, c=output_bias)
 
 
+def gated_network_of_blocks(
+    U_eff: Array,
+    D: Any,
+    X_eff: Array,
+    *,
+    hidden_bias: bool,
+    output_bias: float | None,
+    caller: str,
+    stacklevel: int = 3,
+) -> GatedReLU:
+    """The gated network of blocks ``u_i`` (columns of U_eff) gated by patterns ``D_i``.
+
+    Each non-zero block gets the maximum-margin gate of its pattern on ``X_eff``
+    (:func:`pattern_gates`); then :func:`gated_network`. A ``UserWarning`` (labelled
+    ``caller``, at ``stacklevel`` frames up) says when some pattern has no such gate:
+    the network's predictions then differ from the program's on some rows of X.
+    """
+    import warnings
+
+    U = np.asarray(U_eff, dtype=np.float64)
+    live = np.flatnonzero(np.linalg.norm(U, axis=0) > 0)
+    gates = np.zeros_like(U)
+    if live.size:
+        D_live = np.asarray(D, dtype=bool)[:, live]
+        gates[:, live] = G = pattern_gates(X_eff, D_live)
+        wrong = (X_eff @ G >= 0) != D_live
+        if wrong.any():
+            warnings.warn(
+                f"{caller}: {int(wrong.any(axis=0).sum())} of the {live.size} neurons' "
+                f"patterns have no gate (they are not half-spaces of X: flipped or "
+                f"given patterns); their gates differ on {int(wrong.sum())} "
+                f"(sample, neuron) entries, so the gated network's predictions differ "
+                f"from the program's there. Report its own objective(X, y, beta).",
+                UserWarning,
+                stacklevel=stacklevel,
+            )
+    return gated_network(U, gates, hidden_bias=hidden_bias, output_bias=output_bias)
+
+
 def pattern_gates(X: Any, D: Any) -> Array:
     """Gates ``g_i`` with ``1[X g_i >= 0] = D_i``: the maximum-margin one of each pattern.
 

@@ -35,36 +35,69 @@ from numpy.typing import NDArray
 
 from ._validation import add_ones_column, check_choice, check_positive_int, check_X, check_y
 from .dual import _CLARABEL
+from .gated_network import GatedReLU, gated_network_of_blocks
 from .network import TwoLayerReLU, recover_network
 from .patterns.oracle import max_dual_violation
 from .problem import FORMULATIONS
 
 Array = NDArray[np.float64]
 CALLER = "neural_gauge"
+_FALLBACK = {  # what a sampled result means, by formulation (warning text)
+    "relu": "the result holds over those patterns only (scope='patterns'): value is an "
+    "upper bound on the gauge, and dual_value is NOT a lower bound on it. Raise "
+    "max_exact_patterns for the exact gauge.",
+    "gated": "the result holds over those patterns only (scope='patterns'): value and "
+    "dual_value are the gated program's over them, not bounds on the gauge. Raise "
+    "max_exact_patterns for all the patterns.",
+}
 
 
 @dataclass(frozen=True)
 class GaugeResult:
     """Result of :func:`neural_gauge`.
 
+    What ``value`` and ``dual_value`` are depends on ``scope`` and ``formulation``:
+
+    * ``scope="global"`` (the patterns are all the patterns of X), ``"relu"``:
+      ``value`` is the neural gauge of ``y`` (eq. 6) and ``dual_value`` equals it (eq. 7,
+      strong gauge duality); ``dual`` lies in the polar set.
+    * ``scope="patterns"`` (sampled or given patterns, not all of them): both are the
+      optimum of the program over THOSE patterns only. For ``"relu"`` ``value`` is then
+      an upper bound on the gauge (``network`` interpolates ``y`` at that cost), not
+      the gauge; ``dual_value`` bounds the sampled program, NOT the gauge (it is not a
+      lower bound on it: ``dual`` satisfies the polar constraint only for the patterns
+      used, and may violate it for others).
+    * ``formulation="gated"``: the min-norm interpolation by a *gated* ReLU network
+      whose gates are the patterns (a relaxation: over all patterns, ``value`` is a
+      lower bound on the ReLU gauge, and ``dual`` is feasible for eq. (7)). Its model is
+      ``gated_network``, which interpolates ``y``; ``network`` (Theorem 1 applied to the
+      gated blocks) is a ReLU network that in general does NOT interpolate ``y``
+      (``interpolation_error`` says by how much).
+
     Attributes
     ----------
     value : float
-        Primal optimum ``min sum_i ||v_i|| + ||w_i||`` (eq. 6): the gauge of ``y``.
+        Primal optimum ``min sum_i ||v_i|| + ||w_i||`` (eq. 6) over the patterns used:
+        the gauge of ``y`` for ``scope="global"``, ``"relu"`` (see above otherwise).
     dual_value : float
-        Dual optimum ``max z^T y`` over the polar set (eq. 7); equals ``value`` up to
-        solver accuracy (strong gauge duality).
+        Dual optimum ``max z^T y`` (eq. 7) with the polar constraint imposed for the
+        patterns used; equals ``value`` up to solver accuracy (strong duality of the
+        program solved). A lower bound on the gauge only for ``scope="global"``.
     network : TwoLayerReLU
-        Minimum-norm interpolating network (Theorem 1 recovery); hidden bias when
-        ``hidden_bias``, output bias when ``output_bias``.
+        The ReLU network of Theorem 1 (hidden bias when ``hidden_bias``, output bias
+        when ``output_bias``). For ``"relu"``: a minimum-norm interpolating network over
+        the patterns used. For ``"gated"``: built from the gated blocks, it does not
+        reproduce the gated model and in general does not interpolate ``y``.
     dual : array of shape (n,)
-        Maximiser ``z`` of eq. (7).
+        Maximiser ``z`` of the dual over the patterns used: of eq. (7) itself for
+        ``scope="global"``; otherwise feasible only for the patterns used.
     V, W : arrays of shape (d_eff, P)
         Primal blocks.
     c : float or None
         Output bias of the primal.
     interpolation_error : float
-        ``max_j |network(x_j) - y_j|`` of the recovered network.
+        ``max_j |network(x_j) - y_j|`` of ``network`` (the ReLU network): about 0 for
+        ``"relu"``; for ``"gated"`` usually not small.
     patterns : array of shape (n, P) of bool
     pattern_source : {"exact", "sampled", "given"}
     formulation : {"relu", "gated"}
@@ -72,6 +105,15 @@ class GaugeResult:
         CVXPY status of the primal.
     time : float
         Seconds in CVXPY (both programs).
+    scope : {"global", "patterns"}
+        ``"global"``: the patterns are exhaustive for X (as :class:`convexnn.Solution`
+        says it); ``"patterns"``: sampled or given patterns, the results hold for the
+        program over those patterns only (see above).
+    gated_network : GatedReLU or None
+        For ``"gated"``: the gated network of the blocks, gated by the maximum-margin
+        gate of each pattern (:func:`convexnn.pattern_gates`); it interpolates ``y``
+        where every pattern is realised by its gate (enumerated or sampled patterns
+        always are; else a UserWarning says so). None for ``"relu"``.
     """
 
     value: float
@@ -87,10 +129,61 @@ class GaugeResult:
     formulation: str
     status: str
     time: float
+    scope: str
+    gated_network: GatedReLU | None = None
+
+    def _meaning(self) -> tuple[str, str]:
+        """What ``value`` and ``dual_value`` are, in words."""
+        P = self.patterns.shape[1]
+        if self.scope == "global":
+            if self.formulation == "gated":
+                return (
+                    "gated gauge over all patterns (<= the ReLU gauge)",
+                    "= value; a lower bound on the ReLU gauge",
+                )
+            return "the neural gauge of y (all patterns: GLOBAL)", "= value (strong duality)"
+        where = f"the {P} {self.pattern_source} patterns only"
+        if self.formulation == "gated":
+            return (
+                f"gated program over {where}; neither bound on the gauge",
+                f"bounds that program over {where}, NOT the gauge",
+            )
+        return (
+            f"optimum over {where}: an upper bound on the gauge, not the gauge",
+            f"bounds the program over {where}, NOT a lower bound on the gauge",
+        )
+
+    def summary(self) -> str:
+        """A few readable lines; say over which patterns the values hold."""
+        value_text, dual_text = self._meaning()
+        if self.formulation == "gated":
+            model = (
+                f"gated network (gated_network): "
+                f"{0 if self.gated_network is None else self.gated_network.n_neurons} "
+                f"neurons; ReLU network of its blocks (network, not interpolating): "
+                f"interpolation error {self.interpolation_error:.3g}"
+            )
+        else:
+            model = (
+                f"interpolating ReLU network: {self.network.n_neurons} neurons, "
+                f"interpolation error {self.interpolation_error:.3g}"
+            )
+        return "\n".join(
+            [
+                f"formulation={self.formulation}  status={self.status}  "
+                f"patterns: P={self.patterns.shape[1]} ({self.pattern_source}), "
+                f"scope: {self.scope}",
+                f"value      = {self.value:.10g}  ({value_text})",
+                f"dual_value = {self.dual_value:.10g}  ({dual_text})",
+                model,
+            ]
+        )
 
     def __repr__(self) -> str:
+        note = "" if self.scope == "global" else ", over these patterns only: not the gauge"
         return (
             f"GaugeResult(value={self.value:.10g}, dual_value={self.dual_value:.10g}, "
+            f"scope={self.scope!r}{note}, formulation={self.formulation!r}, "
             f"n_neurons={self.network.n_neurons}, P={self.patterns.shape[1]}, "
             f"interpolation_error={self.interpolation_error:.2g})"
         )
@@ -116,13 +209,20 @@ def neural_gauge(
     the cone constraints, and its dual ``max z^T y`` s.t. ``z`` in the polar of
     ``Q_X u -Q_X`` (see the module docstring), both with CVXPY + Clarabel.
 
+    Over all the patterns of X (``scope="global"``) these are the gauge and eq. (7).
+    Over sampled or given patterns (``scope="patterns"``) they are the programs over
+    those patterns only: for ``"relu"``, ``value`` is an upper bound on the gauge, and
+    ``dual_value`` bounds the sampled program, not the gauge (see :class:`GaugeResult`).
+
     Parameters
     ----------
     X : array of shape (n, d)
     y : array of shape (n,)
     patterns, formulation, hidden_bias, output_bias, n_patterns, max_exact_patterns, \
 random_state
-        As in :func:`convexnn.solve`.
+        As in :func:`convexnn.solve`. With ``patterns=None`` and more than
+        ``max_exact_patterns`` patterns, ``n_patterns`` are sampled, with a
+        UserWarning (the result is then ``scope="patterns"``).
     verbose : bool
     solver_options : dict or None
         Passed to Clarabel.
@@ -130,7 +230,10 @@ random_state
     Returns
     -------
     GaugeResult
-        ``value`` (primal), ``dual_value``, ``network`` (interpolates ``y``), ``dual``.
+        ``value`` (primal), ``dual_value``, ``dual``, ``scope``. For ``"relu"``,
+        ``network`` interpolates ``y``; for ``"gated"``, ``gated_network`` does (the
+        gated model) and ``network``, the ReLU network of its blocks, in general does
+        not (``interpolation_error``).
 
     Raises
     ------
@@ -145,8 +248,9 @@ random_state
     formulation = check_choice(formulation, FORMULATIONS, caller=CALLER, name="formulation")
     X_eff = add_ones_column(X_arr) if hidden_bias else X_arr
     D, source = _resolve_patterns(
-        patterns, X_arr, X_eff, hidden_bias, n_patterns, max_exact_patterns, random_state
-    )
+        patterns, X_arr, X_eff, hidden_bias, n_patterns, max_exact_patterns, random_state,
+        caller=CALLER, stacklevel=3, warn_fallback=_FALLBACK[formulation],
+    )  # fmt: skip
     D = np.asarray(D, dtype=bool)
     options = {**_CLARABEL, **(solver_options or {})}
     start = time.perf_counter()
@@ -155,6 +259,11 @@ random_state
     elapsed = time.perf_counter() - start
     network = recover_network(V, W, hidden_bias=hidden_bias, output_bias=c, merge_tol=1e-9)
     error = float(np.max(np.abs(network.predict(X_arr) - y_arr)))
+    gated = None
+    if formulation == "gated":
+        gated = gated_network_of_blocks(
+            V - W, D, X_eff, hidden_bias=hidden_bias, output_bias=c, caller=CALLER
+        )
     return GaugeResult(
         value=value,
         dual_value=dual_value,
@@ -169,6 +278,8 @@ random_state
         formulation=formulation,
         status=status,
         time=elapsed,
+        scope="global" if source == "exact" else "patterns",
+        gated_network=gated,
     )
 
 

@@ -55,9 +55,12 @@ Certificates, for every mode, tell only what is proven:
   pattern i of u, so ``p* >= -L*(-Lam)`` when the patterns are exhaustive (scope
   ``"global"``), for the ReLU *and* the gated problem. Over sampled patterns (scope
   ``"patterns"``) it bounds the gated program over those patterns only.
-* ``lower_bound`` for "separate" bounds the separate problem (no shared neurons),
-  whose optimum can exceed p*; ``shared_lower_bound`` is the shared certificate of the
-  same network (valid for p* itself over exhaustive patterns).
+* ``lower_bound`` for "separate" bounds the separate problem only (networks without
+  shared hidden neurons: one scalar network per output), whose optimum can exceed p*:
+  a "shared" network may score below it, even with ``scope="global"`` (the scope says
+  the bound covers separate networks of any width, not eq. (2)).
+  ``shared_lower_bound`` is the shared certificate of the same network: the bound
+  valid for p* itself (eq. (2) with vector outputs) over exhaustive patterns.
 """
 
 from __future__ import annotations
@@ -115,12 +118,18 @@ class MultiOutputSolution:
     objective : float
         Eq.-(2) objective of ``network`` (upper bound on p*).
     lower_bound : float
-        Certified lower bound (see the module docstring for what it bounds).
+        Certified lower bound (see the module docstring for what it bounds). For
+        ``mode="shared"``: on eq. (2) with vector outputs (one shared hidden layer). For
+        ``mode="separate"``: only on networks WITHOUT shared hidden neurons (each neuron
+        feeds one output: one scalar network per output), whose optimum can exceed that
+        of eq. (2): a network with shared neurons may score below it. The bound valid
+        for eq. (2) itself is ``shared_lower_bound``.
     gap, relative_gap : float
         ``objective - lower_bound`` and that over ``max(|objective|, tiny)``.
     scope : {"global", "patterns"}
-        ``"global"``: exhaustive patterns, the bound holds for the non-convex problem
-        of the mode; ``"patterns"``: only for the program over the patterns used.
+        ``"global"``: exhaustive patterns, ``lower_bound`` holds for the non-convex
+        problem of the mode (for "separate": the problem of one network per output,
+        not eq. (2)); ``"patterns"``: only for the program over the patterns used.
     exact : bool
         Whether the program solved is exact for the chosen mode (False for
         ``mode="shared", formulation="relu"``: a convex relaxation).
@@ -132,7 +141,10 @@ class MultiOutputSolution:
     convex_objective : float
         Value of the convex program solved (for "separate": the sum over outputs).
     shared_lower_bound : float
-        Lower bound from the shared dual at the returned network's predictions.
+        Lower bound from the shared dual at the returned network's predictions: valid
+        for eq. (2) with vector outputs (shared hidden neurons allowed), over all
+        networks when ``scope="global"``. For "separate" it is the bound to compare
+        other (shared) networks with; usually well below ``lower_bound``.
     gates : array (n, m) of bool or None
         For "shared": the gate D_i of each neuron (the gated model is
         ``sum_j gates[:, j] * (X_eff u_j) alpha_j^T``); None for "separate".
@@ -180,17 +192,34 @@ class MultiOutputSolution:
     def summary(self) -> str:
         """A few readable lines, saying what is exact and what the bound covers."""
         what = "exact" if self.exact else "convex RELAXATION (copositive program relaxed)"
-        return "\n".join(
-            [
-                f"mode={self.mode}  formulation={self.formulation}  loss={self.loss.name}"
-                f"  program: {what}",
-                f"outputs c = {self.Y.shape[1]}, neurons m = {self.n_neurons}, "
-                f"patterns P = {self.patterns.shape[1]} ({self.pattern_source})",
-                f"ReLU network objective (2) = {self.objective:.10g}  (upper bound)",
-                f"certified lower bound      = {self.lower_bound:.10g}  (scope {self.scope})",
+        where = (
+            "scope global"
+            if self.scope == "global"
+            else f"scope patterns: the {self.patterns.shape[1]} {self.pattern_source} patterns only"
+        )
+        lines = [
+            f"mode={self.mode}  formulation={self.formulation}  loss={self.loss.name}"
+            f"  program: {what}",
+            f"outputs c = {self.Y.shape[1]}, neurons m = {self.n_neurons}, "
+            f"patterns P = {self.patterns.shape[1]} ({self.pattern_source})",
+            f"ReLU network objective (2) = {self.objective:.10g}  (upper bound)",
+        ]
+        if self.mode == "separate":
+            lines += [
+                f"certified lower bound      = {self.lower_bound:.10g}  ({where})",
+                "  it bounds networks WITHOUT shared hidden neurons (one network per "
+                "output) only: a network with shared neurons may score below it",
+                f"gap = {self.gap:.3g}  (relative {self.relative_gap:.3g}), to that bound",
+                f"bound for eq. (2) with vector outputs (shared neurons allowed): "
+                f"shared_lower_bound = {self.shared_lower_bound:.10g}  ({where})",
+            ]
+        else:
+            lines += [
+                f"certified lower bound      = {self.lower_bound:.10g}  ({where}) for eq. "
+                f"(2) with vector outputs",
                 f"gap = {self.gap:.3g}  (relative {self.relative_gap:.3g})",
             ]
-        )
+        return "\n".join(lines)
 
 
 def solve_multioutput(
@@ -338,8 +367,9 @@ def _setup(
     Y_arr = check_targets_2d(Y, X_arr.shape[0], loss_obj, CALLER)
     X_eff = add_ones_column(X_arr) if hidden_bias else X_arr
     D, source = _resolve_patterns(
-        patterns, X_arr, X_eff, hidden_bias, n_patterns, max_exact_patterns, random_state
-    )
+        patterns, X_arr, X_eff, hidden_bias, n_patterns, max_exact_patterns, random_state,
+        caller=CALLER,
+    )  # fmt: skip
     return _Setup(
         X_arr, X_eff, Y_arr, beta_val, D, formulation, loss_obj, bool(hidden_bias),
         bool(output_bias), "global" if source == "exact" else "patterns", source,
@@ -373,6 +403,11 @@ def check_targets_2d(Y: Any, n: int, loss: Loss, caller: str) -> Array:
         raise ValueError(
             f"{caller}: Y must have one row per row of X ({n}), got {arr.shape[0]}. "
             f"Check that X and Y describe the same samples."
+        )
+    if arr.ndim == 2 and arr.shape[1] == 0:
+        raise ValueError(
+            f"{caller}: Y must have at least one output column, got shape {arr.shape}; "
+            f"pass targets of shape (n_samples, n_outputs) with n_outputs >= 1."
         )
     if loss.multi_output:
         return loss.check_targets(arr, caller)

@@ -12,7 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import add_ones_column, check_beta, check_max_iter, check_tol, check_X
+from ._validation import (
+    add_ones_column,
+    check_beta,
+    check_max_iter,
+    check_tol,
+    check_X,
+    host_array,
+)
 from .losses import Loss
 from .problem import build_problem
 from .solve import (
@@ -104,8 +111,9 @@ def solve_path(
     max_iter = check_max_iter(max_iter, caller=CALLER)
     X_eff = add_ones_column(X_arr) if hidden_bias else X_arr
     D, source = _resolve_patterns(
-        patterns, X_arr, X_eff, hidden_bias, n_patterns, max_exact_patterns, random_state
-    )
+        patterns, X_arr, X_eff, hidden_bias, n_patterns, max_exact_patterns, random_state,
+        caller=CALLER,
+    )  # fmt: skip
     options = dict(solver_options or {})
     warm: tuple[Any, Any, Any] | None = options.pop("warm_start", None)
     solutions: dict[int, Solution] = {}
@@ -140,12 +148,23 @@ def _warm_capable(solver_obj: Any) -> bool:
 
 
 def _check_betas(betas: Any) -> np.ndarray:
-    arr = np.atleast_1d(np.asarray(betas, dtype=np.float64))
-    if arr.ndim != 1 or arr.size == 0:
+    hint = "pass e.g. np.geomspace(1.0, 1e-3, 10)."
+    if isinstance(betas, (str, bytes)):
+        raise TypeError(
+            f"{CALLER}: betas must be an array of positive weight decays, got the string "
+            f"{betas!r}; {hint}"
+        )
+    raw = np.atleast_1d(np.asarray(host_array(betas)))
+    if raw.dtype.kind not in "iufO":  # strings, booleans, complex, dates: refused
+        raise TypeError(
+            f"{CALLER}: betas must be an array of positive weight decays, got dtype "
+            f"{raw.dtype} ({betas!r}); {hint}"
+        )
+    if raw.ndim != 1 or raw.size == 0:
         raise ValueError(
             f"{CALLER}: betas must be a non-empty 1-D array of weight decays, got shape "
-            f"{arr.shape}; pass e.g. np.geomspace(1.0, 1e-3, 10)."
+            f"{raw.shape}; {hint}"
         )
-    for b in arr:
-        check_beta(b, caller=CALLER)
-    return arr
+    for k, b in enumerate(raw):  # names the entry; refuses strings in an object array
+        check_beta(b, caller=CALLER, name=f"betas[{k}]")
+    return raw.astype(np.float64)

@@ -14,12 +14,12 @@ from numpy.typing import NDArray
 from ._validation import add_ones_column, check_max_iter, check_positive_int, check_tol, check_X
 from .duality import Certificate, _gap_scale, dual_certificate
 from .exceptions import ConvergenceWarning
-from .gated_network import GatedReLU, gated_network, pattern_gates
+from .gated_network import GatedReLU, gated_network_of_blocks
 from .losses import Loss
 from .network import TwoLayerReLU, recover_network
 from .patterns import enumerate_patterns, sample_patterns
 from .patterns._matrix import pattern_scope
-from .problem import ConvexReLUProblem, build_problem
+from .problem import ConvexReLUProblem, build_problem, check_patterns
 from .prune import prune_network
 from .solvers import SolverResult, get_solver
 
@@ -133,24 +133,14 @@ class Solution:
             )
         hidden_bias = X_arr.shape[1] == d_eff - 1
         X_eff = add_ones_column(X_arr) if hidden_bias else X_arr
-        U = np.asarray(self.V - self.W, dtype=np.float64)
-        live = np.flatnonzero(np.linalg.norm(U, axis=0) > 0)
-        gates = np.zeros_like(U)
-        if live.size:
-            D = np.asarray(self.patterns[:, live], dtype=bool)
-            gates[:, live] = G = pattern_gates(X_eff, D)
-            wrong = (X_eff @ G >= 0) != D
-            if wrong.any():
-                warnings.warn(
-                    f"{caller}: {int(wrong.any(axis=0).sum())} of the {live.size} neurons' "
-                    f"patterns have no gate (they are not half-spaces of X: flipped or "
-                    f"given patterns); their gates differ on {int(wrong.sum())} "
-                    f"(sample, neuron) entries, so the gated network's predictions differ "
-                    f"from the program's there. Report its own objective(X, y, beta).",
-                    UserWarning,
-                    stacklevel=2,
-                )
-        return gated_network(U, gates, hidden_bias=hidden_bias, output_bias=self.c)
+        return gated_network_of_blocks(
+            np.asarray(self.V - self.W, dtype=np.float64),
+            self.patterns,
+            X_eff,
+            hidden_bias=hidden_bias,
+            output_bias=self.c,
+            caller=caller,
+        )
 
     @property
     def n_neurons(self) -> int:
@@ -436,25 +426,46 @@ def _resolve_patterns(
     n_patterns: int,
     max_exact: int,
     random_state: Any,
+    *,
+    caller: str = CALLER,
+    warn_fallback: str | None = None,
+    stacklevel: int = 4,
 ) -> tuple[NDArray[np.bool_], str]:
+    """The patterns ``D`` (n, P) and their source ("exact", "sampled" or "given").
+
+    ``patterns=None`` enumerates them, and samples ``n_patterns`` when there are more
+    than ``max_exact``: silently, or, when ``warn_fallback`` is given, with a
+    UserWarning (at ``stacklevel``) that ends with that text (what the sampled result
+    means for the caller). Errors and warnings are labelled ``caller``.
+    """
     if patterns is None:
         # enumerate_patterns checks its size bound before enumerating: let it decide.
         try:
             return enumerate_patterns(X, hidden_bias=hidden_bias, max_patterns=max_exact), "exact"
-        except ValueError:
+        except ValueError as exc:
             patterns = "sampled"
+            n_patterns = check_positive_int(n_patterns, caller=caller, name="n_patterns")
+            if warn_fallback is not None:
+                warnings.warn(
+                    f"{caller}: the patterns of X cannot be enumerated within "
+                    f"max_exact_patterns={max_exact} ({exc}) Using {n_patterns} sampled "
+                    f"patterns instead: {warn_fallback}",
+                    UserWarning,
+                    stacklevel=stacklevel,
+                )
     if isinstance(patterns, str):
         if patterns == "exact":
             return enumerate_patterns(X, hidden_bias=hidden_bias), "exact"
         if patterns == "sampled":
-            n_patterns = check_positive_int(n_patterns, caller=CALLER, name="n_patterns")
+            n_patterns = check_positive_int(n_patterns, caller=caller, name="n_patterns")
             D = sample_patterns(X, n_patterns, hidden_bias=hidden_bias, random_state=random_state)
             return D, "sampled"
         raise ValueError(
-            f"{CALLER}: patterns must be None, 'exact', 'sampled' or a boolean array of "
+            f"{caller}: patterns must be None, 'exact', 'sampled' or a boolean array of "
             f"shape (n, P), got the string {patterns!r}."
         )
-    scope = pattern_scope(patterns, X_eff, hidden_bias=hidden_bias, caller=CALLER)
+    patterns = check_patterns(patterns, X.shape[0], caller=caller)
+    scope = pattern_scope(patterns, X_eff, hidden_bias=hidden_bias, caller=caller)
     return patterns, "exact" if scope == "global" else "given"
 
 
