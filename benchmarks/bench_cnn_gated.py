@@ -108,8 +108,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one tiny problem (CI)")
     parser.add_argument("--only", type=int, nargs="*", help="indices of the problems to run")
     parser.add_argument("--tol", type=float, default=1e-7)
-    parser.add_argument("--fista-iters", type=int, default=3000)
-    parser.add_argument("--cvxpy-max", type=int, default=3_000_000, help="largest N K P")
+    parser.add_argument("--fista-iters", type=int, default=1000)
+    parser.add_argument("--cvxpy-max", type=int, default=8_000_000, help="largest N K P")
     args = parser.parse_args()
     specs = QUICK if args.quick else FULL
     if args.quick:

@@ -110,3 +110,29 @@ def test_default_re_solves_a_small_program_left_above_tol_with_cvxpy(monkeypatch
         capped = solve_relu_cnn(X, y, 1e-3, max_iter=5, **kw)
     assert capped.solver == "bcd" and capped.objective > sol.objective
     assert capped.n_iter == 5
+
+
+@pytest.mark.parametrize("loss_name", ["squared", "logistic"])
+def test_newton_step_by_pcg_matches_the_dense_one(monkeypatch, loss_name: str) -> None:
+    """Supports wider than _DENSE_MAX take their damped Newton step by block-Jacobi PCG
+    with Hessian products through Phi; it must be the dense solve's step."""
+    import convexnn.cnn._gated_bcd as gb
+    from convexnn.losses import get_loss
+
+    rng = np.random.default_rng(3)
+    N, d, m = 40, 5, 6
+    Phi, B = rng.standard_normal((N, m * d)), rng.standard_normal((d, m))
+    loss = get_loss(loss_name, caller="test")
+    y = np.sign(rng.standard_normal(N)) if loss_name == "logistic" else rng.standard_normal(N)
+    z = Phi @ B.T.ravel()
+    dense = gb._Model(Phi, B, z, loss, y, 0.3)
+    monkeypatch.setattr(gb, "_DENSE_MAX", 0)
+    matrix_free = gb._Model(Phi, B, z, loss, y, 0.3)
+    assert dense.dense and not matrix_free.dense
+    p = rng.standard_normal(m * d)
+    np.testing.assert_allclose(matrix_free.matvec(p), dense.matvec(p), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(matrix_free.diag, dense.diag, rtol=1e-12)
+    for mu in (1e-6, 1e-2):
+        a, b = dense.step(mu, 1e-12), matrix_free.step(mu, 1e-12)
+        assert a is not None and b is not None
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-8 * np.linalg.norm(a))

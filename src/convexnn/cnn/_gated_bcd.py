@@ -45,7 +45,11 @@ _MIN_WS = 10  # smallest working set
 _INNER_SHRINK = 0.3  # the working set's gap target, relative to the outer gap
 _STALL_CHECKS, _STALL_FACTOR = 20, 100  # see _stalled
 _NEWTON_STEPS = 10  # Newton steps on the support after each check's epochs
-_NEWTON_MAX = 4000  # largest support (groups x d) for the dense Newton system
+_NEWTON_MAX = 50_000_000  # largest support design (N x groups x d numbers) for Newton
+_DENSE_MAX = 2000  # largest Newton system (groups x d) solved densely; beyond: PCG
+# PCG's relative residual: min(0.1, ||g|| / ||g_first||) (an inexact Newton method,
+# superlinear as the gradient falls), at least _CG_TOL; at most _CG_MAX products.
+_CG_TOL, _CG_MAX = 1e-8, 200
 _MU_START, _MU_MIN = 1e-6, 1e-12  # Levenberg-Marquardt damping, relative to mean(diag H)
 
 
@@ -273,21 +277,22 @@ def _newton_on_support(
     """
     d = V.shape[0]
     supp = np.flatnonzero(np.linalg.norm(V, axis=0) > 0)
-    if supp.size == 0 or supp.size * d > _NEWTON_MAX:
+    if supp.size == 0 or supp.size * d * z.size > _NEWTON_MAX:
         return
     f_old = _objective(z, V, loss, y, beta)
-    mu = _MU_START
+    mu, g_first = _MU_START, 0.0
     for _ in range(_NEWTON_STEPS):
         if supp.size == 0:
             return
         Phi = np.hstack([blocks.get(int(i))[0] for i in supp])  # (N, m d), group-major
         B = V[:, supp]
-        grad, H = _newton_system(Phi, B, z, loss, y, beta)
-        scale = np.maximum(np.diag(H), 1e-300)
+        model = _Model(Phi, B, z, loss, y, beta)
+        g_norm = float(np.linalg.norm(model.grad))
+        g_first = g_first or g_norm
+        eta = max(min(0.1, g_norm / g_first), _CG_TOL)
         while mu < 1e12:
-            try:
-                step = -scipy.linalg.solve(H + np.diag(mu * scale), grad, assume_a="pos")
-            except (np.linalg.LinAlgError, ValueError):
+            step = model.step(mu, eta)
+            if step is None:
                 mu *= 10.0
                 continue
             target = B + step.reshape(-1, d).T
@@ -299,11 +304,12 @@ def _newton_on_support(
             if leave.any() and _accept(blocks, V, z, supp, cut, f_old, loss, y, beta):
                 f_old, supp = _objective(z, V, loss, y, beta), supp[~leave]
                 break
-            predicted = -(grad @ step + 0.5 * step @ (H @ step))
-            f_try = _objective(z + Phi @ step, _with(V, supp, target), loss, y, beta)
+            predicted = -(model.grad @ step + 0.5 * step @ model.matvec(step))
+            dz = Phi @ step
+            f_try = _objective(z + dz, _with(V, supp, target), loss, y, beta)
             if f_try < f_old and f_old - f_try >= 0.1 * predicted:
                 V[:, supp] = target
-                z += Phi @ step
+                z += dz
                 mu = max(mu / 10.0, _MU_MIN)
                 decrease, f_old = f_old - f_try, f_try
                 if decrease <= 1e-15 * abs(f_try):
@@ -346,20 +352,92 @@ def _accept(
     return True
 
 
-def _newton_system(
-    Phi: Array, B: Array, z: Array, loss: Loss, y: Array, beta: float
-) -> tuple[Array, Array]:
-    """Gradient (m d,) and Hessian of ``L(Phi theta) + beta sum_k ||theta_k||`` at B."""
-    d, m = B.shape
-    norms = np.linalg.norm(B, axis=0)
-    U = B / norms
-    grad = (Phi.T @ loss.gradient(z, y)).reshape(m, d) + beta * U.T
-    h = np.ones_like(z) if loss.name == "squared" else loss_curvature(loss, z, y)
-    H = Phi.T @ (h[:, None] * Phi)
-    for k in range(m):
-        sl = slice(k * d, (k + 1) * d)
-        H[sl, sl] += (beta / norms[k]) * (np.eye(d) - np.outer(U[:, k], U[:, k]))
-    return grad.ravel(), H
+class _Model:
+    """The Newton system of ``L(Phi theta) + beta sum_k ||theta_k||`` at blocks B (d, m).
+
+    Hessian ``Phi^T diag(h) Phi + blockdiag(beta / ||theta_k|| (I - u_k u_k^T))``, in
+    group-major order. Damped steps ``(H + mu diag(H)) p = -g`` are solved densely up to
+    ``_DENSE_MAX`` unknowns, beyond by conjugate gradients with the d x d diagonal blocks
+    as preconditioner (products with Phi only: N m d numbers per product).
+    """
+
+    def __init__(self, Phi: Array, B: Array, z: Array, loss: Loss, y: Array, beta: float):
+        d, m = B.shape
+        self.Phi, self.d, self.m = Phi, d, m
+        norms = np.linalg.norm(B, axis=0)
+        self.U, self.w = B / norms, beta / norms  # unit blocks, penalty curvatures
+        self.h = np.ones_like(z) if loss.name == "squared" else loss_curvature(loss, z, y)
+        self.grad = ((Phi.T @ loss.gradient(z, y)).reshape(m, d) + beta * self.U.T).ravel()
+        self.dense = m * d <= _DENSE_MAX
+        if self.dense:
+            H = Phi.T @ (self.h[:, None] * Phi)
+            for k in range(m):
+                sl = slice(k * d, (k + 1) * d)
+                H[sl, sl] += self.w[k] * (np.eye(d) - np.outer(self.U[:, k], self.U[:, k]))
+            self.H = H
+            self.diag = np.maximum(np.diag(H), 1e-300)
+        else:
+            P3 = Phi.reshape(-1, m, d)
+            blocks = np.einsum("nkd,n,nke->kde", P3, self.h, P3)
+            eye = np.eye(d)[None]
+            blocks += self.w[:, None, None] * (eye - np.einsum("dk,ek->kde", self.U, self.U))
+            self.blocks = blocks
+            self.diag = np.maximum(np.einsum("kdd->kd", blocks).ravel(), 1e-300)
+
+    def matvec(self, p: Array) -> Array:
+        """``H p`` without the damping."""
+        if self.dense:
+            return self.H @ p  # type: ignore[no-any-return]
+        P = p.reshape(self.m, self.d)
+        radial = np.einsum("kd,dk->k", P, self.U)
+        pen = self.w[:, None] * (P - radial[:, None] * self.U.T)
+        return self.Phi.T @ (self.h * (self.Phi @ p)) + pen.ravel()  # type: ignore[no-any-return]
+
+    def step(self, mu: float, eta: float) -> Array | None:
+        """``-(H + mu diag(H))^{-1} g``, or None when that fails (by PCG: to a relative
+        residual ``eta``, an inexact Newton step)."""
+        damp = mu * self.diag
+        if self.dense:
+            try:
+                return -scipy.linalg.solve(self.H + np.diag(damp), self.grad, assume_a="pos")  # type: ignore[no-any-return]
+            except (np.linalg.LinAlgError, ValueError):
+                return None
+        pre = self.blocks + np.einsum("kd,de->kde", damp.reshape(self.m, self.d), np.eye(self.d))
+        try:
+            np.linalg.cholesky(pre)  # positive definite, or no step
+            inv = np.linalg.inv(pre)
+        except np.linalg.LinAlgError:
+            return None
+
+        def precondition(r: Array) -> Array:
+            return np.einsum("kde,ke->kd", inv, r.reshape(self.m, self.d)).ravel()
+
+        return _pcg(lambda p: self.matvec(p) + damp * p, precondition, -self.grad, eta)
+
+
+def _pcg(matvec: Any, precondition: Any, b: Array, tol: float) -> Array:
+    """Preconditioned conjugate gradients for ``A x = b`` (A positive definite) to a
+    relative residual of ``tol`` or ``_CG_MAX`` products."""
+    x = np.zeros_like(b)
+    r = b.copy()
+    zr = precondition(r)
+    p = zr.copy()
+    rz = float(r @ zr)
+    stop = tol * float(np.linalg.norm(b))
+    for _ in range(_CG_MAX):
+        Ap = matvec(p)
+        pAp = float(p @ Ap)
+        if pAp <= 0:
+            break
+        alpha = rz / pAp
+        x += alpha * p
+        r -= alpha * Ap
+        if float(np.linalg.norm(r)) <= stop:
+            break
+        zr = precondition(r)
+        rz, rz_old = float(r @ zr), rz
+        p = zr + (rz / rz_old) * p
+    return x
 
 
 def _objective(z: Array, V: Array, loss: Loss, y: Array, beta: float) -> float:
