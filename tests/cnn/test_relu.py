@@ -129,3 +129,65 @@ def test_a_gated_solve_out_of_iterations_above_tol_warns() -> None:
         sol = solve_relu_cnn(X, y, 0.1, kernel_size=3, formulation="gated", n_gates=10,
                              random_state=0, max_iter=300, tol=0.5, solver="fista")  # fmt: skip
     assert sol.status == "max_iter" and 0.5 < sol.relative_gap < 5.0  # below 10 tol
+
+
+@pytest.mark.parametrize("formulation", ["relu", "gated"])
+def test_hinge_loss_is_certified_by_the_dual_socp(formulation: str) -> None:
+    """The hinge loss's bound (its subgradient is not unique at the margins) comes from
+    the dual SOCP over the patterns: it crashed before (no gradient)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, 1, 6, 6)), np.sign(rng.standard_normal(20))
+    sol = solve_relu_cnn(X, y, 0.1, kernel_size=3, n_gates=4, random_state=0, loss="hinge",
+                         formulation=formulation)  # fmt: skip
+    assert sol.solver == "cvxpy" and sol.lower_bound <= sol.objective
+    assert sol.relative_gap < 1e-5
+
+
+def test_classifier_keeps_margin_labels_and_reports_its_networks_objective() -> None:
+    """A margin loss sees +-1 labels (not labels centred by their mean), and objective_
+    is the fitted network's own objective."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((60, 1, 6, 6)), np.where(rng.random(60) < 0.85, 1, -1)
+    clf = cnn.cnn.ConvexCNNClassifier(kernel_size=3, n_gates=5, beta=1.0, loss="logistic",
+                                      random_state=0).fit(X, y)  # fmt: skip
+    assert clf.offset_ == 0.0
+    assert np.isclose(clf.network_.objective(X, y, 1.0, loss="logistic"), clf.objective_)
+
+
+def test_labels_go_through_the_loss() -> None:
+    """{0, 1} labels are the loss's -1 / +1, as in convexnn.solve."""
+    rng = np.random.default_rng(1)
+    X, y01 = rng.standard_normal((30, 1, 6, 6)), (rng.random(30) < 0.5).astype(float)
+    kw = dict(kernel_size=3, n_gates=5, random_state=0, loss="logistic", formulation="gated")
+    a, b = solve_relu_cnn(X, y01, 0.1, **kw), solve_relu_cnn(X, 2 * y01 - 1, 0.1, **kw)
+    assert np.isclose(a.objective, b.objective, rtol=1e-9) and a.relative_gap < 1e-6
+    with pytest.raises(ValueError, match="labels in"):
+        solve_relu_cnn(X, 3.0 * (2 * y01 - 1), 0.1, **kw)
+
+
+def test_bad_cnn_options_are_refused_clearly() -> None:
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((20, 1, 6, 6)), rng.standard_normal(20)
+    kw = dict(kernel_size=3, n_gates=4, random_state=0, formulation="gated")
+    with pytest.raises(ValueError, match="max_iter must be an integer >= 1, got 0"):
+        solve_relu_cnn(X, y, 0.1, max_iter=0, **kw)
+    with pytest.raises(ValueError, match="'cross_entropy' needs several outputs"):
+        solve_relu_cnn(X, y, 0.1, loss="cross_entropy", **kw)
+    with pytest.raises(ValueError, match="gates contain NaN"):
+        solve_relu_cnn(X, y, 0.1, kernel_size=3, gates=np.full((9, 3), np.nan))
+    with pytest.raises(ValueError, match=r"y must be 1-D.*got shape \(20, 1\)"):
+        solve_relu_cnn(X, y[:, None], 0.1, **kw)
+    with pytest.raises(ValueError, match=r"y must be 1-D.*got shape \(20, 2\)"):
+        cnn.cnn.ConvexCNNRegressor(kernel_size=3).fit(X, np.c_[y, y])
+    sol = solve_relu_cnn(X, y, 0.1, tol=np.float32(1e-6), **kw)  # a NumPy scalar is a number
+    assert sol.relative_gap <= 1e-6
+
+
+def test_network_and_gate_shapes_are_checked() -> None:
+    X = np.random.default_rng(0).standard_normal((4, 1, 6, 6))
+    with pytest.raises(ValueError, match=r"b must hold one bias per filter, shape \(2,\)"):
+        ConvReLUNet(np.ones((9, 2)), np.ones(2), b=np.ones(1), kernel_size=3)
+    with pytest.raises(ValueError, match=r"patches have 9 numbers .* the filters U 8"):
+        ConvReLUNet(np.ones((8, 2)), np.ones(2), kernel_size=3).predict(X)
+    with pytest.raises(ValueError, match=r"patches must be \(N, K, d\)"):
+        sample_cnn_gates(np.ones((5, 9)), 3)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._validation import check_beta, host_array
+from .._validation import check_beta, check_positive_int, check_tol, host_array
 from .patches import extract_patches
 
 Array = NDArray[np.float64]
@@ -42,10 +42,10 @@ def check_targets(y: Any, n: int, *, caller: str) -> Array:
 
 
 def check_common(beta: Any, tol: Any, max_iter: Any, *, caller: str) -> tuple[float, float, int]:
-    """beta > 0, tol > 0, max_iter >= 1."""
+    """beta > 0, tol > 0 (finite), max_iter an int >= 1."""
     beta_v = check_beta(beta, caller=caller)
-    if not (isinstance(tol, (int, float)) and tol > 0):
-        raise ValueError(f"{caller}: tol must be > 0, got {tol!r}; pass e.g. tol=1e-8.")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"{caller}: max_iter must be an int >= 1, got {max_iter!r}.")
-    return beta_v, float(tol), int(max_iter)
+    return (
+        beta_v,
+        check_tol(tol, caller=caller),
+        check_positive_int(max_iter, caller=caller, name="max_iter"),
+    )

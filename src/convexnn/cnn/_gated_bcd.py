@@ -46,7 +46,7 @@ _INNER_SHRINK = 0.3  # the working set's gap target, relative to the outer gap
 _STALL_CHECKS, _STALL_FACTOR = 20, 100  # see _stalled
 _NEWTON_STEPS = 10  # Newton steps on the support after each check's epochs
 _NEWTON_MAX = 50_000_000  # largest support design (N x groups x d numbers) for Newton
-_DENSE_MAX = 2000  # largest Newton system (groups x d) solved densely; beyond: PCG
+_DENSE_MAX = 4000  # largest Newton system (groups x d) solved densely; beyond: PCG
 # PCG's relative residual: min(0.1, ||g|| / ||g_first||) (an inexact Newton method,
 # superlinear as the gradient falls), at least _CG_TOL; at most _CG_MAX products.
 _CG_TOL, _CG_MAX = 1e-8, 200

@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ..losses import get_loss
 from .network import ConvReLUNet
 from .patches import check_images, extract_patches
 from .relu import ConvCNNSolution, solve_relu_cnn
@@ -53,7 +54,11 @@ class _ConvexCNNBase(BaseEstimator):
     def _fit_targets(self, X: Any, t: Array) -> None:
         Xa = check_images(X, caller=f"{type(self).__name__}.fit")
         self.input_shape_ = tuple(Xa.shape[1:])
-        self.offset_ = float(np.mean(t))
+        # The offset is an unregularised output bias fitted by centring: exact for the
+        # regression losses' least squares; a margin loss's labels stay +-1 (centred
+        # labels would change the loss, and objective_ would not be the network's).
+        classification = get_loss(self.loss, caller=type(self).__name__).is_classification
+        self.offset_ = 0.0 if classification else float(np.mean(t))
         sol = solve_relu_cnn(
             Xa,
             t - self.offset_,
@@ -145,11 +150,19 @@ class ConvexCNNRegressor(RegressorMixin, _ConvexCNNBase):
     objective_ : float
     input_shape_ : tuple
     offset_ : float
+        Unregularised output bias: the targets' mean for the regression losses (the
+        program is solved on centred targets), 0 for the classification losses.
     """
 
     def fit(self, X: Any, y: Any) -> ConvexCNNRegressor:
         """Fit on images (N, C, H, W) or signals (N, C, L) and targets (N,)."""
-        self._fit_targets(X, np.asarray(y, dtype=np.float64).reshape(-1))
+        y_arr = np.asarray(y, dtype=np.float64)
+        if y_arr.ndim != 1:
+            raise ValueError(
+                f"ConvexCNNRegressor.fit: y must be 1-D, one target per image (N,), got shape "
+                f"{y_arr.shape}; fit one regressor per output column."
+            )
+        self._fit_targets(X, y_arr)
         return self
 
     def predict(self, X: Any) -> Array:

@@ -57,6 +57,11 @@ class ConvReLUNet:
                 f"U {self.U.shape} and alpha {self.alpha.shape}."
             )
         self.b = None if b is None else np.asarray(b, dtype=np.float64).reshape(-1)
+        if self.b is not None and self.b.shape != (self.U.shape[1],):
+            raise ValueError(
+                f"ConvReLUNet: b must hold one bias per filter, shape ({self.U.shape[1]},), "
+                f"got {self.b.shape}; pass b=None for no hidden bias."
+            )
         self.c = None if c is None else float(c)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
@@ -73,6 +78,11 @@ class ConvReLUNet:
         return self._hidden(self.patches(X))
 
     def _hidden(self, P: Array) -> Array:
+        if P.shape[-1] != self.U.shape[0]:
+            raise ValueError(
+                f"ConvReLUNet: the patches have {P.shape[-1]} numbers (channels x kernel), "
+                f"the filters U {self.U.shape[0]}; check kernel_size and the input's channels."
+            )
         H = P @ self.U
         if self.b is not None:
             H = H + self.b

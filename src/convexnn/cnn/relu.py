@@ -37,6 +37,7 @@ from .._validation import check_choice, check_positive_int
 from ..duality import cone_dual_norms
 from ..exceptions import ConvergenceWarning
 from ..losses import Loss, get_loss
+from ..losses.base import into_dual_domain
 from ..solve import Solution, solve
 from ._common import as_patches, check_common, check_targets
 from ._gated_bcd import solve_gated_bcd
@@ -80,8 +81,10 @@ def solve_patchwise_relu_cnn(
     kernel_size, stride, padding : convolution geometry (PyTorch conventions)
     **solve_kwargs
         Passed to :func:`convexnn.solve` (``patterns``, ``hidden_bias``, ``solver``, ...).
-        With ``patterns=None`` small filters (e.g. 1-D size 2-3 with bias) get the exact
-        patterns, and the certificate is global.
+        With ``patterns=None`` the N K stacked patches get their exact patterns when these
+        are few enough (``solve``'s ``max_exact_patterns``, 5000: e.g. a handful of short
+        1-D signals with filters of size 2-3), and the certificate is global; beyond that
+        the patterns are sampled, and ``certificate.scope`` / ``pattern_source`` say so.
 
     Returns
     -------
@@ -144,6 +147,11 @@ def sample_cnn_gates(
     caller = "sample_cnn_gates"
     method = check_choice(method, PATTERN_METHODS, caller=caller, name="method")
     P = np.asarray(patches, dtype=np.float64)
+    if P.ndim != 3:
+        raise ValueError(
+            f"sample_cnn_gates: patches must be (N, K, d) (samples, positions, filter size), "
+            f"got shape {P.shape}; build them with extract_patches(X, kernel_size)."
+        )
     d = P.shape[2]
     rng = np.random.default_rng(random_state)
     if method == "network":
@@ -248,9 +256,20 @@ class ConvReLUProgram:
         The dual norm of pattern i is ``max_{v in K_i, ||v|| <= 1} |lam^T sum_k D_ik X_k v|``,
         which is the dual norm of pattern ``S[:, :, i]`` on the stacked patches with
         ``lam`` repeated K times: :func:`convexnn.duality.cone_dual_norms` computes it
-        (``||sum_k X_k^T D_ik lam||`` for "gated").
+        (``||sum_k X_k^T D_ik lam||`` for "gated"). For a loss whose subgradient is not
+        unique at z (the hinge loss at its margins) ``lam`` is the dual SOCP's optimum
+        over these patterns (:meth:`dual_point`), evaluated the same way.
         """
-        lam = -self.loss.gradient(z, self.y)
+        lam, free = self.loss.dual_candidate(z, self.y)
+        if free is not None and free.any():
+            lam = self.dual_point()
+        return self.bound_at(np.asarray(lam, dtype=np.float64))
+
+    def bound_at(self, lam: Array) -> float:
+        """``-L*(-t lam)`` for ``lam`` brought into the conjugate's domain and scaled so that
+        every pattern's dual norm is at most beta: a lower bound on the program."""
+        lo, hi = self.loss.dual_box(self.y)
+        lam = into_dual_domain(lam, lo, hi, False)
         K = self.X.shape[1]
         lam_rep = np.repeat(lam, K)
         D = self.S.reshape(-1, self.S.shape[2])
@@ -258,6 +277,40 @@ class ConvReLUProgram:
         t_max = (1.0 - 1e-14) * self.beta / s if s > 0 else np.inf
         t = float(self.loss.best_dual_scale(lam, self.y, t_max))
         return float(self.loss.dual_value(t * lam, self.y))
+
+    def dual_point(self) -> Array:
+        """The dual SOCP's maximiser ``lam`` (N,) over these patterns, by CVXPY + Clarabel.
+
+        ``max -L*(-lam)`` s.t. ``lam`` in the conjugate's domain and, for every pattern i,
+        ``||X_f^T (M_i * lam_rep + (2 M_i - 1) * mu_i)|| <= beta`` with ``mu_i >= 0`` and
+        the same for ``-lam`` with ``nu_i`` ("gated": without ``mu``, ``nu``), where
+        ``lam_rep`` repeats ``lam`` over each sample's K patches (section 5's dual on the
+        stacked patches).
+        """
+        import cvxpy as cp
+
+        N, K = self.X.shape[:2]
+        Pn = self.S.shape[2]
+        lam = cp.Variable(N)
+        rep = sp.kron(sp.eye(N, format="csr"), np.ones((K, 1)), format="csr")  # (N K, N)
+        lam_rep = cp.reshape(rep @ lam, (N * K, 1), order="F") @ np.ones((1, Pn))
+        Mf, Xt = self.Mf, self.Xf.T
+        lo, hi = self.loss.dual_box(self.y)
+        cons = [lam[i] >= lo[i] for i in np.flatnonzero(np.isfinite(lo))]
+        cons += [lam[i] <= hi[i] for i in np.flatnonzero(np.isfinite(hi))]
+        if self.formulation == "gated":
+            cons.append(cp.norm(Xt @ cp.multiply(Mf, lam_rep), 2, axis=0) <= self.beta)
+        else:
+            sgn = 2.0 * Mf - 1.0
+            mu, nu = cp.Variable((N * K, Pn), nonneg=True), cp.Variable((N * K, Pn), nonneg=True)
+            for sign, aux in ((1.0, mu), (-1.0, nu)):
+                inner = sign * cp.multiply(Mf, lam_rep) + cp.multiply(sgn, aux)
+                cons.append(cp.norm(Xt @ inner, 2, axis=0) <= self.beta)
+        problem = cp.Problem(cp.Maximize(self.loss.dual_value_cvxpy(lam, self.y)), cons)
+        problem.solve(solver=cp.CLARABEL)
+        if lam.value is None:
+            raise RuntimeError(f"ConvReLUProgram.dual_point: Clarabel failed ({problem.status}).")
+        return np.asarray(lam.value, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -472,9 +525,10 @@ def solve_relu_cnn(
         ``pattern_method``, ``n_gates``, ``network``.
     formulation : {"relu", "gated"}
     solver : {"cvxpy", "bcd", "fista"} or None
-        None: "bcd" for "gated" (working-set block coordinate descent with exact block
-        steps and Anderson acceleration, :mod:`convexnn.cnn._gated_bcd`), "cvxpy"
-        (Clarabel) for "relu". "fista": plain FISTA on the gated program (slower; kept
+        None: "bcd" for "gated" with a smooth loss (working-set block coordinate descent
+        with exact block steps, Anderson acceleration and Newton steps on the support,
+        :mod:`convexnn.cnn._gated_bcd`), "cvxpy" (Clarabel) for "relu" and for the hinge
+        loss. "fista": plain FISTA on the gated program (slower; kept
         as the simple first-order reference).
     loss : str or Loss
     hidden_bias : bool
@@ -498,9 +552,11 @@ def solve_relu_cnn(
     """
     caller = "solve_relu_cnn"
     by_default = solver is None and max_iter is None  # a given max_iter is a cap
-    beta, tol, max_iter = check_common(beta, tol, max_iter or _MAX_ITER, caller=caller)
+    max_iter = _MAX_ITER if max_iter is None else max_iter
+    beta, tol, max_iter = check_common(beta, tol, max_iter, caller=caller)
     formulation = check_choice(formulation, ("relu", "gated"), caller=caller, name="formulation")
-    solver = solver or ("bcd" if formulation == "gated" else "cvxpy")
+    smooth = get_loss(loss, caller=caller).smoothness is not None
+    solver = solver or ("bcd" if formulation == "gated" and smooth else "cvxpy")
     solver = check_choice(solver, ("cvxpy", "bcd", "fista"), caller=caller, name="solver")
     if solver != "cvxpy" and formulation == "relu":
         raise ValueError(
@@ -508,9 +564,20 @@ def solve_relu_cnn(
             f"solver='cvxpy' for 'relu'."
         )
     P = as_patches(X, kernel_size, stride, padding, caller=caller)
+    loss_obj = get_loss(loss, caller=caller)
+    if loss_obj.multi_output:
+        raise ValueError(
+            f"{caller}: loss {loss_obj.name!r} needs several outputs; the CNN program here "
+            f"has one output. Use a binary loss ('logistic', 'squared_hinge', 'hinge') "
+            f"with one-vs-rest, or 'squared'."
+        )
     y_arr = check_targets(y, P.shape[0], caller=caller)
     if y_arr.ndim != 1:
-        raise ValueError(f"{caller}: y must be 1-D (N,), got shape {y_arr.shape}.")
+        raise ValueError(
+            f"{caller}: y must be 1-D, one target per sample (N,) = ({P.shape[0]},), got "
+            f"shape {y_arr.shape}; this program has one output (fit one program per column)."
+        )
+    y_arr = loss_obj.check_targets(y_arr, caller)
     if gates is None:
         gates = sample_cnn_gates(
             P,
@@ -521,6 +588,8 @@ def solve_relu_cnn(
             random_state=random_state,
         )
     H = np.asarray(gates, dtype=np.float64)
+    if not np.all(np.isfinite(H)):
+        raise ValueError(f"{caller}: gates contain NaN or infinite values; pass finite gates.")
     d_eff = P.shape[2] + int(hidden_bias)
     if H.ndim != 2 or H.shape[0] != d_eff or H.shape[1] < 1:
         raise ValueError(
@@ -534,7 +603,7 @@ def solve_relu_cnn(
         beta=beta,
         S=cnn_patterns(P, H, hidden_bias=hidden_bias),
         formulation=formulation,
-        loss=get_loss(loss, caller=caller),
+        loss=loss_obj,
         hidden_bias=hidden_bias,
     )
     t0 = time.perf_counter()
@@ -543,7 +612,7 @@ def solve_relu_cnn(
     else:
         _check_smooth(prog.loss, solver)
         first_order = solve_gated_bcd if solver == "bcd" else _fista_gated
-        V, n_iter, status = first_order(prog, tol, max_iter or _MAX_ITER)
+        V, n_iter, status = first_order(prog, tol, max_iter)
         W = np.zeros_like(V)
         if by_default and status != "optimal":
             V, W, n_iter, status, solver = _cvxpy_fallback(
