@@ -227,7 +227,8 @@ def test_badly_scaled_huber_is_certified(n, seed, n_patterns):
 
 
 def test_stalled_rule():
-    """The stall test: neither the best gap halves nor the objective falls in a window."""
+    """The stall test: neither the best gap halves nor the objective falls in a window
+    (by more than rounding, and by more than 1/100 of the last gap)."""
     from convexnn.solvers.relu_pgd import _STALL_ROUNDS, _stalled
 
     w = _STALL_ROUNDS
@@ -235,8 +236,11 @@ def test_stalled_rule():
     assert not _stalled(flat[:w], [1e-5] * w)  # too few rounds to tell
     assert _stalled(flat, [1e-5] * (w + 1))
     assert not _stalled(flat, [1e-5] * w + [4e-6])  # the gap halved
-    assert not _stalled([1.0] * w + [1.0 - 1e-9], [1e-5] * (w + 1))  # the objective fell
+    assert not _stalled([1.0] * w + [1.0 - 1e-6], [1e-5] * (w + 1))  # the objective fell
     assert _stalled([1.0] * w + [1.0 - 1e-13], [1e-5] * (w + 1))  # ... by rounding only
+    # ... by 1e-9: at that rate a gap of 1e-5 takes 1e4 windows to close (stop 40)
+    assert _stalled([1.0] * w + [1.0 - 1e-9], [1e-5] * (w + 1))
+    assert not _stalled([1.0] * w + [1.0 - 1e-9], [1e-8] * w + [1e-8])  # a small gap
 
 
 def test_a_stalled_certificate_stops_with_a_warning_and_the_best_point(monkeypatch):
