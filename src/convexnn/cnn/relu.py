@@ -38,7 +38,7 @@ from ..duality import cone_dual_norms
 from ..exceptions import ConvergenceWarning
 from ..losses import Loss, get_loss
 from ..losses.base import into_dual_domain
-from ..solve import Solution, solve
+from ..solve import _FALLBACK_LOSSES, _FALLBACK_RATIO, _FALLBACK_SECONDS, Solution, solve
 from ._common import as_patches, check_common, check_targets
 from ._gated_bcd import solve_gated_bcd
 from .network import ConvReLUNet
@@ -428,13 +428,11 @@ def _fista_gated(prog: ConvReLUProgram, tol: float, max_iter: int) -> tuple[Arra
     return U, max_iter, "max_iter"
 
 
-# The default's CVXPY re-solve of small gated programs that "bcd" leaves above tol (as
-# convexnn.solve does for program (8)): programs of N K P <= _FALLBACK_SIZE with a loss
-# whose program is quadratic or second-order cone, under Clarabel's time limit.
+# The default's CVXPY re-solve of small gated programs that "bcd" leaves above tol, with
+# convexnn.solve's policy for program (8): programs of N K P <= _FALLBACK_SIZE with a loss
+# whose program is quadratic or second-order cone, under the same Clarabel time limit.
 _MAX_ITER = 10_000
 _FALLBACK_SIZE = 200_000
-_FALLBACK_LOSSES = ("squared", "huber", "squared_hinge")
-_FALLBACK_SECONDS, _FALLBACK_RATIO = 5.0, 5.0
 
 
 def _cvxpy_fallback(
@@ -555,8 +553,8 @@ def solve_relu_cnn(
     max_iter = _MAX_ITER if max_iter is None else max_iter
     beta, tol, max_iter = check_common(beta, tol, max_iter, caller=caller)
     formulation = check_choice(formulation, ("relu", "gated"), caller=caller, name="formulation")
-    smooth = get_loss(loss, caller=caller).smoothness is not None
-    solver = solver or ("bcd" if formulation == "gated" and smooth else "cvxpy")
+    loss_obj = get_loss(loss, caller=caller)
+    solver = solver or ("bcd" if formulation == "gated" and loss_obj.smoothness else "cvxpy")
     solver = check_choice(solver, ("cvxpy", "bcd", "fista"), caller=caller, name="solver")
     if solver != "cvxpy" and formulation == "relu":
         raise ValueError(
@@ -564,7 +562,6 @@ def solve_relu_cnn(
             f"solver='cvxpy' for 'relu'."
         )
     P = as_patches(X, kernel_size, stride, padding, caller=caller)
-    loss_obj = get_loss(loss, caller=caller)
     if loss_obj.multi_output:
         raise ValueError(
             f"{caller}: loss {loss_obj.name!r} needs several outputs; the CNN program here "
