@@ -264,7 +264,14 @@ def test_a_stalled_certificate_stops_with_a_warning_and_the_best_point(monkeypat
     X, y = _data(40, 3)
     with pytest.warns(UserWarning, match=r"stalled at 0\.001 \(tol=1e-06\)"):
         sol = solve(
-            X, y, 1e-2, formulation="relu", solver="relu-pgd", n_patterns=30, max_iter=10**5
+            X,
+            y,
+            1e-2,
+            formulation="relu",
+            solver="relu-pgd",
+            n_patterns=30,
+            max_iter=10**5,
+            random_state=0,
         )
     assert sol.status == "stalled"
     # the 22nd round is the first whose last 20 gaps stay above half the best before
