@@ -14,6 +14,7 @@ from convexnn.cnn._gated_bcd import (
     group_design,
     group_design_reference,
 )
+from convexnn.cnn._sample_step import sample_space_step, sample_space_step_reference
 from convexnn.cnn.relu import cnn_patterns
 
 
@@ -127,8 +128,9 @@ def test_newton_step_by_pcg_matches_the_dense_one(monkeypatch, loss_name: str) -
     z = Phi @ B.T.ravel()
     dense = gb._Model(Phi, B, z, loss, y, 0.3)
     monkeypatch.setattr(gb, "_DENSE_MAX", 0)
+    monkeypatch.setattr(gb, "_SAMPLE_MAX", 0)
     matrix_free = gb._Model(Phi, B, z, loss, y, 0.3)
-    assert dense.dense and not matrix_free.dense
+    assert (dense.mode, matrix_free.mode) == ("dense", "pcg")
     p = rng.standard_normal(m * d)
     np.testing.assert_allclose(matrix_free.matvec(p), dense.matvec(p), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(matrix_free.diag, dense.diag, rtol=1e-12)
@@ -136,3 +138,53 @@ def test_newton_step_by_pcg_matches_the_dense_one(monkeypatch, loss_name: str) -
         a, b = dense.step(mu, 1e-12), matrix_free.step(mu, 1e-12)
         assert a is not None and b is not None
         np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-8 * np.linalg.norm(a))
+
+
+def test_sample_space_step_matches_its_reference() -> None:
+    """The Newton step through an N x N factorisation (supports wider than the data)
+    against the dense (m d) x (m d) solve: random, badly scaled, zero curvatures."""
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        N, m, d = (int(v) for v in rng.integers(2, 12, size=3))
+        Phi = rng.standard_normal((N, m * d)) * 10 ** rng.uniform(-2, 2, size=m * d)
+        U = rng.standard_normal((d, m))
+        U /= np.linalg.norm(U, axis=0)
+        h = rng.random(N) * (rng.random(N) > 0.2)  # some samples without curvature
+        w = 10 ** rng.uniform(-3, 3, size=m)
+        g = rng.standard_normal(m * d)
+        delta = 10 ** rng.uniform(-8, 0, size=m)
+        step = sample_space_step(Phi, h, U, w, g, delta)
+        ref = sample_space_step_reference(Phi, h, U, w, g, delta)
+        assert step is not None
+        H = Phi.T @ (h[:, None] * Phi)
+        for k in range(m):
+            sl = slice(k * d, (k + 1) * d)
+            H[sl, sl] += w[k] * (np.eye(d) - np.outer(U[:, k], U[:, k])) + delta[k] * np.eye(d)
+        assert np.linalg.norm(H @ step + g) <= 1e-9 * np.linalg.norm(H, 2) * np.linalg.norm(step)
+        np.testing.assert_allclose(step, ref, rtol=1e-5, atol=1e-7 * np.linalg.norm(ref))
+
+
+@pytest.mark.parametrize("loss_name", ["squared", "logistic"])
+def test_newton_model_in_sample_space(loss_name: str) -> None:
+    """A support wider than the data takes its step in sample space, damped by each
+    group's mean Hessian diagonal; its products are the dense model's."""
+    import convexnn.cnn._gated_bcd as gb
+    from convexnn.losses import get_loss
+
+    rng = np.random.default_rng(4)
+    N, d, m = 12, 4, 9  # 36 unknowns on 12 samples
+    Phi, B = rng.standard_normal((N, m * d)), rng.standard_normal((d, m))
+    loss = get_loss(loss_name, caller="test")
+    y = np.sign(rng.standard_normal(N)) if loss_name == "logistic" else rng.standard_normal(N)
+    z = Phi @ B.T.ravel()
+    model = gb._Model(Phi, B, z, loss, y, 0.3)
+    assert model.mode == "sample"
+    U, w = B / np.linalg.norm(B, axis=0), 0.3 / np.linalg.norm(B, axis=0)
+    H = np.column_stack([model.matvec(e) for e in np.eye(m * d)])
+    np.testing.assert_allclose(model.diag, np.diag(H), rtol=1e-12)
+    for mu in (1e-8, 1e-2):
+        delta = mu * np.diag(H).reshape(m, d).mean(axis=1)
+        ref = sample_space_step_reference(Phi, model.h, U, w, model.grad, delta)
+        step = model.step(mu, 0.0)
+        assert step is not None
+        np.testing.assert_allclose(step, ref, rtol=1e-6, atol=1e-8 * np.linalg.norm(ref))

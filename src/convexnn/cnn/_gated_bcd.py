@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 
 from ..losses import Loss
 from ..solvers._kernels import loss_curvature
+from ._sample_step import dense_flops, sample_space_flops, sample_space_step
 
 Array = NDArray[np.float64]
 
@@ -47,6 +48,7 @@ _STALL_CHECKS, _STALL_FACTOR = 20, 100  # see _stalled
 _NEWTON_STEPS = 10  # Newton steps on the support after each check's epochs
 _NEWTON_MAX = 50_000_000  # largest support design (N x groups x d numbers) for Newton
 _DENSE_MAX = 4000  # largest Newton system (groups x d) solved densely; beyond: PCG
+_SAMPLE_MAX = 3000  # most samples for a Newton step in sample space (N x N factorised)
 # PCG's relative residual: min(0.1, ||g|| / ||g_first||) (an inexact Newton method,
 # superlinear as the gradient falls), at least _CG_TOL; at most _CG_MAX products.
 _CG_TOL, _CG_MAX = 1e-8, 200
@@ -356,20 +358,35 @@ class _Model:
     """The Newton system of ``L(Phi theta) + beta sum_k ||theta_k||`` at blocks B (d, m).
 
     Hessian ``Phi^T diag(h) Phi + blockdiag(beta / ||theta_k|| (I - u_k u_k^T))``, in
-    group-major order. Damped steps ``(H + mu diag(H)) p = -g`` are solved densely up to
-    ``_DENSE_MAX`` unknowns, beyond by conjugate gradients with the d x d diagonal blocks
-    as preconditioner (products with Phi only: N m d numbers per product).
+    group-major order. Damped steps ``(H + mu Delta) p = -g`` are solved in one of three
+    ways (``mode``):
+
+    - ``"sample"``: in sample space (:mod:`._sample_step`), for supports wider than the
+      data (``N <= _SAMPLE_MAX`` and cheaper than the dense solve); ``Delta`` is each
+      group's mean Hessian diagonal times the identity;
+    - ``"dense"``: up to ``_DENSE_MAX`` unknowns, ``Delta = diag(H)``;
+    - ``"pcg"``: beyond, conjugate gradients with the d x d diagonal blocks as
+      preconditioner (products with Phi only: N m d numbers per product),
+      ``Delta = diag(H)``.
     """
 
     def __init__(self, Phi: Array, B: Array, z: Array, loss: Loss, y: Array, beta: float):
         d, m = B.shape
+        N = Phi.shape[0]
         self.Phi, self.d, self.m = Phi, d, m
         norms = np.linalg.norm(B, axis=0)
         self.U, self.w = B / norms, beta / norms  # unit blocks, penalty curvatures
         self.h = np.ones_like(z) if loss.name == "squared" else loss_curvature(loss, z, y)
         self.grad = ((Phi.T @ loss.gradient(z, y)).reshape(m, d) + beta * self.U.T).ravel()
-        self.dense = m * d <= _DENSE_MAX
-        if self.dense:
+        dense_ok = m * d <= _DENSE_MAX
+        if N <= _SAMPLE_MAX and (
+            not dense_ok or sample_space_flops(N, m, d) < dense_flops(N, m, d)
+        ):
+            self.mode = "sample"
+            diag = (Phi * Phi).T @ self.h + (self.w[:, None] * (1.0 - self.U.T**2)).ravel()
+            self.diag = np.maximum(diag, 1e-300)
+        elif dense_ok:
+            self.mode = "dense"
             H = Phi.T @ (self.h[:, None] * Phi)
             for k in range(m):
                 sl = slice(k * d, (k + 1) * d)
@@ -377,6 +394,7 @@ class _Model:
             self.H = H
             self.diag = np.maximum(np.diag(H), 1e-300)
         else:
+            self.mode = "pcg"
             P3 = Phi.reshape(-1, m, d)
             blocks = np.einsum("nkd,n,nke->kde", P3, self.h, P3)
             eye = np.eye(d)[None]
@@ -386,7 +404,7 @@ class _Model:
 
     def matvec(self, p: Array) -> Array:
         """``H p`` without the damping."""
-        if self.dense:
+        if self.mode == "dense":
             return self.H @ p  # type: ignore[no-any-return]
         P = p.reshape(self.m, self.d)
         radial = np.einsum("kd,dk->k", P, self.U)
@@ -394,10 +412,13 @@ class _Model:
         return self.Phi.T @ (self.h * (self.Phi @ p)) + pen.ravel()  # type: ignore[no-any-return]
 
     def step(self, mu: float, eta: float) -> Array | None:
-        """``-(H + mu diag(H))^{-1} g``, or None when that fails (by PCG: to a relative
+        """``-(H + mu Delta)^{-1} g``, or None when that fails (by PCG: to a relative
         residual ``eta``, an inexact Newton step)."""
+        if self.mode == "sample":
+            delta = mu * self.diag.reshape(self.m, self.d).mean(axis=1)
+            return sample_space_step(self.Phi, self.h, self.U, self.w, self.grad, delta)
         damp = mu * self.diag
-        if self.dense:
+        if self.mode == "dense":
             try:
                 return -scipy.linalg.solve(self.H + np.diag(damp), self.grad, assume_a="pos")  # type: ignore[no-any-return]
             except (np.linalg.LinAlgError, ValueError):
