@@ -137,6 +137,8 @@ def test_reproduce_quick_writes_outputs(tmp_path: Path, capsys: pytest.CaptureFi
     pytest.importorskip("torch")
     assert main(["reproduce", "fig2", "--quick", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "[ok] no_sgd_run_below_certified_lower_bound" in out
+    assert "[ok] invariant: no_sgd_run_below_certified_lower_bound" in out
+    assert "reproduced] paper: as m grows" in out  # the claim, with its verdict
+    assert "invariants ok; paper claims:" in out.rstrip().splitlines()[-1]
     for name in ("fig2.md", "fig2.csv", "fig2.txt", "fig2_m8.png"):
         assert (tmp_path / name).stat().st_size > 0

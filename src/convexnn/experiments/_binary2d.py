@@ -18,6 +18,7 @@ import numpy as np
 from ..datasets import Dataset
 from ..patterns import enumerate_patterns, sample_patterns
 from ..solve import Solution, solve
+from ._claims import Claim, all_above, is_best
 from ._common import (
     ExperimentResult,
     SGDRun,
@@ -60,7 +61,42 @@ def run_binary2d(
     rows = _rows(ds, opt, approx, runs)
     checks, text = _checks_and_text(name, ds, opt, approx, runs, D.shape[1])
     figures = [] if out is None else _figures(name, Path(out), ds, opt, approx, runs)
-    return ExperimentResult(name, rows, figures, checks, text)
+    claims = paper_claims(name, opt.objective, approx.objective, [r.final_objective for r in runs])
+    return ExperimentResult(name, rows, figures, checks, text, claims)
+
+
+def paper_claims(
+    name: str, optimal: float, approximate: float, sgd_finals: list[float]
+) -> list[Claim]:
+    """The paper's claims for Figure 3 (``name="fig3"``) or Figure 6, on these objectives."""
+    if name == "fig3":
+        return [
+            is_best(
+                "even Approximate (P = m sampled patterns) outperforms SGD (counted: "
+                "Approximate's objective at or below every SGD run's final objective)",
+                "Approximate",
+                {"Approximate": approximate, "SGD": sgd_finals},
+            )
+        ]
+    return [
+        all_above(
+            "all SGD runs are stuck at local minima, significantly above Optimal (counted: "
+            "every SGD run ends more than 5% above Optimal)",
+            "SGD runs",
+            sgd_finals,
+            "Optimal",
+            optimal,
+            rel=0.05,
+        ),
+        all_above(
+            "all SGD runs end above Approximate too (counted: every SGD run's final objective "
+            "above Approximate's)",
+            "SGD runs",
+            sgd_finals,
+            "Approximate",
+            approximate,
+        ),
+    ]
 
 
 def _rows(ds: Dataset, opt: Solution, approx: Solution, runs: list[SGDRun]) -> list[dict[str, Any]]:
@@ -77,6 +113,7 @@ def _rows(ds: Dataset, opt: Solution, approx: Solution, runs: list[SGDRun]) -> l
                 "time_s": sol.time,
                 "train_acc": accuracy(sol.network, X, y),
                 "test_acc": accuracy(sol.network, Xt, yt),
+                "solver": sol.solver,
             }
         )
     for r in runs:
@@ -90,6 +127,7 @@ def _rows(ds: Dataset, opt: Solution, approx: Solution, runs: list[SGDRun]) -> l
                 "time_s": r.train_time,
                 "train_acc": accuracy(r.network, X, y),
                 "test_acc": accuracy(r.network, Xt, yt),
+                "solver": "torch SGD",
             }
         )
     return rows

@@ -14,11 +14,15 @@ from typing import Any
 
 import numpy as np
 
+from ._claims import Claim
+
 __all__ = [
+    "Claim",
     "ExperimentResult",
     "format_markdown_table",
     "plot_curves",
     "save_table",
+    "summary_line",
 ]
 
 
@@ -35,9 +39,15 @@ class ExperimentResult:
     figures : list of Path
         PNG files written under ``out`` (empty when ``out`` is None).
     checks : dict of str to bool
-        The paper's qualitative claims, evaluated on this run (asserted in the tests).
+        Invariants of the software (certified bounds not crossed, a program containing the
+        network it was built from, ...), asserted in the tests; several hold by construction
+        when the code is right. They set the exit code of ``convexnn reproduce``.
     text : str
-        Human-readable summary, honest about sampled (upper bound) vs exact (certified) results.
+        Human-readable summary of the numbers, honest about sampled (upper bound) vs exact
+        (certified) results. It does not restate the paper's claims as results.
+    claims : list of Claim
+        The paper's qualitative claims for this figure, evaluated on this run's numbers
+        (``[reproduced]`` / ``[NOT reproduced]``); they do not set the exit code.
     """
 
     name: str
@@ -45,21 +55,61 @@ class ExperimentResult:
     figures: list[Path] = field(default_factory=list)
     checks: dict[str, bool] = field(default_factory=dict)
     text: str = ""
+    claims: list[Claim] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        """True when every check holds."""
+        """True when every invariant (check) holds; the paper's claims do not count."""
         return all(self.checks.values())
 
+    @property
+    def n_reproduced(self) -> int:
+        """Number of the paper's claims this run reproduces."""
+        return sum(c.reproduced for c in self.claims)
+
+    @property
+    def n_not_reproduced(self) -> int:
+        """Number of the paper's claims this run does NOT reproduce."""
+        return sum(not c.reproduced for c in self.claims)
+
+    def report(self, *, summary: bool = True) -> str:
+        """The text, the invariants, the paper's claims with verdicts and (``summary``) a
+        summary line counting them."""
+        inv = [f"  [{'ok' if v else 'FAILED'}] invariant: {k}" for k, v in self.checks.items()]
+        claims = [f"  {c.line()}" for c in self.claims] or ["  (none evaluated)"]
+        return "\n".join(
+            [
+                self.text,
+                "",
+                "invariants (software correctness checks; they set the exit code):",
+                *(inv or ["  (none)"]),
+                "paper claims (the paper's statements, evaluated on this run's numbers; "
+                "they do not set the exit code):",
+                *claims,
+                *([summary_line([self])] if summary else []),
+            ]
+        )
+
     def save(self, out: Path) -> list[Path]:
-        """Write ``<name>.md``, ``.csv`` and ``.txt`` under ``out``; return the paths."""
+        """Write ``<name>.md``, ``.csv`` and ``.txt`` (:meth:`report`) under ``out``."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         paths = save_table(self.table, out / self.name)
         txt = out / f"{self.name}.txt"
-        checks = "\n".join(f"  [{'ok' if v else 'FAILED'}] {k}" for k, v in self.checks.items())
-        txt.write_text(f"{self.text}\n\nchecks:\n{checks}\n", encoding="utf-8")
+        txt.write_text(self.report() + "\n", encoding="utf-8")
         return [*paths, txt]
+
+
+def summary_line(results: Sequence[ExperimentResult]) -> str:
+    """E.g. ``53 invariants ok; paper claims: 9 reproduced, 3 NOT reproduced (see above)``."""
+    n_ok = sum(sum(bool(v) for v in r.checks.values()) for r in results)
+    n_failed = sum(sum(not v for v in r.checks.values()) for r in results)
+    inv = f"{n_ok} invariants ok" + (f", {n_failed} FAILED" if n_failed else "")
+    rep = sum(r.n_reproduced for r in results)
+    nrep = sum(r.n_not_reproduced for r in results)
+    return f"{inv}; paper claims: {rep} reproduced, {nrep} NOT reproduced" + (
+        " (see above)" if nrep else ""
+    )
 
 
 def _fmt(value: Any) -> str:

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..demo import paper_1d
 from ..solve import solve
+from ._claims import more_runs_reach_optimum
 from ._common import ExperimentResult, below_bound, plot_curves, sgd_runs
 
 BETA = 1e-2
@@ -32,7 +33,10 @@ def run(*, quick: bool = False, out: Path | None = None, random_state: int = 0) 
             "objective": sol.objective,
             "lower_bound": sol.lower_bound,
             "time_s": sol.time,
+            "n_runs": 1,
+            "time_total_s": sol.time,
             "runs_within_1e-3": "",
+            "solver": sol.solver,
         }
     ]
     figures: list[Path] = []
@@ -42,6 +46,7 @@ def run(*, quick: bool = False, out: Path | None = None, random_state: int = 0) 
         f"(scope {sol.scope}), m*={sol.n_neurons}, {sol.time:.2f} s.",
     ]
     any_below = False
+    counts: dict[int, int] = {}
     for m in WIDTHS:
         runs = sgd_runs(
             X,
@@ -59,14 +64,18 @@ def run(*, quick: bool = False, out: Path | None = None, random_state: int = 0) 
         bests = np.array([r.objective.min() for r in runs])
         any_below |= bool(any(below_bound(b, sol.lower_bound) for b in bests))
         near = int(np.sum(finals <= sol.objective * (1 + 1e-3)))
+        counts[m] = near
         rows.append(
             {
                 "method": f"SGD (full batch), m={m}",
                 "m": m,
                 "objective": float(finals.min()),
                 "objective_median": float(np.median(finals)),
-                "time_s": float(np.mean([r.train_time for r in runs])),
+                "time_s": float(np.mean([r.train_time for r in runs])),  # one run (mean)
+                "n_runs": n_runs,
+                "time_total_s": float(np.sum([r.train_time for r in runs])),
                 "runs_within_1e-3": f"{near}/{n_runs}",
+                "solver": "torch SGD",
             }
         )
         lines.append(
@@ -98,4 +107,13 @@ def run(*, quick: bool = False, out: Path | None = None, random_state: int = 0) 
         if not any_below
         else "BUG: an SGD run went below the certified lower bound."
     )
-    return ExperimentResult("fig2", rows, figures, checks, "\n".join(lines))
+    claims = [
+        more_runs_reach_optimum(
+            "as m grows (8, 15, 50), more SGD runs reach the optimal objective (counted: final "
+            "objective within 0.1% of the certified optimum; never fewer at a larger m, more at "
+            "m = 50 than at m = 8)",
+            counts,
+            n_runs,
+        )
+    ]
+    return ExperimentResult("fig2", rows, figures, checks, "\n".join(lines), claims)

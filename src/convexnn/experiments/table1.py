@@ -3,6 +3,11 @@
 Runs (or reuses, within one process) fig2, fig3, fig4 and fig5 and lays our numbers next to
 the paper's. The paper's objectives are on its own (unpublished) data and scaling and its
 times are CVX/SDPT3 on another machine: compare the ORDER of the methods, not the values.
+
+Per Table-1 column: ``runs`` = the runs merged (every initialisation; fig2's SGD: all widths
+m = 8, 15, 50), ``time_s`` = their summed training / solve time, ``objective_best`` = the
+lowest final objective among them, ``test_acc_mean`` = their mean test accuracy (%),
+``solver`` = what produced them (read from the figures' rows).
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ._common import ExperimentResult, plot_curves
+from ._claims import Claim
+from ._common import ExperimentResult, _pyplot, format_markdown_table
 
 # Paper's Table 1: (figure, method) -> (time s, objective, test accuracy %)
 PAPER: dict[tuple[str, str], tuple[float, float, float | None]] = {
@@ -74,20 +80,64 @@ def _collect(fig: str, res: ExperimentResult) -> list[dict[str, Any]]:
         best = int(np.argmin(objs)) if objs else 0
         accs = [float(r["test_acc"]) for r in rows if r.get("test_acc", "") not in ("", None)]
         paper = PAPER.get((fig, col), (np.nan, np.nan, None))
+        # fig2's SGD rows are one per width, with the mean time of one run (time_s) and the
+        # total over its runs (time_total_s); every other row is one run
+        times = [float(r.get("time_total_s", r.get("time_s", 0.0)) or 0.0) for r in rows]
+        solvers = sorted({str(r["solver"]) for r in rows if r.get("solver")})
         out.append(
             {
                 "figure": fig,
                 "method": col,
-                "rows": len(rows),
-                "time_s": float(np.sum([float(r.get("time_s", 0.0) or 0.0) for r in rows])),
+                "runs": int(sum(int(r.get("n_runs", 1)) for r in rows)),
+                "time_s": float(np.sum(times)),
                 "objective_best": objs[best] if objs else np.nan,
                 "test_acc_mean": float(np.mean(accs)) if accs else "",
+                "solver": ", ".join(solvers),
                 "paper_time_s": paper[0],
                 "paper_objective": paper[1],
                 "paper_test_acc": "" if paper[2] is None else paper[2],
             }
         )
     return out
+
+
+def paper_claims(rows: list[dict[str, Any]]) -> list[Claim]:
+    """Table 1: "the introduced convex programs outperform GD while requiring significantly
+    less training time", per figure: every convex column of Table 1 has a best objective at
+    or below GD's best run and a time below GD's summed time."""
+    claims = []
+    for fig in dict.fromkeys(r["figure"] for r in rows):
+        gd = next((r for r in rows if r["figure"] == fig and r["method"] in ("GD", "SGD")), None)
+        convex = [
+            r
+            for r in rows
+            if r["figure"] == fig
+            and r["method"] not in ("GD", "SGD")
+            and (fig, r["method"]) in PAPER
+        ]
+        if gd is None or not convex:
+            continue
+        g = gd["method"]
+        tol = 1e-9 * max(1.0, abs(gd["objective_best"]))
+        claims.append(
+            Claim(
+                f"{fig}: the convex programs outperform {g} (counted: each convex column's "
+                f"best objective at or below {g}'s best run)",
+                all(r["objective_best"] <= gd["objective_best"] + tol for r in convex),
+                "; ".join(f"{r['method']} {r['objective_best']:.6g}" for r in convex)
+                + f"; {g} best of {gd['runs']} runs {gd['objective_best']:.6g}",
+            )
+        )
+        claims.append(
+            Claim(
+                f"{fig}: the convex programs need less training time than {g} (counted: each "
+                f"convex column's time below {g}'s summed time)",
+                all(r["time_s"] < gd["time_s"] for r in convex),
+                "; ".join(f"{r['method']} {r['time_s']:.3g} s" for r in convex)
+                + f"; {g} {gd['time_s']:.3g} s over {gd['runs']} runs",
+            )
+        )
+    return claims
 
 
 def run(*, quick: bool = False, out: Path | None = None, random_state: int = 0) -> ExperimentResult:
@@ -106,45 +156,49 @@ def run(*, quick: bool = False, out: Path | None = None, random_state: int = 0) 
         for k in PAPER
         if k[0] in figs and not any(r["figure"] == k[0] and r["method"] == k[1] for r in rows)
     ]
-    checks["every_paper_column_reproduced"] = not missing
+    checks["every_paper_column_present"] = not missing
     text = (
-        "Table 1 (time = summed over runs of a method, objective = best run; SGD/GD rows sum "
-        "all initialisations as the paper's do). Paper: CVX/SDPT3, its own data and "
-        "scaling; ours: CVXPY/Clarabel on a shared 2-core machine, stand-in data.\n"
+        "Table 1. Per column: runs = the runs merged (every initialisation; fig2's SGD: all "
+        "runs at all three widths m = 8, 15, 50); time_s = their summed training or solve time "
+        "(s); objective_best = the lowest final objective; test_acc_mean = their mean test "
+        "accuracy (%); solver = what produced them (fig2, fig3: CVXPY + Clarabel; fig4: "
+        "solve's default for the hinge loss; fig5: the package's own first-order solvers, "
+        "APG for (12) and FISTA for (14); gradient methods: PyTorch). Paper: CVX/SDPT3 on its "
+        "own data, scaling and machine; ours: stand-in data on this machine. Compare the order "
+        "of the methods, not the values. The figures' own paper claims are in their reports.\n"
         + (f"Missing columns: {missing}\n" if missing else "")
+        + "\n"
+        + format_markdown_table(rows)
     )
     figures: list[Path] = []
     if out is not None:
         figures.append(_time_plot(rows, Path(out) / "table1_time.png"))
-    return ExperimentResult("table1", rows, figures, checks, text)
+    return ExperimentResult("table1", rows, figures, checks, text, paper_claims(rows))
 
 
 def _time_plot(rows: list[dict[str, Any]], path: Path) -> Path:
-    curves = [
-        {
-            "x": [i],
-            "y": [max(float(r["time_s"]), 1e-3)],
-            "label": "ours",
-            "color": "tab:blue",
-            "marker": "o",
-        }
-        for i, r in enumerate(rows)
-    ] + [
-        {
-            "x": [i],
-            "y": [float(r["paper_time_s"])],
-            "label": "paper",
-            "color": "tab:red",
-            "marker": "x",
-        }
-        for i, r in enumerate(rows)
-        if np.isfinite(float(r["paper_time_s"]))
-    ]
-    return plot_curves(
-        curves,
-        path,
-        xlabel=" | ".join(f"{i}:{r['figure']} {r['method']}" for i, r in enumerate(rows))[:200],
-        ylabel="training time (s)",
-        title="Table 1: training time, ours vs paper",
-        logy=True,
-    )
+    """Horizontal bars, one pair (ours, paper) per Table-1 column, labelled on the y axis."""
+    plt = _pyplot()
+    labels = [f"{r['figure']} {r['method']}" for r in rows]
+    ours = [max(float(r["time_s"]), 1e-3) for r in rows]
+    paper = [float(r["paper_time_s"]) for r in rows]
+    yk = np.arange(len(rows), dtype=float)
+    h = 0.4
+    fig, ax = plt.subplots(figsize=(7.5, 0.38 * len(rows) + 1.4))
+    ax.barh(yk - h / 2, ours, height=h, color="tab:blue", label="ours")
+    ok = np.isfinite(paper)
+    ax.barh(yk[ok] + h / 2, np.asarray(paper)[ok], height=h, color="tab:red", label="paper")
+    ax.set_yticks(yk)
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("training time (s, summed over runs; log scale)")
+    ax.set_title("Table 1: training time, ours vs paper")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
