@@ -124,11 +124,11 @@ def all_above(
     arr = np.asarray(values, dtype=float)
     bar = ref + rel * abs(ref)
     above = int(np.sum(arr > bar))
-    margin = f" + {rel:.0%}" if rel else ""
+    margin = f" + {rel:.0%} = {_g(bar)}" if rel else ""
     return Claim(
         statement,
         bool(arr.size > 0 and above == arr.size),
-        f"{above}/{arr.size} {label} above {ref_label} {_g(ref)}{margin} = {_g(bar)} "
+        f"{above}/{arr.size} {label} above {ref_label} {_g(ref)}{margin} "
         f"({_describe(label, arr) if arr.size else 'no runs'})",
     )
 

@@ -193,6 +193,7 @@ def _checks_text(
     metric: Any,
 ) -> tuple[dict[str, bool], str]:
     best = min(runs, key=lambda r: r.final_objective)
+    unit = "%" if setup.classification else ""
     finals = np.array([r.final_objective for r in runs])
     tol = 1e-4 * max(1.0, abs(best.final_objective))
     checks = {
@@ -213,13 +214,13 @@ def _checks_text(
         better = int(np.sum(finals < sol.objective))
         lines.append(
             f"{alg}: P={sol.patterns.shape[1]}, objective {sol.objective:.6g}, "
-            f"{metric_name} {metric(sol.network):.4g}, {sol.time:.2f} s ({sol.solver}); "
+            f"{metric_name} {metric(sol.network):.4g}{unit}, {sol.time:.2f} s ({sol.solver}); "
             f"SGD ended below it in {better}/{len(runs)} runs, at or above in "
             f"{len(runs) - better}/{len(runs)}."
         )
     lines.append(
         f"SGD: final objectives {np.round(np.sort(finals), 6).tolist()}, final {metric_name} "
-        f"{np.round([r.test_metric[-1] for r in runs], 4).tolist()}."
+        f"{np.round([r.test_metric[-1] for r in runs], 4).tolist()}{unit}."
     )
     lines.append(f"Paper's setting and numbers: {setup.paper}")
     return checks, "\n".join(lines)

@@ -85,7 +85,7 @@ def run(*, quick: bool = False, out: Path | None = None, random_state: int = 0) 
     max_own = float(np.nanmax(matched)) if np.isfinite(matched).any() else float("nan")
     text = (
         f"Figure 11 on digits (m={cfg['m']}): GD objective {gd.objective:.6g}, convex program over "
-        f"the GD patterns {sol.objective:.6g} (GD {100 * (gd.objective / sol.objective - 1):.2g}% "
+        f"the GD patterns {sol.objective:.6g} (GD {100 * (gd.objective / sol.objective - 1):.1f}% "
         f"above it); distances of the {int(active.sum())} active GD neurons to their convex "
         f"neurons: max {max_own:.3g}, median {_median(matched):.3g} (median to the other convex "
         f"neurons: {off_median:.3g})."

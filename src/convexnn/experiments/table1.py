@@ -161,9 +161,9 @@ def run(*, quick: bool = False, out: Path | None = None, random_state: int = 0) 
         "Table 1. Per column: runs = the runs merged (every initialisation; fig2's SGD: all "
         "runs at all three widths m = 8, 15, 50); time_s = their summed training or solve time "
         "(s); objective_best = the lowest final objective; test_acc_mean = their mean test "
-        "accuracy (%); solver = what produced them (fig2, fig3: CVXPY + Clarabel; fig4: "
-        "solve's default for the hinge loss; fig5: the package's own first-order solvers, "
-        "APG for (12) and FISTA for (14); gradient methods: PyTorch). Paper: CVX/SDPT3 on its "
+        "accuracy (%); solver = what produced them, read from the figures' rows ('cvxpy': "
+        "CVXPY + Clarabel; 'apg', 'fista', 'fast': the package's own first-order solvers; "
+        "'torch ...': PyTorch gradient training). Paper: CVX/SDPT3 on its "
         "own data, scaling and machine; ours: stand-in data on this machine. Compare the order "
         "of the methods, not the values. The figures' own paper claims are in their reports.\n"
         + (f"Missing columns: {missing}\n" if missing else "")
