@@ -186,6 +186,9 @@ def test_read_csv_keeps_empty_cells_and_checks_widths(tmp_path: Path) -> None:
     path.write_text("1;;3\n4;5;6\n")
     with pytest.raises(ValueError, match="missing value at line 1, column 2"):
         datasets.load_regression_file(path)
+    path.write_text("1,nan,3\n4,5,6\n")
+    with pytest.raises(ValueError, match="non-finite entry 'nan' at line 1"):
+        datasets.load_regression_file(path)
     path.write_text("1  2   3\n 4 5 6\n")
     assert datasets.load_regression_file(path)[1].tolist() == [3.0, 6.0]
 

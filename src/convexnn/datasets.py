@@ -383,9 +383,15 @@ def read_table(path: str | Path, *, caller: str = "read_table") -> tuple[list[st
 
 def _number(cell: str, line: int) -> float:
     try:
-        return float(cell)
+        value = float(cell)
     except ValueError:
         raise ValueError(f"non-numeric entry {cell!r} at line {line}.") from None
+    if not np.isfinite(value):
+        raise ValueError(
+            f"non-finite entry {cell!r} at line {line}; missing values are not supported: "
+            "fill it in or drop that row."
+        )
+    return value
 
 
 def load_regression_file(path: str | Path, *, target: int | str = -1) -> tuple[Array, Array]:
