@@ -143,3 +143,87 @@ def test_binary_2d_sets() -> None:
 def test_split_standardize_errors() -> None:
     with pytest.raises(ValueError, match="n_train must be"):
         datasets.split_standardize(np.zeros((5, 2)), np.zeros(5), n_train=5)
+
+
+def test_load_cifar10_binary_single_file_train_test_disjoint(tmp_path: Path) -> None:
+    # rows told apart by their first pixel (the row index); labels 0-9: 8 rows of classes 3, 5
+    data = np.zeros((40, 3072), dtype=np.uint8)
+    data[:, 0] = np.arange(40)
+    batch = tmp_path / "data_batch_1"
+    _write_batch(batch, data, [int(v) for v in np.arange(40) % 10])
+    for seed in range(5):
+        ds = datasets.load_cifar10_binary(
+            batch, classes=(3, 5), n_train=5, n_test=3, random_state=seed
+        )
+        # both are centred with the same training mean: distinct rows stay distinct
+        train = {round(v * 255, 6) for v in ds.X_train[:, 0]}
+        test = {round(v * 255, 6) for v in ds.X_test[:, 0]}
+        assert len(train) == 5 and len(test) == 3
+        assert train.isdisjoint(test), f"test rows leak into training (seed {seed})"
+    with pytest.raises(ValueError, match=r"requested 9 samples .* only 8 available"):
+        datasets.load_cifar10_binary(batch, classes=(3, 5), n_train=6, n_test=3)
+
+
+def test_read_csv_keeps_empty_cells_and_checks_widths(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("a,b,y\n1,,10\n,2,20\n3,4,30\n")
+    with pytest.raises(ValueError, match=r"missing value at line 2, column 2 \('b'\)"):
+        datasets.load_regression_file(path)
+    # no header: a first row with an empty cell is data, not a header
+    path.write_text("1,,10\n3,4,30\n")
+    with pytest.raises(ValueError, match=r"missing value at line 1, column 2"):
+        datasets.load_regression_file(path)
+    # an unnamed (empty) header column keeps the names over their own columns
+    path.write_text("x1,,x2,target\n1,5,2,3\n2,6,1,4\n")
+    X, y = datasets.load_regression_file(path, target="x2")
+    assert y.tolist() == [2.0, 1.0] and X.tolist() == [[1.0, 5.0, 3.0], [2.0, 6.0, 4.0]]
+    assert datasets.load_regression_file(path, target="target")[1].tolist() == [3.0, 4.0]
+    # more names than data columns
+    path.write_text("a,b,c,y\n1,2,3\n2,3,4\n")
+    with pytest.raises(ValueError, match="line 2 has 3 cells but the header has 4"):
+        datasets.load_regression_file(path, target="y")
+    # semicolons and tabs separate cells too; runs of spaces do not make empty cells
+    path.write_text("1;;3\n4;5;6\n")
+    with pytest.raises(ValueError, match="missing value at line 1, column 2"):
+        datasets.load_regression_file(path)
+    path.write_text("1,nan,3\n4,5,6\n")
+    with pytest.raises(ValueError, match="non-finite entry 'nan' at line 1"):
+        datasets.load_regression_file(path)
+    path.write_text("1  2   3\n 4 5 6\n")
+    assert datasets.load_regression_file(path)[1].tolist() == [3.0, 6.0]
+
+
+def test_read_csv_and_arff_with_utf8_bom(tmp_path: Path) -> None:
+    bom = "\ufeff"
+    path = tmp_path / "excel.csv"
+    path.write_text(bom + "a,b,y\n1,2,3\n4,5,6\n", encoding="utf-8")
+    X, y = datasets.load_regression_file(path, target="a")
+    assert y.tolist() == [1.0, 4.0] and X.tolist() == [[2.0, 3.0], [5.0, 6.0]]
+    path.write_text(bom + "1.0,2,3\n4,5,6\n", encoding="utf-8")  # no header: 2 rows
+    assert datasets.load_regression_file(path)[1].tolist() == [3.0, 6.0]
+    arff = tmp_path / "b.arff"
+    arff.write_text(bom + "@relation r\n@attribute a real\n@attribute y real\n@data\n1,2\n")
+    assert datasets.read_table(arff)[0] == ["a", "y"]
+
+
+def test_arff_quoted_attribute_names(tmp_path: Path) -> None:
+    arff = tmp_path / "q.arff"
+    arff.write_text(
+        "@relation r\n@attribute 'x two' real\n@ATTRIBUTE \"y, z\" numeric\n"
+        "@attribute t real\n@data\n1,2,3\n4, 5, 6\n"
+    )
+    names, data = datasets.read_table(arff)
+    assert names == ["x two", "y, z", "t"] and data.tolist() == [[1, 2, 3], [4, 5, 6]]
+    X, y = datasets.load_regression_file(arff, target="x two")
+    assert y.tolist() == [1.0, 4.0] and X.tolist() == [[2.0, 3.0], [5.0, 6.0]]
+    arff.write_text("@relation r\n@attribute a real\n@attribute b real\n@data\n1,?\n")
+    with pytest.raises(ValueError, match=r"missing value at line 5, column 2 \('b'\)"):
+        datasets.read_table(arff)
+
+
+def test_digits_binary_features_are_standardised() -> None:
+    ds = datasets.digits_binary(n_train=106)
+    live = ds.X_train.std(axis=0) > 0
+    np.testing.assert_allclose(ds.X_train.mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(ds.X_train.std(axis=0)[live], 1.0)
+    assert "z-scored" in (datasets.digits_binary.__doc__ or "")

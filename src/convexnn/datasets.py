@@ -14,8 +14,8 @@ No function in this module touches the network.
 from __future__ import annotations
 
 import csv
-import io
 import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ __all__ = [
     "load_cifar10",
     "load_cifar10_binary",
     "load_regression_file",
+    "read_table",
     "split_standardize",
 ]
 
@@ -197,14 +198,22 @@ def load_cifar10(path: str | Path, *, train: bool = True) -> tuple[Array, NDArra
     return np.vstack(Xs), np.concatenate(ys)
 
 
-def _binary_subset(
-    X: Array, y: NDArray[Any], classes: tuple[int, int], n: int, rng: np.random.Generator
-) -> tuple[Array, Array]:
+def _pick_rows(
+    y: NDArray[Any], classes: tuple[int, int], n: int, rng: np.random.Generator, where: str
+) -> NDArray[np.intp]:
+    """``n`` distinct random rows of ``y`` whose label is one of ``classes``."""
     idx = np.flatnonzero(np.isin(y, classes))
     if n > idx.size:
-        raise ValueError(f"requested {n} samples of classes {classes}, only {idx.size} available.")
-    take = rng.choice(idx, size=n, replace=False)
-    return X[take], np.where(y[take] == classes[0], 1.0, -1.0)
+        raise ValueError(
+            f"load_cifar10_binary: requested {n} samples of classes {classes} from {where}, "
+            f"only {idx.size} available; lower n_train / n_test or pass the folder "
+            "'cifar-10-batches-py' (training and test batches)."
+        )
+    return np.asarray(rng.choice(idx, size=n, replace=False), dtype=np.intp)
+
+
+def _labels(y: NDArray[Any], classes: tuple[int, int]) -> Array:
+    return np.where(y == classes[0], 1.0, -1.0)
 
 
 def load_cifar10_binary(
@@ -218,52 +227,171 @@ def load_cifar10_binary(
     """A two-class under-sampled CIFAR-10 subset (paper, Figure 4), labels +1 / -1.
 
     ``classes[0]`` gets label +1. Features are pixels in [0, 1], centred with the training mean.
+    From a folder, the training rows come from the training batches and the test rows from
+    ``test_batch``; from a single batch file, train and test are disjoint subsets of its
+    rows (ValueError when ``n_train + n_test`` exceeds the rows of the two classes).
     """
     rng = _rng(random_state)
     X, y = load_cifar10(path, train=True)
-    Xt, yt = load_cifar10(path, train=False) if Path(path).is_dir() else (X, y)
-    X_tr, y_tr = _binary_subset(X, y, classes, n_train, rng)
-    X_te, y_te = _binary_subset(Xt, yt, classes, n_test, rng)
-    mu = X_tr.mean(axis=0)
+    if Path(path).is_dir():
+        Xt, yt = load_cifar10(path, train=False)
+        tr = _pick_rows(y, classes, n_train, rng, "the training batches")
+        te = _pick_rows(yt, classes, n_test, rng, "test_batch")
+    else:
+        Xt, yt = X, y
+        both = _pick_rows(y, classes, n_train + n_test, rng, f"{path} (n_train + n_test)")
+        tr, te = both[:n_train], both[n_train:]
+    mu = X[tr].mean(axis=0)
     names = f"{CIFAR10_CLASSES[classes[0]]} vs {CIFAR10_CLASSES[classes[1]]}"
-    return Dataset(X_tr - mu, y_tr, X_te - mu, y_te, f"CIFAR-10 ({names})", f"CIFAR-10 from {path}")
+    return Dataset(
+        X[tr] - mu,
+        _labels(y[tr], classes),
+        Xt[te] - mu,
+        _labels(yt[te], classes),
+        f"CIFAR-10 ({names})",
+        f"CIFAR-10 from {path}",
+    )
 
 
-def _read_arff(text: str) -> tuple[list[str], list[list[str]]]:
+_ARFF_ATTRIBUTE = re.compile(r"""@attribute\s+('(?:[^']*)'|"(?:[^"]*)"|\S+)""", re.IGNORECASE)
+
+
+def _read_arff(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Attribute names and the data rows ``(line number, cells)`` of an ARFF text.
+
+    Names may be quoted with single or double quotes (``@attribute 'x two' real``); a
+    cell ``?`` (ARFF's missing value) is returned as an empty cell.
+    """
     names: list[str] = []
-    rows: list[list[str]] = []
+    rows: list[tuple[int, list[str]]] = []
     in_data = False
-    for raw in text.splitlines():
+    for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("%"):
             continue
-        low = line.lower()
         if not in_data:
-            if low.startswith("@attribute"):
-                names.append(line.split(None, 2)[1].strip("'\""))
-            elif low.startswith("@data"):
+            match = _ARFF_ATTRIBUTE.match(line)
+            if match:
+                name = match.group(1)
+                names.append(name[1:-1] if name[0] in "'\"" else name)
+            elif line.lower().startswith("@data"):
                 in_data = True
             continue
-        rows.append([c.strip() for c in next(csv.reader([line]))])
+        cells = [c.strip() for c in next(csv.reader([line], skipinitialspace=True))]
+        rows.append((number, ["" if c == "?" else c for c in cells]))
     return names, rows
 
 
-def _read_csv(text: str) -> tuple[list[str], list[list[str]]]:
-    sample = text[:4096]
+def _is_number(cell: str) -> bool:
     try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",; \t")
-    except csv.Error:
-        dialect = csv.excel
-    rows = [r for r in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in r)]
-    rows = [[c.strip() for c in r if c.strip() != ""] for r in rows]
-    if not rows:
-        return [], []
-    try:
-        [float(c) for c in rows[0]]
-        names: list[str] = []
+        float(cell)
     except ValueError:
-        names, rows = rows[0], rows[1:]
-    return names, rows
+        return False
+    return True
+
+
+def _split_lines(text: str) -> list[tuple[int, list[str]]]:
+    """The non-blank lines of a delimited text as ``(line number, cells)``, empty cells kept.
+
+    Comma, semicolon and tab separate one cell from the next (so ``1,,3`` has an empty
+    second cell); a space-separated file splits on runs of whitespace.
+    """
+    lines = [(i, line) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    delimiter = _delimiter(text[:4096], lines[0][1] if lines else "")
+    if delimiter == " ":
+        return [(i, line.split()) for i, line in lines]
+    reader = csv.reader([line for _, line in lines], delimiter=delimiter)
+    return [(i, [c.strip() for c in cells]) for (i, _), cells in zip(lines, reader, strict=True)]
+
+
+def _delimiter(sample: str, first_line: str) -> str:
+    """The sniffed delimiter; if sniffing fails, the first of ``,;<tab>`` in the first line."""
+    try:
+        return str(csv.Sniffer().sniff(sample, delimiters=",; \t").delimiter)
+    except csv.Error:
+        return next((d for d in ",;\t" if d in first_line), " ")
+
+
+def _read_csv(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Header names (empty without a header) and data rows ``(line number, cells)``.
+
+    The first row is a header when one of its non-empty cells is not a number.
+    """
+    rows = _split_lines(text)
+    if rows and any(c != "" and not _is_number(c) for c in rows[0][1]):
+        return rows[0][1], rows[1:]
+    return [], rows
+
+
+def _check_cells(names: list[str], rows: list[tuple[int, list[str]]]) -> None:
+    """Every row as wide as the header (or the first row), no empty (missing) cell."""
+    width, source = (len(names), "the header") if names else (len(rows[0][1]), "the first row")
+    for line, cells in rows:
+        if len(cells) != width:
+            raise ValueError(
+                f"rows of different lengths: line {line} has {len(cells)} cells but {source} "
+                f"has {width}; every row needs one value per column."
+            )
+        for k, cell in enumerate(cells):
+            if cell == "":
+                name = f" ({names[k]!r})" if names and names[k] else ""
+                raise ValueError(
+                    f"missing value at line {line}, column {k + 1}{name}; fill it in or "
+                    f"drop that row (missing values are not supported)."
+                )
+
+
+def read_table(path: str | Path, *, caller: str = "read_table") -> tuple[list[str], Array]:
+    """Read a numeric table from a CSV / delimited text / ARFF file.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.arff`` (Weka format, numeric attributes) or a delimited text file (comma,
+        semicolon, tab or space separated, optional header row); UTF-8, with or without
+        a byte order mark.
+    caller : str
+        Name used in error messages.
+
+    Returns
+    -------
+    names : list of str
+        Column names (empty when the file has no header).
+    data : array of shape (n, k)
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ValueError
+        No data rows, rows of different widths, a missing value or a non-numeric cell;
+        the message names the line and column.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{caller}: {path} does not exist.")
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    names, rows = _read_arff(text) if path.suffix.lower() == ".arff" else _read_csv(text)
+    if not rows:
+        raise ValueError(f"{caller}: {path} has no data rows.")
+    try:
+        _check_cells(names, rows)
+        return names, np.array([[_number(c, line) for c in r] for line, r in rows])
+    except ValueError as exc:
+        raise ValueError(f"{caller}: {path}: {exc}") from None
+
+
+def _number(cell: str, line: int) -> float:
+    try:
+        value = float(cell)
+    except ValueError:
+        raise ValueError(f"non-numeric entry {cell!r} at line {line}.") from None
+    if not np.isfinite(value):
+        raise ValueError(
+            f"non-finite entry {cell!r} at line {line}; missing values are not supported: "
+            "fill it in or drop that row."
+        )
+    return value
 
 
 def load_regression_file(path: str | Path, *, target: int | str = -1) -> tuple[Array, Array]:
@@ -273,7 +401,8 @@ def load_regression_file(path: str | Path, *, target: int | str = -1) -> tuple[A
     ----------
     path : str or Path
         ``.arff`` (Weka format, numeric attributes) or a delimited text file (``.csv``,
-        ``.data``, ``.txt``: comma, semicolon, tab or space separated, optional header row).
+        ``.data``, ``.txt``: comma, semicolon, tab or space separated, optional header row),
+        as read by :func:`read_table` (empty cells are refused, not skipped).
     target : int or str
         Column of the target: index (negative counts from the end) or header name.
 
@@ -283,20 +412,7 @@ def load_regression_file(path: str | Path, *, target: int | str = -1) -> tuple[A
     y : array of shape (n,)
     """
     caller = "load_regression_file"
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{caller}: {path} does not exist.")
-    text = path.read_text(encoding="utf-8", errors="replace")
-    names, rows = _read_arff(text) if path.suffix.lower() == ".arff" else _read_csv(text)
-    if not rows:
-        raise ValueError(f"{caller}: {path} has no data rows.")
-    widths = {len(r) for r in rows}
-    if len(widths) != 1:
-        raise ValueError(f"{caller}: {path} has rows of different lengths {sorted(widths)}.")
-    try:
-        data = np.array([[float(c) for c in r] for r in rows], dtype=np.float64)
-    except ValueError as exc:
-        raise ValueError(f"{caller}: {path} has a non-numeric entry ({exc}).") from exc
+    names, data = read_table(path, caller=caller)
     if isinstance(target, str):
         if target not in names:
             raise ValueError(f"{caller}: no column {target!r} in {path}; columns: {names}.")
@@ -327,7 +443,9 @@ def digits_binary(
 ) -> Dataset:
     """scikit-learn's bundled 8x8 digits, two classes (stand-in for CIFAR-10, Figure 4).
 
-    d = 64 (paper: 100), labels +1 (``classes[0]``) / -1, pixels scaled to [0, 1] and centred.
+    d = 64 (paper: 100), labels +1 (``classes[0]``) / -1. Pixels are scaled to [0, 1], then
+    every feature is standardised (z-scored) with the training rows' mean and standard
+    deviation (:func:`split_standardize`; constant pixels are only centred).
     """
     from sklearn.datasets import load_digits
 

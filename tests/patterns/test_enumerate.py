@@ -14,6 +14,7 @@ from convexnn.patterns import (
     count_patterns_bound,
     enumerate_patterns,
     fingerprint,
+    pattern_count_bound,
 )
 from convexnn.patterns._reference import brute_force_patterns, is_realizable
 
@@ -266,3 +267,20 @@ def test_bad_data() -> None:
         enumerate_patterns(np.arange(3.0))
     with pytest.raises(ValueError, match="count_cells: X must be finite"):
         count_cells(X)
+
+
+def test_count_cells_max_patterns_refuses_before_counting() -> None:
+    # 150 x 8 Gaussian: the unguarded count grew past 5 GB; the bound is checked first
+    X = np.random.default_rng(0).normal(size=(150, 8))
+    bound = pattern_count_bound(X)
+    assert bound == count_patterns_bound(150, 8)
+    with pytest.raises(ValueError, match=r"count_cells: .* more than max_patterns=1000"):
+        count_cells(X, max_patterns=1000)
+    small = np.random.default_rng(1).normal(size=(12, 3))
+    exact = count_cells(small)
+    assert count_cells(small, max_patterns=pattern_count_bound(small)) == exact
+    assert pattern_count_bound(small, hidden_bias=True) >= count_cells(small, hidden_bias=True)
+    # rank 2 is always counted (O(n log n)), whatever the limit
+    line = np.random.default_rng(2).normal(size=(50, 2))
+    assert count_cells(line, max_patterns=1) == 100
+    assert pattern_count_bound(np.zeros((3, 2))) == 1

@@ -24,7 +24,7 @@ from ._rank2 import _rank2_sorted
 from ._vertex import _canonical_cells, _VertexEnumeration
 from .count import count_patterns_bound
 
-__all__ = ["count_cells", "enumerate_patterns"]
+__all__ = ["count_cells", "enumerate_patterns", "pattern_count_bound"]
 
 _DEFAULT_MAX_BYTES = 1 << 31
 
@@ -114,7 +114,13 @@ def enumerate_patterns(
     return PatternMatrix(D, exhaustive=True, method="exact", X_fingerprint=fingerprint(X_eff))
 
 
-def count_cells(X: Any, *, hidden_bias: bool = False, rank_tol: float | None = None) -> int:
+def count_cells(
+    X: Any,
+    *,
+    hidden_bias: bool = False,
+    rank_tol: float | None = None,
+    max_patterns: int | None = None,
+) -> int:
     """Return the exact number of activation patterns of ``X`` without materialising them.
 
     Parameters
@@ -125,6 +131,11 @@ def count_cells(X: Any, *, hidden_bias: bool = False, rank_tol: float | None = N
         Count the patterns of ``X_eff = [X, 1]``.
     rank_tol : float, optional
         As in :func:`enumerate_patterns`.
+    max_patterns : int, optional
+        Refuse (ValueError, before counting) when rank(X_eff) >= 3 and the upper bound
+        :func:`pattern_count_bound` exceeds this: the vertex pass then takes time and
+        memory that grow with the count. None (default): no limit. Ranks 1 and 2 are
+        always counted (O(n log n)).
 
     Returns
     -------
@@ -135,15 +146,49 @@ def count_cells(X: Any, *, hidden_bias: bool = False, rank_tol: float | None = N
         times ``n``.
     """
     caller = "count_cells"
-    X_eff, _, rank_tol, _ = _check_inputs(
-        X, hidden_bias, 1, rank_tol, _DEFAULT_MAX_BYTES, caller=caller
+    X_eff, limit, rank_tol, _ = _check_inputs(
+        X,
+        hidden_bias,
+        1 if max_patterns is None else max_patterns,
+        rank_tol,
+        _DEFAULT_MAX_BYTES,
+        caller=caller,
     )
     arr = _Arrangement.from_data(_equilibrated(X_eff) if rank_tol is None else X_eff, rank_tol)
     if arr.rank == 0:
         return 1
     if arr.rank <= 2:
         return 2 * arr.H.shape[0]
+    if max_patterns is not None:
+        _check_size(arr, X_eff, limit, None, hidden_bias, caller=caller)
     return _VertexEnumeration(arr.H, arr.row_tol).count()
+
+
+def pattern_count_bound(X: Any, *, hidden_bias: bool = False, rank_tol: float | None = None) -> int:
+    """Upper bound on the number of activation patterns of ``X``, cheaply (one SVD).
+
+    Parameters
+    ----------
+    X : array_like of shape (n, d)
+        Data matrix.
+    hidden_bias : bool, default=False
+        Bound the patterns of ``X_eff = [X, 1]``.
+    rank_tol : float, optional
+        As in :func:`enumerate_patterns`.
+
+    Returns
+    -------
+    int
+        ``count_patterns_bound(n_h, r)`` = ``2 sum_{k<r} C(n_h - 1, k)``, where ``r`` is
+        the rank of ``X_eff`` and ``n_h`` its number of distinct hyperplanes; 1 for
+        ``X_eff = 0``. The bound :func:`enumerate_patterns` checks its ``max_patterns``
+        against.
+    """
+    X_eff, _, rank_tol, _ = _check_inputs(
+        X, hidden_bias, 1, rank_tol, _DEFAULT_MAX_BYTES, caller="pattern_count_bound"
+    )
+    arr = _Arrangement.from_data(_equilibrated(X_eff) if rank_tol is None else X_eff, rank_tol)
+    return 1 if arr.rank == 0 else int(count_patterns_bound(arr.H.shape[0], arr.rank))
 
 
 def _equilibrated(X: Any) -> Any:
@@ -190,11 +235,13 @@ def _check_size(
     arr: _Arrangement,
     X_eff: FloatArray,
     max_patterns: int,
-    max_bytes: int,
+    max_bytes: int | None,
     hidden_bias: bool,
     *,
     caller: str,
 ) -> None:
+    """Refuse when the pattern bound exceeds ``max_patterns`` or, unless ``max_bytes`` is
+    None, the dense result could exceed ``max_bytes``."""
     n, r, n_h = X_eff.shape[0], arr.rank, arr.H.shape[0]
     if r == 0:
         return
@@ -207,7 +254,7 @@ def _check_size(
             f"than max_patterns={max_patterns}. Use sample_patterns(X, n_patterns) instead, "
             f"or raise max_patterns."
         )
-    if n * bound > max_bytes:
+    if max_bytes is not None and n * bound > max_bytes:
         raise ValueError(
             f"{caller}: the dense (n, P) bool pattern matrix of {data} would have n = {n} "
             f"rows and up to P = {bound} columns ({n * bound / 1e9:.1f} GB), more than "
