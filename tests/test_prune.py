@@ -122,3 +122,19 @@ def test_thousands_of_neurons_over_few_points_are_pruned():
     assert res.n_neurons <= X.shape[0] + 1
     np.testing.assert_allclose(res.network.predict(X), net.predict(X), rtol=0, atol=1e-8)
     assert res.objective == pytest.approx(res.objective_before, rel=1e-8)
+
+
+def test_a_pruning_that_lowers_the_objective_is_kept():
+    """CVXPY's hinge solution at small beta has 171 neurons on 10 points; the pruned
+    network's objective is 1e-8 lower (the solver's point was not exactly optimal).
+    It was refused as a "change", and solve kept 171 neurons against the promised n + 1."""
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((10, 2)), np.sign(rng.standard_normal(10))
+    y[0], y[1] = 1.0, -1.0
+    sol = cnn.solve(X, y, 1e-3, loss="hinge", hidden_bias=True, output_bias=True)
+    assert sol.solver == "cvxpy" and sol.n_neurons <= 11
+    assert sol.objective == pytest.approx(sol.network.objective(X, y, 1e-3, loss="hinge"))
+    wide = cnn.solve(X, y, 1e-3, loss="hinge", hidden_bias=True, output_bias=True, prune=False)
+    assert wide.n_neurons > 11
+    res = cnn.prune_network(wide.network, X, y, 1e-3, loss="hinge")
+    assert res.n_neurons <= 11 and res.objective <= res.objective_before

@@ -383,3 +383,58 @@ def test_cvxpy_fallback_keeps_the_fast_result_unless_clarabel_is_optimal(monkeyp
     assert seen["time_limit"] >= 5.0
     # the fast solver's held-back warnings point at the caller's line, as solve's own
     assert {w.filename for w in record} == {__file__}
+
+
+def test_status_is_not_optimal_when_the_certificate_misses_tol():
+    """Clarabel stops on its own tolerances (absolute in effect at tiny objectives): on
+    this hinge problem its point certifies only 5e-3. The status says so."""
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((10, 2)), np.sign(rng.standard_normal(10))
+    kw = dict(loss="hinge", hidden_bias=True, output_bias=True)
+    with pytest.warns(cnn.ConvergenceWarning, match="status 'inaccurate' at a certified"):
+        sol = cnn.solve(X, y, 1e-6, **kw)
+    assert sol.solver == "cvxpy" and sol.status == "inaccurate" and sol.relative_gap > 1e-6
+    tight = cnn.solve(X, y, 1e-6, **kw, tol=1e-2)
+    assert tight.status == "optimal"
+
+
+def test_bias_options_must_be_bools():
+    X, y = np.random.default_rng(0).standard_normal((10, 2)), np.arange(10.0)
+    with pytest.raises(TypeError, match="solve: hidden_bias must be True or False, got 'no'"):
+        cnn.solve(X, y, 0.1, hidden_bias="no", patterns="sampled", n_patterns=5)
+    with pytest.raises(TypeError, match="solve: output_bias must be True or False, got 'no'"):
+        cnn.solve(X, y, 0.1, output_bias="no")
+    assert cnn.solve(X, y, 0.1, hidden_bias=np.True_).network.b is not None
+
+
+def test_string_labels_get_an_encoding_hint():
+    X = np.random.default_rng(0).standard_normal((10, 2))
+    with pytest.raises(TypeError, match="encode two classes as -1/\\+1"):
+        cnn.solve(X, np.where(X[:, 0] > 0, "a", "b"), 0.1, loss="logistic")
+
+
+def test_scs_capped_by_max_iter_says_so():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((60, 3)), rng.standard_normal(60)
+    kw = dict(hidden_bias=True, patterns="sampled", n_patterns=50, random_state=0)
+    for cap in (1, 2, 3, 5):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                sol = cnn.solve(X, y, 0.05, solver="cvxpy-scs", max_iter=cap, **kw)
+        except RuntimeError as exc:
+            assert f"max_iter={cap}" in str(exc) and "raise max_iter" in str(exc)
+            assert "solver='cvxpy-scs'" not in str(exc)
+        else:
+            assert sol.status != "optimal"
+
+
+def test_a_negative_global_gap_is_called_rounding():
+    import dataclasses
+
+    sol = cnn.solve(np.zeros((5, 2)), np.arange(5.0), 0.1, hidden_bias=True)
+    assert sol.scope == "global" and abs(sol.relative_gap) <= 1e-12
+    neg = dataclasses.replace(sol, gap=-1e-15, relative_gap=-2e-16)
+    assert "rounding" in neg.summary() and "outside these patterns" not in neg.summary()
+    sampled = dataclasses.replace(neg, scope="patterns")
+    assert "outside these patterns and beats their optimum" in sampled.summary()

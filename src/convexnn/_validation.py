@@ -78,9 +78,16 @@ def check_y(y: Any, n_samples: int, *, caller: str, name: str = "y") -> NDArray[
     try:
         arr = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as exc:
+        labels = np.asarray(raw).dtype.kind in "USO"
+        hint = (
+            " Class labels must be numbers here: encode two classes as -1/+1 (e.g. with "
+            "sklearn's LabelEncoder), or use ConvexReLUClassifier, which takes any labels."
+            if labels
+            else ""
+        )
         raise TypeError(
             f"{caller}: {name} must be a numeric vector of length {n_samples}, "
-            f"got {type(y).__name__} that cannot be converted ({exc})."
+            f"got {type(y).__name__} that cannot be converted ({exc}).{hint}"
         ) from None
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
@@ -123,6 +130,14 @@ def check_choice(value: Any, choices: tuple[str, ...], *, caller: str, name: str
             f"{', '.join(repr(c) for c in choices)}."
         )
     return value
+
+
+def check_bool(value: Any, *, caller: str, name: str) -> bool:
+    """Return ``value`` as a bool if it is one (Python or NumPy); a string such as
+    "no" would otherwise switch the option on."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{caller}: {name} must be True or False, got {value!r}.")
+    return bool(value)
 
 
 def check_positive_int(value: Any, *, caller: str, name: str, minimum: int = 1) -> int:

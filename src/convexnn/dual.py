@@ -193,7 +193,8 @@ def dual_objective_cvxpy(loss: Loss, lam: Any, y: Array) -> Any:
     except NotImplementedError:
         raise ValueError(
             f"{CALLER}: loss {loss.name!r} has no CVXPY dual objective yet; use "
-            f"loss='squared' (or a loss implementing dual_value_cvxpy)."
+            f"loss='squared' or loss='hinge' (or a loss implementing dual_value_cvxpy), "
+            f"or bound any loss through convexnn.solve's certificate."
         ) from None
 
 

@@ -90,7 +90,8 @@ def prune_network(
         contributions and penalties is taken as rank-deficient; neurons with
         ``c_j <= tol * max c`` and zero contribution are dropped at the start.
     tol_objective : float
-        Largest relative change of the objective accepted (RuntimeError above it).
+        Largest relative increase of the objective accepted (RuntimeError above it). A
+        lower objective is kept: the network given was not exactly optimal.
     loss : str or Loss
 
     Returns
@@ -119,11 +120,12 @@ def prune_network(
     pruned = _rescale(network, t)
     after = pruned.objective(X_arr, y_arr, beta_val, loss=loss_obj)
     change = float(np.max(np.abs(pruned.predict(X_arr) - network.predict(X_arr)), initial=0.0))
-    if abs(after - before) > tol_objective * max(abs(before), np.finfo(float).tiny):
+    if after - before > tol_objective * max(abs(before), np.finfo(float).tiny):
         raise RuntimeError(
-            f"{CALLER}: pruning changed the objective from {before:.12g} to {after:.12g} "
-            f"(relative {abs(after - before) / abs(before):.2g} > tol_objective="
-            f"{tol_objective:g}); the contributions are badly conditioned. Raise tol."
+            f"{CALLER}: pruning raised the objective from {before:.12g} to {after:.12g} "
+            f"(relative {(after - before) / abs(before):.2g} > tol_objective="
+            f"{tol_objective:g}); the contributions are badly conditioned. Raise "
+            f"tol_objective to accept it."
         )
     return PruneResult(
         network=pruned,

@@ -11,7 +11,14 @@ import numpy as np
 from array_api_compat import is_torch_array
 from numpy.typing import NDArray
 
-from ._validation import add_ones_column, check_max_iter, check_positive_int, check_tol, check_X
+from ._validation import (
+    add_ones_column,
+    check_bool,
+    check_max_iter,
+    check_positive_int,
+    check_tol,
+    check_X,
+)
 from .duality import Certificate, _gap_scale, dual_certificate
 from .exceptions import ConvergenceWarning
 from .gated_network import GatedReLU, gated_network_of_blocks
@@ -178,7 +185,12 @@ class Solution:
             f"certified lower bound      = {self.lower_bound:.10g}",
             f"gap = {self.gap:.3g}  (relative {self.relative_gap:.3g}), scope: {scope}",
         ]
-        if self.gap < 0:
+        if self.gap < 0 and self.scope == "global":
+            lines.append(
+                "negative gap: rounding (the bound and the objective agree to "
+                f"{abs(self.relative_gap):.1g} relative); no network beats the global optimum"
+            )
+        elif self.gap < 0:
             lines.append(
                 "negative gap: the returned network (after merging near-parallel "
                 "neurons) lies outside these patterns and beats their optimum"
@@ -289,6 +301,8 @@ def solve(
     """
     tol = check_tol(tol, caller=CALLER)
     max_iter = check_max_iter(max_iter, caller=CALLER)
+    hidden_bias = check_bool(hidden_bias, caller=CALLER, name="hidden_bias")
+    output_bias = check_bool(output_bias, caller=CALLER, name="output_bias")
     if _is_multi_output(y, loss):
         from .multioutput import solve_multioutput
 
@@ -617,6 +631,8 @@ def _finish(
         gated_gap = result.objective - cert.lower_bound
         solver_gap = gated_gap / _gap_scale(result.objective, problem.y) if gated_gap > 0 else 0.0
     if solver_gap > tol:
+        if status == "optimal":  # the solver's own test passed (CVXPY's tolerances), ours not
+            status = "inaccurate"
         warnings.warn(
             f"{CALLER}: solver {result.solver!r} stopped with status {status!r} at a "
             f"certified relative gap of {solver_gap:.3g}, above tol={tol:.3g}.",

@@ -49,18 +49,22 @@ class CvxpySolver:
         start = time.perf_counter()
         cvx_problem, V, W, c = build_cvxpy_problem(problem)
         kwargs = self._solver_kwargs(tol, max_iter, options)
+        capped = "" if max_iter is None else f" within max_iter={max_iter} iterations"
+        other = "solver='cvxpy'" if self.backend == "SCS" else "solver='cvxpy-scs'"
+        advice = "raise max_iter" if max_iter is not None else f"try {other}"
         try:
             cvx_problem.solve(solver=self.backend, verbose=verbose, **kwargs)
         except cp.error.SolverError as exc:
             raise RuntimeError(
-                f"solve: the CVXPY backend {self.backend} failed ({exc}). Try "
-                f"solver='cvxpy-scs', a larger beta, or fewer patterns."
+                f"solve: the CVXPY backend {self.backend} failed{capped} ({exc}). To fix: "
+                f"{advice}, a larger beta, or fewer patterns."
             ) from exc
         elapsed = time.perf_counter() - start
         if V.value is None:
             raise RuntimeError(
                 f"solve: CVXPY returned status {cvx_problem.status!r} with no solution "
-                f"(backend {self.backend}). Check the data scale or try another backend."
+                f"(backend {self.backend}{capped}). To fix: {advice}, or check the data "
+                f"scale."
             )
         V_val = np.asarray(V.value, dtype=np.float64)
         W_val = np.asarray(W.value, dtype=np.float64)
