@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import warnings
+from typing import Any
 
 import cvxpy as cp
 import numpy as np
@@ -235,7 +236,8 @@ def test_grid_search_over_beta_in_pipeline() -> None:
     X, y = _blobs(n=45, centers=2)
     pipe = make_pipeline(StandardScaler(), ConvexReLUClassifier(n_patterns=8, random_state=0))
     grid = GridSearchCV(pipe, {"convexreluclassifier__beta": [0.1, 30.0]}, cv=3)
-    grid.fit(X, y)
+    with pytest.warns(UserWarning, match="beta=30 is at or above beta_max"):
+        grid.fit(X, y)
     assert grid.best_params_["convexreluclassifier__beta"] in (0.1, 30.0)
     for i, beta in enumerate([0.1, 30.0]):
         manual = cross_val_score(
@@ -267,7 +269,8 @@ def test_regressor_cv_path_and_choice() -> None:
     assert reg.best_score_ == pytest.approx(manual.mean())
     # the path starts at beta_max: the zero network is optimal there, not below it
     top = ConvexReLURegressor(beta=reg.betas_[0] * 1.001, n_patterns=10, random_state=0)
-    assert top.fit(X, y).n_neurons_ == 0
+    with pytest.warns(UserWarning, match="the fitted network is the zero network"):
+        assert top.fit(X, y).n_neurons_ == 0
     below = ConvexReLURegressor(beta=reg.betas_[0] * 0.9, n_patterns=10, random_state=0)
     assert below.fit(X, y).n_neurons_ > 0
     # refitted on all the data at best_beta_
@@ -361,6 +364,28 @@ def test_bad_data(Est: type) -> None:
         (ConvexReLURegressor, {"tol": -1}, r"ConvexReLURegressor: tol must be a positive"),
         (ConvexReLURegressor, {"pattern_method": "x"}, r"unknown pattern_method 'x'"),
         (ConvexReLURegressorCV, {"beta_min_ratio": 2.0}, r"beta_min_ratio must be in \(0, 1\)"),
+        (
+            ConvexReLURegressor,
+            {"hidden_bias": "no"},
+            r"ConvexReLURegressor: hidden_bias must be a bool",
+        ),
+        (
+            ConvexReLURegressor,
+            {"standardize": None},
+            r"ConvexReLURegressor: standardize must be a bool",
+        ),
+        (
+            ConvexReLUClassifier,
+            {"output_bias": 1},
+            r"ConvexReLUClassifier: output_bias must be a bool",
+        ),
+        (ConvexReLURegressorCV, {"standardize": "yes"}, r"ConvexReLURegressorCV: standardize must"),
+        (
+            ConvexReLURegressor,
+            {"random_state": "x"},
+            r"ConvexReLURegressor: random_state must be None",
+        ),
+        (ConvexReLURegressorCV, {"random_state": "x"}, r"ConvexReLURegressorCV: random_state must"),
         (ConvexReLURegressorCV, {"betas": [1.0, -2.0]}, r"ConvexReLURegressorCV: betas entry"),
     ],
 )
@@ -373,8 +398,13 @@ def test_bad_parameters(Est: type, params: dict, match: str) -> None:
 def test_exact_patterns_out_of_reach_say_what_to_do() -> None:
     X, y = np.random.default_rng(0).normal(size=(40, 30)), np.ones(40)
     with pytest.raises(ValueError, match=r"ConvexReLURegressor: patterns='exact' cannot .*"
-                       r"Use patterns='sampled' \(n_patterns=20\)"):  # fmt: skip
+                       r"Use patterns='sampled' instead \(n_patterns=20 ") as info:  # fmt: skip
         ConvexReLURegressor(patterns="exact").fit(X, y)
+    msg = str(info.value)
+    # the estimator has no max_patterns to raise; no sentence ends inside a parenthesis
+    assert "raise max_patterns" not in msg and "max_patterns=" not in msg
+    assert ".)" not in msg and ") Use" not in msg
+    assert "pass a boolean pattern array" in msg
 
 
 def test_cross_entropy_rejects_first_order_solver() -> None:
@@ -386,3 +416,253 @@ def test_cross_entropy_rejects_first_order_solver() -> None:
 def test_exported_in_namespace() -> None:
     assert cnn.ConvexReLURegressor is ConvexReLURegressor
     assert {"ConvexReLUClassifier", "ConvexReLUClassifierCV"} <= set(cnn.__all__)
+
+
+# -- review fixes -----------------------------------------------------------------------------
+
+
+def test_scikit_learn_floor_has_what_the_estimators_import() -> None:
+    """``Tags`` and ``validate_data`` came with scikit-learn 1.6: an older install could
+    satisfy the declared requirement and still fail at ``import convexnn``."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    match = re.search(r'"scikit-learn>=(\d+)\.(\d+)', text)
+    assert match is not None, "pyproject.toml must declare a scikit-learn floor"
+    assert (int(match.group(1)), int(match.group(2))) >= (1, 6)
+
+
+class _Named(np.ndarray):
+    """A plain array that carries column names, as a DataFrame does."""
+
+    names: list[str]
+
+
+def _named(X: np.ndarray, names: list[str]) -> _Named:
+    out = np.asarray(X).view(_Named)
+    out.names = names
+    return out
+
+
+@pytest.mark.parametrize("Est", [ConvexReLURegressorCV, ConvexReLUClassifierCV])
+def test_cv_estimators_keep_feature_names(Est: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refit used to validate the already-converted array again (reset=True), which
+    dropped feature_names_in_: predicting with reordered columns was silently wrong.
+
+    pandas is not a test dependency: scikit-learn reads feature names through
+    ``sklearn.utils.validation._get_feature_names``, taught here to read ``_Named``.
+    """
+    import sklearn.utils.validation as skv
+
+    real = skv._get_feature_names
+    monkeypatch.setattr(
+        skv,
+        "_get_feature_names",
+        lambda X: np.asarray(X.names, dtype=object) if isinstance(X, _Named) else real(X),
+    )
+    calls: list[Any] = []
+    real_validate = est_mod.validate_data
+
+    def spy(estimator, X="no_validation", *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append((X, kwargs.get("reset", True)))
+        return real_validate(estimator, X, *args, **kwargs)
+
+    monkeypatch.setattr(est_mod, "validate_data", spy)
+    X, y = _regression(n=30)
+    if Est is ConvexReLUClassifierCV:
+        y = (y > np.median(y)).astype(int)
+    Xn = _named(X, ["a", "b", "c"])
+    est = Est(betas=[1.0, 0.1], cv=2, n_patterns=5, random_state=0, loss="squared").fit(Xn, y)
+    # validated once, with reset=True, on the user's X (the folds validate their own slices)
+    assert [reset for X_, reset in calls if X_ is Xn] == [True]
+    np.testing.assert_array_equal(est.feature_names_in_, ["a", "b", "c"])
+    assert est.n_features_in_ == 3
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        np.testing.assert_array_equal(est.predict(Xn), est.predict(np.asarray(X)))
+    with pytest.raises(ValueError, match="feature names should match"):
+        est.predict(_named(X[:, [2, 0, 1]], ["c", "a", "b"]))
+
+
+def test_cv_estimator_keeps_pandas_feature_names() -> None:
+    pd = pytest.importorskip("pandas")
+    X, y = _regression(n=30)
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    est = ConvexReLURegressorCV(betas=[1.0, 0.1], cv=2, n_patterns=5, random_state=0).fit(df, y)
+    np.testing.assert_array_equal(est.feature_names_in_, ["a", "b", "c"])
+    with pytest.raises(ValueError, match="feature names should match"):
+        est.predict(df[["c", "a", "b"]])
+
+
+def test_cross_entropy_falls_back_to_scs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """_solve's documented fallback (SCS when Clarabel breaks down) applies to the
+    cross-entropy's joint solve too, and solution_.solver says which backend ran."""
+    import convexnn.multioutput as mo
+
+    real = mo.solve_multioutput
+
+    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("solver") == "cvxpy":
+            raise RuntimeError("solve_multioutput: the CVXPY backend CLARABEL failed (x).")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mo, "solve_multioutput", flaky)
+    X, y = _blobs(n=30)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf = ConvexReLUClassifier(loss="cross_entropy", beta=1.0, n_patterns=5, random_state=0)
+        clf.fit(X, y)
+    fallback = [w for w in caught if "solving with 'cvxpy-scs' instead" in str(w.message)]
+    assert len(fallback) == 1 and fallback[0].filename == __file__
+    assert clf.solution_.solver == "cvxpy-scs"
+    assert clf.score(X, y) > 0.6
+    with pytest.raises(RuntimeError, match="CLARABEL failed"):
+        ConvexReLUClassifier(loss="cross_entropy", solver="cvxpy", n_patterns=5).fit(X, y)
+    monkeypatch.setattr(mo, "solve_multioutput", real)
+    ok = ConvexReLUClassifier(loss="cross_entropy", beta=1.0, n_patterns=5, random_state=0)
+    assert ok.fit(X, y).solution_.solver == "cvxpy"
+
+
+def test_cross_entropy_reports_iterations_and_consistent_proba() -> None:
+    X, y = _blobs(n=30, centers=2)
+    clf = ConvexReLUClassifier(loss="cross_entropy", n_patterns=5, random_state=0).fit(X, y)
+    assert isinstance(clf.n_iter_, (int, np.integer)) and clf.n_iter_ >= 1
+    f = clf.decision_function(X)
+    p = clf.predict_proba(X)[:, 1]
+    assert np.all(np.diff(p[np.argsort(f)]) >= 0)  # monotone in the decision function
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        "check_positive_only_tag_during_fit",  # Clarabel failed on iris: no fallback
+        "check_non_transformer_estimators_n_iter",  # n_iter_ was None
+        "check_decision_proba_consistency",
+    ],
+)
+def test_cross_entropy_sklearn_checks(check: str) -> None:
+    """The checks that failed for loss="cross_entropy" (the whole check_estimator run
+    takes minutes there: iris through CVXPY, SCS after Clarabel fails)."""
+    from sklearn.utils import estimator_checks
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the announced SCS fallback
+        getattr(estimator_checks, check)(
+            "ConvexReLUClassifier", ConvexReLUClassifier(loss="cross_entropy", random_state=0)
+        )
+
+
+def test_cross_entropy_refuses_gated() -> None:
+    """The joint softmax program has no gated network; its ReLU network of gated blocks
+    scored 0.62 on iris (a constant predictor's objective was lower): refused."""
+    X, y = _blobs(n=30)
+    clf = ConvexReLUClassifier(loss="cross_entropy", formulation="gated", n_patterns=5)
+    with pytest.raises(ValueError, match=r"ConvexReLUClassifier: formulation='gated' is not "
+                       r"available with loss='cross_entropy'.*formulation='relu'"):  # fmt: skip
+        clf.fit(X, y)
+    with pytest.raises(ValueError, match="formulation='gated' is not available"):
+        ConvexReLUClassifierCV(loss="cross_entropy", formulation="gated", cv=2).fit(X, y)
+
+
+def test_clone_keeps_exhaustive_patterns() -> None:
+    """clone deep-copies parameters; a PatternMatrix lost `exhaustive` on the way and the
+    certificate silently dropped from "global" to "patterns"."""
+    X, y = _regression(n=20, d=1, seed=3)
+    D = cnn.enumerate_patterns(X, hidden_bias=True)
+    est = ConvexReLURegressor(beta=0.1, patterns=D, standardize=False)
+    assert clone(est).patterns.exhaustive
+    assert clone(est).fit(X, y).certificate_scope_ == "global"
+    every = np.arange(len(y))  # one split, all the data: the patterns fit each fold
+    grid = GridSearchCV(est, {"beta": [0.1, 1.0]}, cv=[(every, every)]).fit(X, y)
+    assert grid.best_estimator_.certificate_scope_ == "global"
+
+
+def test_exhaustive_patterns_of_raw_X_with_standardize() -> None:
+    """With a hidden bias, [(X - m) / s, 1] = [X, 1] A (A invertible): the patterns of
+    the raw X are those of the standardized X, so the certificate stays global.
+    Without one the centring changes them: downgraded, with the real reason."""
+    X, y = _regression(n=20, d=1, seed=3)
+    D = cnn.enumerate_patterns(X, hidden_bias=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "enumerated for a different X"
+        reg = ConvexReLURegressor(beta=0.1, patterns=D).fit(X, y)
+    assert reg.certificate_scope_ == "global"
+    exact = ConvexReLURegressor(beta=0.1, patterns="exact").fit(X, y)
+    assert reg.objective_ == pytest.approx(exact.objective_, rel=1e-6)
+
+    D0 = cnn.enumerate_patterns(X, hidden_bias=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reg0 = ConvexReLURegressor(beta=0.1, patterns=D0, hidden_bias=False).fit(X, y)
+    msgs = [str(w.message) for w in caught if "enumerated for" in str(w.message)]
+    assert len(msgs) == 1 and "standardize=True centres X" in msgs[0]
+    assert caught[0].filename == __file__
+    assert reg0.certificate_scope_ == "patterns"
+    with pytest.warns(UserWarning, match="enumerated with hidden_bias=False, but this estimator"):
+        ConvexReLURegressor(beta=0.1, patterns=D0).fit(X, y)
+
+
+def test_convergence_warning_is_sklearns() -> None:
+    from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
+
+    assert issubclass(ConvergenceWarning, SklearnConvergenceWarning)
+    assert issubclass(ConvergenceWarning, UserWarning)  # existing filters keep working
+
+
+def test_failed_fit_warns_once_at_the_users_line() -> None:
+    """solve and its solver each warned, from inside convexnn, prefixed "solve:"; a fit
+    now gives one ConvergenceWarning, named after the estimator, at the fit call."""
+    X, y = _blobs(n=30)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ConvexReLUClassifier(loss="squared", max_iter=1, n_patterns=5, random_state=0).fit(X, y)
+    conv = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert len(conv) == 1  # three one-vs-rest solves stopped early: one warning
+    assert conv[0].filename == __file__
+    assert str(conv[0].message).startswith("ConvexReLUClassifier: ")
+    assert "solve:" not in str(conv[0].message)
+    # scikit-learn's category silences it
+    from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=SklearnConvergenceWarning)
+        ConvexReLUClassifier(loss="squared", max_iter=1, n_patterns=5, random_state=0).fit(X, y)
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
+def test_stall_on_large_targets_names_their_scale() -> None:
+    """Standardized X, targets of scale 1e8: the stall message used to blame X only."""
+    X, y = _regression(n=30, d=2, seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ConvexReLURegressor(beta=1e-3, random_state=0).fit(X, y * 1e8)
+    conv = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert len(conv) == 1 and conv[0].filename == __file__
+    assert "targets y far from unit scale" in str(conv[0].message)
+
+
+def test_zero_network_from_too_large_beta_warns() -> None:
+    """beta's scale goes with y's: y * 1e-8 collapsed silently to the zero network."""
+    X, y = _regression(n=30)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tiny = ConvexReLURegressor(beta=0.1, n_patterns=10, random_state=0).fit(X, y * 1e-8)
+    zero = [w for w in caught if "zero network" in str(w.message)]
+    assert tiny.n_neurons_ == 0 and len(zero) == 1 and zero[0].filename == __file__
+    msg = str(zero[0].message)
+    assert msg.startswith("ConvexReLURegressor: ") and "beta=0.1 is at or above beta_max=" in msg
+    assert "rescale y" in msg
+    beta_max = float(msg.split("beta_max=")[1].split(",")[0])
+    # just below beta_max the network is not zero, and nothing is said
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        below = ConvexReLURegressor(beta=0.5 * beta_max, n_patterns=10, random_state=0)
+        below.fit(X, y * 1e-8)
+    assert below.n_neurons_ > 0
+    assert not [w for w in caught if "zero network" in str(w.message)]
+    # the CV path starts at beta_max by design: its folds say nothing
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ConvexReLURegressorCV(n_betas=3, cv=2, n_patterns=5, random_state=0).fit(X, y)
+    assert not [w for w in caught if "zero network" in str(w.message)]

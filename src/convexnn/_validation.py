@@ -173,3 +173,16 @@ def check_max_iter(max_iter: Any, *, caller: str) -> int | None:
 def add_ones_column(X: NDArray[np.float64]) -> NDArray[np.float64]:
     """Append a column of ones to ``X`` (the hidden-layer bias of the paper)."""
     return np.hstack([X, np.ones((X.shape[0], 1))])
+
+
+def check_bool(value: Any, *, caller: str, name: str) -> bool:
+    """Return ``value`` as a bool; only ``True``/``False`` (Python or NumPy) are accepted.
+
+    Truthiness is not enough: ``"no"`` or ``None`` would silently pass as True / False.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(
+        f"{caller}: {name} must be a bool (True or False), got {value!r} of type "
+        f"{type(value).__name__}. Pass {name}=True or {name}=False."
+    )

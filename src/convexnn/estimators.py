@@ -20,10 +20,14 @@ no mathematics lives here.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import numbers
+import os
+import re
 import warnings
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,6 +45,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from ._validation import (
     add_ones_column,
     check_beta,
+    check_bool,
     check_choice,
     check_max_iter,
     check_positive_int,
@@ -48,10 +53,11 @@ from ._validation import (
     host_array,
 )
 from .duality import max_cone_dual_norm
+from .exceptions import ConvergenceWarning
 from .gated_network import GatedReLU
 from .losses import LOSSES, get_loss
 from .network import TwoLayerReLU
-from .patterns import enumerate_patterns, sample_patterns
+from .patterns import PatternMatrix, enumerate_patterns, fingerprint, sample_patterns
 from .problem import check_patterns
 from .solve import Solution, solve
 from .solvers import get_solver
@@ -65,6 +71,72 @@ PROBA_LOSSES = ("logistic", "cross_entropy")
 PATTERN_METHODS = ("gaussian", "alg3")
 FORMULATIONS = ("relu", "gated")
 FALLBACK_SOLVER = "cvxpy"  # the reference solver handles every loss
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep  # .../convexnn/
+_NAME_PREFIX = re.compile(r"^(?:[A-Za-z_][\w.]*: )+")  # "solve: ", "ConvexReLURegressor: "
+_MAX_NOTES = 4  # convergence messages quoted in full in one fit's warning
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _user_stacklevel() -> int:
+    """``stacklevel`` for a ``warnings.warn`` in the calling function that points at the
+    first frame outside convexnn: the user's own ``fit`` call (or scikit-learn's, when a
+    meta-estimator called it)."""
+    frame = inspect.currentframe()
+    caller = frame.f_back if frame is not None else None
+    level = 1
+    while caller is not None and caller.f_code.co_filename.startswith(_PACKAGE_DIR):
+        caller = caller.f_back
+        level += 1
+    del frame, caller
+    return level
+
+
+def _one_convergence_warning(fit: _F) -> _F:
+    """Decorate ``fit``: the ConvergenceWarnings of its solves come out as ONE warning,
+    prefixed with the estimator's name, at the user's ``fit`` line.
+
+    :func:`convexnn.solve` and its solvers each warn (a solver says why it stopped,
+    ``solve`` what gap it certified), at lines inside convexnn; a one-vs-rest fit or a
+    cross-validation path solves many programs. Other warnings pass through unchanged.
+    """
+
+    @functools.wraps(fit)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        caught: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
+                return fit(self, *args, **kwargs)
+        finally:
+            _reemit(type(self).__name__, caught)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _reemit(name: str, caught: list[warnings.WarningMessage]) -> None:
+    notes: list[str] = []
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            note = _NAME_PREFIX.sub("", str(w.message))
+            if note not in notes:
+                notes.append(note)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    if not notes:
+        return
+    text = " ".join(notes[:_MAX_NOTES])
+    if len(notes) > _MAX_NOTES:
+        text += f" (and {len(notes) - _MAX_NOTES} more such messages from this fit's solves)"
+    warnings.warn(f"{name}: {text}", ConvergenceWarning, stacklevel=_user_stacklevel())
+
+
+def _enumeration_refusal(exc: ValueError) -> str:
+    """Why :func:`enumerate_patterns` refused, without its advice for its own callers
+    (``max_patterns`` is not an estimator parameter)."""
+    reason = _NAME_PREFIX.sub("", str(exc))
+    reason = re.split(r"\. (?:Use|Pass|Raise|Try) ", reason, maxsplit=1)[0].rstrip(".")
+    return re.sub(r"max_patterns=(\d+)", r"the enumeration limit of \1", reason)
 
 
 # -- shared machinery ---------------------------------------------------------------------
@@ -120,8 +192,22 @@ class _ConvexReLUBase(BaseEstimator):
         check_positive_int(self.n_patterns, caller=name, name="n_patterns")
         check_choice(self.pattern_method, PATTERN_METHODS, caller=name, name="pattern_method")
         formulation = check_choice(self.formulation, FORMULATIONS, caller=name, name="formulation")
+        if loss == "cross_entropy" and formulation == "gated":
+            # The joint softmax program's gated blocks have no gated network here, and
+            # the ReLU network built from them is no model of the gated program (on iris
+            # it scored below the constant predictor): refuse instead of returning it.
+            raise ValueError(
+                f"{name}: formulation='gated' is not available with loss='cross_entropy' "
+                f"(the joint softmax program yields no gated network). Use "
+                f"formulation='relu' (exact), or a one-vs-rest loss ('logistic', "
+                f"'squared', 'hinge', 'squared_hinge') with formulation='gated'."
+            )
         tol = check_tol(self.tol, caller=name)
         max_iter = check_max_iter(self.max_iter, caller=name)
+        flags = {
+            key: check_bool(getattr(self, key), caller=name, name=key)
+            for key in ("hidden_bias", "output_bias", "standardize")
+        }
         return {
             "beta": beta_val,
             "loss": loss,
@@ -129,10 +215,22 @@ class _ConvexReLUBase(BaseEstimator):
             "solver": self._pick_solver(loss, formulation),
             "tol": tol,
             "max_iter": max_iter,
-            "hidden_bias": bool(self.hidden_bias),
-            "output_bias": bool(self.output_bias),
+            "hidden_bias": flags["hidden_bias"],
+            "output_bias": flags["output_bias"],
+            "standardize": flags["standardize"],
             "verbose": int(self.verbose) >= 2,
         }
+
+    def _random_state(self) -> np.random.RandomState:
+        """``check_random_state(random_state)``, with an error that names this estimator."""
+        try:
+            return check_random_state(self.random_state)
+        except ValueError:
+            raise ValueError(
+                f"{self._name}: random_state must be None, an int seed or a "
+                f"numpy.random.RandomState, got {self.random_state!r}. Pass e.g. "
+                f"random_state=0 for reproducible patterns."
+            ) from None
 
     def _pick_solver(self, loss: str, formulation: str) -> str | None:
         """``solver``; None (auto): solve's default when it supports the loss, else "cvxpy".
@@ -156,7 +254,7 @@ class _ConvexReLUBase(BaseEstimator):
     # -- data -----------------------------------------------------------------------------
     def _standardize(self, X: Array) -> Array:
         """Set ``mean_``, ``scale_`` and return ``(X - mean_) / scale_``."""
-        if self.standardize:
+        if check_bool(self.standardize, caller=self._name, name="standardize"):
             mean = X.mean(axis=0)
             scale = X.std(axis=0)
             tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
@@ -166,27 +264,30 @@ class _ConvexReLUBase(BaseEstimator):
         self.mean_, self.scale_ = mean, scale
         return (X - mean) / scale
 
-    def _patterns(self, Xs: Array, random_state: Any) -> Any:
+    def _patterns(self, Xs: Array, random_state: Any, X: Array | None = None) -> Any:
         """Patterns of the standardized data: exact, sampled, or the user's array.
 
         ``"sampled"`` enumerates all the patterns instead when their number is at most
-        ``n_patterns`` (cheaper, and the certificate becomes global).
+        ``n_patterns`` (cheaper, and the certificate becomes global). ``X`` is the raw
+        data, to recognise a user's exhaustive patterns of it (:meth:`_given_patterns`).
         """
+        hidden_bias = check_bool(self.hidden_bias, caller=self._name, name="hidden_bias")
         if not isinstance(self.patterns, str):
-            return check_patterns(self.patterns, Xs.shape[0], caller=self._name)
+            D = check_patterns(self.patterns, Xs.shape[0], caller=self._name)
+            return self._given_patterns(D, Xs, Xs if X is None else X, hidden_bias)
         if self.patterns == "exact":
             try:
-                return enumerate_patterns(Xs, hidden_bias=bool(self.hidden_bias))
+                return enumerate_patterns(Xs, hidden_bias=hidden_bias)
             except ValueError as exc:
                 raise ValueError(
                     f"{self._name}: patterns='exact' cannot enumerate the patterns of this "
-                    f"X ({exc}) Use patterns='sampled' (n_patterns={self.n_patterns}) "
-                    f"instead: its certificate is relative to the patterns."
+                    f"X: {_enumeration_refusal(exc)}. Use patterns='sampled' instead "
+                    f"(n_patterns={self.n_patterns} sampled patterns; raise n_patterns for "
+                    f"more), whose certificate is relative to the patterns, or pass a "
+                    f"boolean pattern array of your own as patterns."
                 ) from exc
         try:
-            return enumerate_patterns(
-                Xs, hidden_bias=bool(self.hidden_bias), max_patterns=self.n_patterns
-            )
+            return enumerate_patterns(Xs, hidden_bias=hidden_bias, max_patterns=self.n_patterns)
         except ValueError:
             pass
         rng = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
@@ -194,9 +295,57 @@ class _ConvexReLUBase(BaseEstimator):
             Xs,
             self.n_patterns,
             method=self.pattern_method,
-            hidden_bias=bool(self.hidden_bias),
+            hidden_bias=hidden_bias,
             random_state=rng,
         )
+
+    def _given_patterns(self, D: Any, Xs: Array, X: Array, hidden_bias: bool) -> Any:
+        """The user's patterns, their exhaustiveness judged against the data fitted.
+
+        An exhaustive :class:`PatternMatrix` of the *raw* X stays exhaustive for the
+        standardized one with a hidden bias: ``[(X - m) / s, 1] = [X, 1] A`` with ``A``
+        invertible, so both have the same patterns (returned re-labelled for ``Xs``).
+        Without a hidden bias the centring changes them. Any other mismatch is said
+        here, with its reason, and the patterns go on as a plain (non-exhaustive) set.
+        """
+        if not (isinstance(D, PatternMatrix) and D.exhaustive and D.X_fingerprint):
+            return D
+
+        def eff(A: Array, ones: bool) -> str:
+            return fingerprint(add_ones_column(A) if ones else A)
+
+        if D.X_fingerprint == eff(Xs, hidden_bias):
+            return D
+        if hidden_bias and D.X_fingerprint == eff(X, True):
+            return PatternMatrix(
+                np.asarray(D), exhaustive=True, method=D.method, X_fingerprint=eff(Xs, True)
+            )
+        if not hidden_bias and D.X_fingerprint == eff(X, False):
+            reason = (
+                "for the raw X, but standardize=True centres X, which changes its patterns "
+                "without a hidden bias. Pass standardize=False, or hidden_bias=True, or "
+                "the patterns of the standardized X ((X - X.mean(0)) / X.std(0))"
+            )
+        elif D.X_fingerprint in (eff(X, not hidden_bias), eff(Xs, not hidden_bias)):
+            reason = (
+                f"with hidden_bias={not hidden_bias}, but this estimator has "
+                f"hidden_bias={hidden_bias}. Enumerate them with "
+                f"enumerate_patterns(X, hidden_bias={hidden_bias})"
+            )
+            if not hidden_bias:
+                reason += " of the X fitted (the standardized X when standardize=True)"
+        else:
+            reason = (
+                "for a different X than the one fitted. Enumerate them from the X passed to fit"
+            )
+        warnings.warn(
+            f"{self._name}: the exhaustive patterns given were enumerated {reason}. "
+            f"The certificate is only relative to these patterns (certificate_scope_ "
+            f"'patterns').",
+            UserWarning,
+            stacklevel=_user_stacklevel(),
+        )
+        return np.asarray(D)
 
     def _solve(self, Xs: Array, t: Array, D: Any, params: dict[str, Any]) -> Solution:
         """One certified solve; with ``solver=None``, SCS takes over if Clarabel breaks down.
@@ -208,16 +357,21 @@ class _ConvexReLUBase(BaseEstimator):
         try:
             return solve(Xs, t, params["beta"], patterns=D, **kwargs)
         except RuntimeError as exc:
-            if self.solver is not None or "CLARABEL" not in str(exc):
-                raise
-            warnings.warn(
-                f"{self._name}: solver 'cvxpy' (Clarabel) failed ({exc}); solving with "
-                f"'cvxpy-scs' instead. Pass solver= to choose one explicitly.",
-                UserWarning,
-                stacklevel=4,
-            )
+            self._scs_takes_over(exc)
             kwargs["solver"] = "cvxpy-scs"
             return solve(Xs, t, params["beta"], patterns=D, **kwargs)
+
+    def _scs_takes_over(self, exc: RuntimeError) -> None:
+        """Re-raise ``exc`` unless it is Clarabel's failure under ``solver=None``; else
+        announce the SCS fallback (a UserWarning at the user's line)."""
+        if self.solver is not None or "CLARABEL" not in str(exc):
+            raise exc
+        warnings.warn(
+            f"{self._name}: solver 'cvxpy' (Clarabel) failed ({exc}); solving with "
+            f"'cvxpy-scs' instead. Pass solver= to choose one explicitly.",
+            UserWarning,
+            stacklevel=_user_stacklevel(),
+        )
 
     def _set_fitted(
         self,
@@ -234,8 +388,8 @@ class _ConvexReLUBase(BaseEstimator):
         self.solution_ = solutions if multi else solutions[0]
         # A gated fit predicts with the gated network (the ReLU network of its blocks
         # is no model of the gated program), whose own objective is reported (it is the
-        # program's where every pattern has a gate); the cross-entropy's joint solution
-        # has no gated network and keeps its ReLU one.
+        # program's where every pattern has a gate). The cross-entropy's joint solution
+        # has no gated network: _check_params refuses that combination.
         gated = self.formulation == "gated" and all(isinstance(s, Solution) for s in solutions)
         if gated and data is not None:
             Xs, targets, params = data
@@ -266,6 +420,54 @@ class _ConvexReLUBase(BaseEstimator):
         self.n_iter_ = None if None in n_iter else pick(n_iter, np.int64)
         scopes = {s.scope for s in solutions}
         self.certificate_scope_ = scopes.pop() if len(scopes) == 1 else "patterns"
+
+    def _warn_zero_network(
+        self,
+        Xs: Array,
+        targets: list[Array],
+        D: Any,
+        params: dict[str, Any],
+        labels: list[str],
+    ) -> None:
+        """A UserWarning when a fitted network is the zero network (a constant
+        prediction) because ``beta >= beta_max``, the smallest beta that zeroes it.
+
+        ``targets`` and ``labels`` go with the fitted networks (one each; cross-entropy:
+        all its targets, one network). The optimum is the zero network exactly when
+        ``beta >= beta_max``; so when the solver returned it, beta_max says why.
+        """
+        nets = self.networks_
+        zero = [k for k, net in enumerate(nets) if net.n_neurons == 0]
+        if not zero:
+            return
+        joint = params["loss"] == "cross_entropy"
+        beta = params["beta"]
+        hits = []
+        for k in zero:
+            ts = targets if joint else [targets[k]]
+            beta_max = _beta_max(Xs, ts, D, params, self._name)
+            if beta >= beta_max:
+                hits.append((labels[k], beta_max))
+        if not hits:
+            return
+        where = ", ".join(f"{label}: beta_max={bm:.4g}" for label, bm in hits if label)
+        beta_max_text = where or f"beta_max={hits[0][1]:.4g}"
+        if isinstance(self, RegressorMixin):
+            hint = (
+                "beta's scale goes with y's (the loss is quadratic in y, the weight decay "
+                "linear in the output scale): pass a smaller beta, rescale y to unit "
+                "scale, or let ConvexReLURegressorCV choose beta"
+            )
+        else:
+            hint = "pass a smaller beta, or let ConvexReLUClassifierCV choose it"
+        warnings.warn(
+            f"{self._name}: the fitted network is the zero network (a constant "
+            f"prediction{' for ' + ', '.join(lb for lb, _ in hits) if where else ''}): "
+            f"beta={beta:.4g} is at or above {beta_max_text}, the smallest beta whose "
+            f"optimum is the zero network on these data and patterns; {hint}.",
+            UserWarning,
+            stacklevel=_user_stacklevel(),
+        )
 
     def _raw_output(self, X: Any) -> Array:
         """``network_(X)`` as shape (n, n_outputs)."""
@@ -379,20 +581,28 @@ def _zero_network_duals(targets: list[Array], params: dict[str, Any], name: str)
 _PARAMS_DOC = """
     beta : float, default=0.1
         Weight decay of eq. (2), > 0, on the standardized data. The loss is a *sum* over
-        samples (not a mean): beta plays the role of ``alpha`` in Ridge or ``1 / C`` in
-        LogisticRegression.
+        samples (not a mean), so a good beta grows with n_samples. Unlike ``alpha`` in
+        Ridge, beta's scale goes with the targets' scale: the penalty is linear in the
+        output scale and the squared loss quadratic, so the fit is not equivariant in y
+        (multiplying y by 1e-3 needs about 1e-3 times the beta for the same network).
+        Scale y to unit scale, or let the CV estimator choose beta on its path from
+        ``beta_max``. At or above ``beta_max`` (the smallest beta whose optimum is the
+        zero network) the fit is a constant, and a UserWarning says so.
     patterns : {"exact", "sampled"} or bool array of shape (n_samples, P), default="sampled"
         Activation patterns of the convex program. "exact" enumerates all of them
         (certificate scope "global"; affordable for low-rank data only). "sampled" draws
         ``n_patterns`` (Remark 3.2; scope "patterns"), or enumerates them all when there
         are at most ``n_patterns``. An array must hold patterns of the standardized
-        training data (with a ones column when ``hidden_bias``).
+        training data (with a ones column when ``hidden_bias``); exhaustive patterns of
+        the raw X (``enumerate_patterns(X, hidden_bias=True)``) are the same set and keep
+        the scope "global" with ``hidden_bias=True``.
     n_patterns : int, default=20
         Number of sampled patterns (with ``patterns="sampled"``).
     pattern_method : {"gaussian", "alg3"}, default="gaussian"
         How patterns are sampled (see :func:`convexnn.sample_patterns`).
     formulation : {"relu", "gated"}, default="relu"
-        "relu" is the exact program (8); "gated" drops its cone constraints.
+        "relu" is the exact program (8); "gated" drops its cone constraints (not with
+        the classifier's ``loss="cross_entropy"``).
     solver : str or None, default=None
         Backend (see ``convexnn.solvers.SOLVERS``). None: :func:`convexnn.solve`'s
         default when it supports the loss, else the CVXPY reference ("cvxpy").
@@ -420,8 +630,7 @@ _ATTRS_DOC = """
     network_ : TwoLayerReLU or GatedReLU
         The trained network on raw features (standardization folded in). With
         ``formulation="gated"`` the gated ReLU network of the gated program
-        (:class:`convexnn.GatedReLU`; with ``loss="cross_entropy"`` the ReLU network of
-        Theorem 1, as the joint solve has no gated network).
+        (:class:`convexnn.GatedReLU`).
     n_neurons_ : int
         Neurons of the network (m*).
     objective_, lower_bound_, duality_gap_ : float
@@ -507,6 +716,7 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLUBase):
         self.random_state = random_state
         self.verbose = verbose
 
+    @_one_convergence_warning
     def fit(self, X: Any, y: Any) -> ConvexReLURegressor:
         """Solve the convex program on ``(X, y)`` and certify the network.
 
@@ -524,14 +734,21 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLUBase):
     def _fit_at(self, X: Any, y: Any, beta: Any) -> ConvexReLURegressor:
         params = self._check_params(beta)
         X_arr, y_arr = self._validate(X, y, reset=True, y_numeric=True, multi_output=True)
-        y_arr = _targets_1d_or_2d(y_arr)
+        return self._fit_arrays(X_arr, _targets_1d_or_2d(y_arr), params)
+
+    def _fit_arrays(
+        self, X_arr: Array, y_arr: Array, params: dict[str, Any]
+    ) -> ConvexReLURegressor:
+        """The fit on validated arrays (``n_features_in_`` and feature names already set)."""
         Xs = self._standardize(X_arr)
-        D = self._patterns(Xs, check_random_state(self.random_state))
+        D = self._patterns(Xs, self._random_state(), X_arr)
         # One exact network per output column, on the same patterns (solve_multioutput's
         # mode "separate"); network_ stacks them, block-diagonal in alpha.
         columns = [y_arr] if y_arr.ndim == 1 else list(y_arr.T)
         self._set_fitted([self._solve(Xs, t, D, params) for t in columns], (Xs, columns, params))
         self.n_outputs_ = len(columns) if y_arr.ndim == 2 else 1
+        labels = [""] if y_arr.ndim == 1 else [f"output {k}" for k in range(len(columns))]
+        self._warn_zero_network(Xs, columns, D, params, labels)
         return self
 
     def predict(self, X: Any) -> Array:
@@ -575,7 +792,8 @@ default="logistic"
         ``lower_bound_``, ``duality_gap_``, ``n_iter_`` and ``solution_`` hold one entry
         per class. With ``loss="cross_entropy"``, ``solution_`` is the
         ``MultiOutputSolution`` of :func:`convexnn.solve_multioutput` (``mode="separate"``,
-        exact) and ``n_iter_`` is None (not reported by that solver).
+        exact; its ``solver`` says which CVXPY backend ran) and ``n_iter_`` the
+        backend's iterations.
     """
 
     _losses = CLASSIFICATION_LOSSES
@@ -613,6 +831,7 @@ default="logistic"
         self.random_state = random_state
         self.verbose = verbose
 
+    @_one_convergence_warning
     def fit(self, X: Any, y: Any) -> ConvexReLUClassifier:
         """Train one network (binary) or one per class (one-vs-rest) and certify them.
 
@@ -631,18 +850,27 @@ default="logistic"
     def _fit_at(self, X: Any, y: Any, beta: Any) -> ConvexReLUClassifier:
         params = self._check_params(beta)
         X_arr, y_arr = self._validate(X, y, reset=True)
+        return self._fit_arrays(X_arr, y_arr, params)
+
+    def _fit_arrays(
+        self, X_arr: Array, y_arr: NDArray[Any], params: dict[str, Any]
+    ) -> ConvexReLUClassifier:
+        """The fit on validated arrays (``n_features_in_`` and feature names already set)."""
         y_idx = self._encode(y_arr)
         Xs = self._standardize(X_arr)
-        D = self._patterns(Xs, check_random_state(self.random_state))
+        D = self._patterns(Xs, self._random_state(), X_arr)
+        targets = _class_targets(y_idx, len(self.classes_), params["loss"])
         if params["loss"] == "cross_entropy":
             self._set_fitted([self._solve_cross_entropy(Xs, y_idx, D, params)])
+            self._warn_zero_network(Xs, targets, D, params, [""])
             return self
-        targets = _class_targets(y_idx, len(self.classes_), params["loss"])
         solutions = [
             self._solve(Xs, t, D, params)
             for t in _progress(targets, self.verbose, f"{self._name}: one-vs-rest")
         ]
         self._set_fitted(solutions, (Xs, targets, params))
+        labels = [""] if len(targets) == 1 else [f"class {c!s}" for c in self.classes_]
+        self._warn_zero_network(Xs, targets, D, params, labels)
         return self
 
     def _solve_cross_entropy(
@@ -662,7 +890,12 @@ default="logistic"
             solver = FALLBACK_SOLVER
         Y = np.eye(len(self.classes_))[y_idx]
         kwargs = _solve_kwargs(params) | {"solver": solver}
-        return solve_multioutput(Xs, Y, params["beta"], mode="separate", patterns=D, **kwargs)
+        try:
+            return solve_multioutput(Xs, Y, params["beta"], mode="separate", patterns=D, **kwargs)
+        except RuntimeError as exc:  # the fallback of _solve: SCS when Clarabel breaks down
+            self._scs_takes_over(exc)
+            kwargs["solver"] = "cvxpy-scs"
+            return solve_multioutput(Xs, Y, params["beta"], mode="separate", patterns=D, **kwargs)
 
     def _encode(self, y: Any) -> NDArray[np.intp]:
         try:
@@ -773,7 +1006,7 @@ class _CVMixin:
         probe = self._base(**self._base_params())
         params = probe._check_params(1.0)
         Xs = probe._standardize(X)
-        D = probe._patterns(Xs, check_random_state(self.random_state))  # type: ignore[attr-defined]
+        D = probe._patterns(Xs, probe._random_state(), X)
         targets = self._path_targets(probe, y)
         beta_max = _beta_max(Xs, targets, D, params, name)
         if not beta_max > 0:
@@ -791,6 +1024,9 @@ class _CVMixin:
         return _class_targets(y_idx, len(probe.classes_), probe.loss)  # type: ignore[attr-defined]
 
     def _fit_cv(self, X: Any, y: Any) -> Any:
+        # Parameter errors name this estimator (not the base estimators it fits).
+        self._check_params(1.0)  # type: ignore[attr-defined]
+        self._random_state()  # type: ignore[attr-defined]
         X_arr, y_arr = self._validate(  # type: ignore[attr-defined]
             X,
             y,
@@ -816,7 +1052,15 @@ class _CVMixin:
         for i, j in _progress(jobs, self.verbose, f"{type(self).__name__}: CV path"):  # type: ignore[attr-defined]
             train, test = splits[j]
             est = clone(base).set_params(beta=float(betas[i]))
-            est.fit(X_arr[train], y_arr[train])
+            with warnings.catch_warnings():
+                # The path starts at beta_max, where the zero network is the optimum by
+                # design: that is no news on a fold.
+                warnings.filterwarnings(
+                    "ignore",
+                    message=r".*: the fitted network is the zero network",
+                    category=UserWarning,
+                )
+                est.fit(X_arr[train], y_arr[train])
             scores[i, j] = scorer(est, X_arr[test], y_arr[test])
         mean = scores.mean(axis=1)
         best = int(np.flatnonzero(mean >= mean.max())[0])  # ties: the larger beta
@@ -830,7 +1074,10 @@ class _CVMixin:
             "rank_test_score": _rank(mean),
             **{f"split{j}_test_score": scores[:, j] for j in range(len(splits))},
         }
-        return self._fit_at(X_arr, y_arr, self.best_beta_)  # type: ignore[attr-defined]
+        # The arrays validated above, once, on the user's X: the refit keeps its feature
+        # names (a second validation of X_arr would drop them).
+        params = self._check_params(self.best_beta_)  # type: ignore[attr-defined]
+        return self._fit_arrays(X_arr, y_arr, params)  # type: ignore[attr-defined]
 
 
 def _rank(mean: Array) -> NDArray[np.int64]:
@@ -927,6 +1174,7 @@ hidden_bias, output_bias, standardize, random_state, verbose
         self.random_state = random_state
         self.verbose = verbose
 
+    @_one_convergence_warning
     def fit(self, X: Any, y: Any) -> ConvexReLURegressorCV:
         """Cross-validate beta over the path, then refit on all the data."""
         return self._fit_cv(X, y)  # type: ignore[no-any-return]
@@ -993,6 +1241,7 @@ hidden_bias, output_bias, standardize, random_state, verbose
         self.random_state = random_state
         self.verbose = verbose
 
+    @_one_convergence_warning
     def fit(self, X: Any, y: Any) -> ConvexReLUClassifierCV:
         """Cross-validate beta over the path, then refit on all the data."""
         return self._fit_cv(X, y)  # type: ignore[no-any-return]

@@ -160,6 +160,13 @@ class MultiOutputSolution:
         Wall time in seconds.
     solutions : tuple of Solution or None
         The c scalar solutions of ``mode="separate"`` (decomposable losses).
+    solver : str
+        The backend that ran: ``"cvxpy"`` (Clarabel) or ``"cvxpy-scs"`` for the CVXPY
+        programs; for ``mode="separate"`` with a decomposable loss, the solvers of the
+        scalar solutions (distinct names joined by ", ").
+    n_iter : int or None
+        Iterations of the backend (for the scalar solutions: their sum); None when the
+        backend does not report them.
     """
 
     network: TwoLayerReLU
@@ -183,6 +190,8 @@ class MultiOutputSolution:
     status: str
     time: float
     solutions: tuple[Any, ...] | None = None
+    solver: str = "cvxpy"
+    n_iter: int | None = None
 
     @property
     def n_neurons(self) -> int:
@@ -453,6 +462,8 @@ def _solve_separate(st: _Setup, run: _Run, X: Any = None) -> MultiOutputSolution
         status="optimal" if statuses == {"optimal"} else "inaccurate",
         solutions=tuple(sols),
         scope="global" if all(s.scope == "global" for s in sols) else "patterns",
+        solver=", ".join(dict.fromkeys(str(s.solver) for s in sols)),
+        n_iter=int(sum(s.n_iter for s in sols)),
     )
 
 
@@ -520,6 +531,8 @@ def _solve_separate_joint(st: _Setup, run: _Run) -> MultiOutputSolution:
         tight=True,
         convex_objective=float(prob.value),
         status=status,
+        solver=run.solver or "cvxpy",
+        n_iter=_cvxpy_iterations(prob),
     )
 
 
@@ -580,6 +593,8 @@ def _solve_shared(st: _Setup, run: _Run) -> MultiOutputSolution:
         status=status,
         gates=gates,
         gated_objective=gated_obj,
+        solver=run.solver or "cvxpy",
+        n_iter=_cvxpy_iterations(prob),
     )
 
 
@@ -808,6 +823,8 @@ def _assemble(
     gated_objective: float | None = None,
     solutions: tuple[Any, ...] | None = None,
     scope: str | None = None,
+    solver: str = "cvxpy",
+    n_iter: int | None = None,
 ) -> MultiOutputSolution:
     """Objective (2) of ``network``, its shared certificate, and the solution record."""
     objective = network.objective(st.X, st.Y, st.beta, loss=st.loss)
@@ -841,7 +858,16 @@ def _assemble(
         status=status,
         time=0.0,
         solutions=solutions,
+        solver=solver,
+        n_iter=n_iter,
     )
+
+
+def _cvxpy_iterations(prob: Any) -> int | None:
+    """The backend's iteration count of a solved CVXPY problem (None if not reported)."""
+    stats = getattr(prob, "solver_stats", None)
+    n_iter = getattr(stats, "num_iters", None)
+    return int(n_iter) if n_iter is not None else None
 
 
 def _run_cvxpy(prob: Any, run: _Run) -> str:

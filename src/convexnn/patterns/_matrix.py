@@ -32,8 +32,10 @@ class PatternMatrix(np.ndarray):
     ``X_fingerprint``
         Hash of the data matrix the patterns belong to (with its bias column, if any).
 
-    Any derived array (a slice, a copy, an arithmetic result) loses these facts and
-    is treated as an ordinary, non-exhaustive set of patterns: a subset of an
+    A copy of the whole matrix keeps them: ``copy.copy``, ``copy.deepcopy`` (so
+    scikit-learn's ``clone`` of an estimator holding the patterns), ``D.copy()`` and
+    pickling. Any other derived array (a slice, a view, an arithmetic result) loses
+    them and is treated as an ordinary, non-exhaustive set of patterns: a subset of an
     exhaustive set is not exhaustive.
     """
 
@@ -59,6 +61,26 @@ class PatternMatrix(np.ndarray):
         self.exhaustive = False
         self.method = "derived"
         self.X_fingerprint = None
+
+    def _with_facts(self, data: NDArray[np.bool_]) -> PatternMatrix:
+        return PatternMatrix(
+            data, exhaustive=self.exhaustive, method=self.method, X_fingerprint=self.X_fingerprint
+        )
+
+    # ndarray's own copies go through __array_finalize__, which cannot tell a copy of the
+    # whole matrix from a same-shape derived array (D[::-1], ~D): copies say so here.
+    def __copy__(self) -> PatternMatrix:
+        return self._with_facts(np.array(self, dtype=bool, copy=True))
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> PatternMatrix:
+        out = self.__copy__()
+        if memo is not None:
+            memo[id(self)] = out
+        return out
+
+    def copy(self, order: Any = "C") -> PatternMatrix:  # type: ignore[override]
+        """A copy of the whole matrix, with its facts (``exhaustive``, ...)."""
+        return self._with_facts(np.asarray(self).copy(order=order))
 
     def __reduce__(self) -> Any:
         # Keep the metadata through pickling.

@@ -157,6 +157,22 @@ def _split(U: np.ndarray, X: np.ndarray, D: np.ndarray) -> tuple[np.ndarray, np.
     return V, W
 
 
+def _scale_report(problem: ConvexReLUProblem) -> str:
+    """Both suspects of a stall, with their sizes: the targets' scale and the data's
+    (standardised X does not rule out targets of scale 1e8)."""
+    y_max = float(np.abs(problem.y).max(initial=0.0))
+    ones = problem.hidden_bias and bool(np.all(problem.X[:, -1] == 1.0))  # (not rotated)
+    X = problem.X[:, :-1] if ones else problem.X
+    rms = float(np.sqrt(np.mean(X**2, axis=0)).max(initial=0.0)) if X.size else 0.0
+    text = (
+        f"targets y far from unit scale (max |y| = {y_max:.3g} here), or columns of X far "
+        f"from unit scale (largest root-mean-square column here: {rms:.3g})"
+    )
+    if problem.hidden_bias:
+        text += ", or the hidden bias's column of ones beside columns of another scale"
+    return text
+
+
 def _stalled(primals: list[float], gaps: list[float]) -> bool:
     """Whether the certificate has stopped improving (see ``_STALL_ROUNDS``).
 
@@ -371,9 +387,8 @@ def solve_relu(
             f"solve: the relu fast solver's certified relative gap stalled at "
             f"{chk.rel_gap:.3g} (tol={tol:.3g}): in {_STALL_ROUNDS} rounds neither the "
             f"objective nor the gap improved. That is the floating-point floor of this "
-            f"problem, usually from badly scaled data (columns of X far from unit scale, "
-            f"or from the hidden bias's column of ones); standardise X, raise tol, or use "
-            f"solver='cvxpy'.",
+            f"problem, usually from bad scaling: {_scale_report(problem)}. Rescale y (and "
+            f"beta with it) or X to unit scale, raise tol, or use solver='cvxpy'.",
             ConvergenceWarning,
             stacklevel=4,
         )
