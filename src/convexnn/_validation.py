@@ -132,14 +132,6 @@ def check_choice(value: Any, choices: tuple[str, ...], *, caller: str, name: str
     return value
 
 
-def check_bool(value: Any, *, caller: str, name: str) -> bool:
-    """Return ``value`` as a bool if it is one (Python or NumPy); a string such as
-    "no" would otherwise switch the option on."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{caller}: {name} must be True or False, got {value!r}.")
-    return bool(value)
-
-
 def check_positive_int(value: Any, *, caller: str, name: str, minimum: int = 1) -> int:
     """Return ``value`` as an int >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
