@@ -206,7 +206,8 @@ def _checks_text(
     lines = [
         f"{setup.name}: {ds.name}; n={ds.shape[0]}, d={ds.shape[1]} (+ bias), m={setup.n_neurons}, "
         f"batch {setup.batch_size}, {setup.loss} loss, beta={setup.beta:g}, {len(runs)} SGD runs "
-        f"of {runs[0].train_time:.1f} s each. Data: {ds.description}",
+        f"of {min(r.train_time for r in runs):.1f}-{max(r.train_time for r in runs):.1f} s "
+        f"(mean {np.mean([r.train_time for r in runs]):.1f} s). Data: {ds.description}",
         "Sampled patterns: every convex objective below is an UPPER bound on the optimum of (2); "
         "the lower bounds hold only over each program's own patterns.",
     ]
