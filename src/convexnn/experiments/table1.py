@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ._claims import Claim
-from ._common import ExperimentResult, _pyplot, format_markdown_table
+from ._common import ExperimentResult, _pyplot, format_markdown_table, save_figure
 
 # Paper's Table 1: (figure, method) -> (time s, objective, test accuracy %)
 PAPER: dict[tuple[str, str], tuple[float, float, float | None]] = {
@@ -196,9 +196,4 @@ def _time_plot(rows: list[dict[str, Any]], path: Path) -> Path:
     ax.set_title("Table 1: training time, ours vs paper")
     ax.grid(True, axis="x", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
