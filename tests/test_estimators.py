@@ -367,17 +367,17 @@ def test_bad_data(Est: type) -> None:
         (
             ConvexReLURegressor,
             {"hidden_bias": "no"},
-            r"ConvexReLURegressor: hidden_bias must be a bool",
+            r"ConvexReLURegressor: hidden_bias must be True or False",
         ),
         (
             ConvexReLURegressor,
             {"standardize": None},
-            r"ConvexReLURegressor: standardize must be a bool",
+            r"ConvexReLURegressor: standardize must be True or False",
         ),
         (
             ConvexReLUClassifier,
             {"output_bias": 1},
-            r"ConvexReLUClassifier: output_bias must be a bool",
+            r"ConvexReLUClassifier: output_bias must be True or False",
         ),
         (ConvexReLURegressorCV, {"standardize": "yes"}, r"ConvexReLURegressorCV: standardize must"),
         (

@@ -400,9 +400,9 @@ def test_status_is_not_optimal_when_the_certificate_misses_tol():
 
 def test_bias_options_must_be_bools():
     X, y = np.random.default_rng(0).standard_normal((10, 2)), np.arange(10.0)
-    with pytest.raises(TypeError, match=r"hidden_bias must be a bool \(True or False\), got 'no'"):
+    with pytest.raises(TypeError, match=r"hidden_bias must be True or False \(a bool\), got 'no'"):
         cnn.solve(X, y, 0.1, hidden_bias="no", patterns="sampled", n_patterns=5)
-    with pytest.raises(TypeError, match=r"output_bias must be a bool \(True or False\), got 'no'"):
+    with pytest.raises(TypeError, match=r"output_bias must be True or False \(a bool\), got 'no'"):
         cnn.solve(X, y, 0.1, output_bias="no")
     assert cnn.solve(X, y, 0.1, hidden_bias=np.True_).network.b is not None
 

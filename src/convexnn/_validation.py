@@ -175,6 +175,6 @@ def check_bool(value: Any, *, caller: str, name: str) -> bool:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise TypeError(
-        f"{caller}: {name} must be a bool (True or False), got {value!r} of type "
+        f"{caller}: {name} must be True or False (a bool), got {value!r} of type "
         f"{type(value).__name__}. Pass {name}=True or {name}=False."
     )

@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from .._validation import (
     add_ones_column,
     check_beta,
+    check_bool,
     check_choice,
     check_positive_int,
     check_X,
@@ -234,8 +235,7 @@ def _check_inputs(
     opt = check_choice(optimizer, OPTIMIZERS, caller=CALLER, name="optimizer")
     check_choice(dtype, DTYPES, caller=CALLER, name="dtype")
     for name, flag in (("hidden_bias", hidden_bias), ("output_bias", output_bias)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"{CALLER}: {name} must be True or False, got {flag!r}.")
+        check_bool(flag, caller=CALLER, name=name)
     if not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
         raise ValueError(f"{CALLER}: lr must be a positive finite number, got {lr!r}.")
     if batch_size is not None:

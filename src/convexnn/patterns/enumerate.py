@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import add_ones_column, check_positive_int, check_X
+from .._validation import add_ones_column, check_bool, check_positive_int, check_X
 from ._arrangement import FloatArray, _Arrangement, _finish
 from ._matrix import PatternMatrix, fingerprint
 from ._rank2 import _rank2_sorted
@@ -212,8 +212,7 @@ def _check_inputs(
     X: Any, hidden_bias: Any, max_patterns: Any, rank_tol: Any, max_bytes: Any, *, caller: str
 ) -> tuple[FloatArray, int, float | None, int]:
     X = check_X(X, caller=caller)
-    if not isinstance(hidden_bias, (bool, np.bool_)):
-        raise TypeError(f"{caller}: hidden_bias must be True or False, got {hidden_bias!r}.")
+    check_bool(hidden_bias, caller=caller, name="hidden_bias")
     X_eff = add_ones_column(X) if hidden_bias else X
     max_patterns = check_positive_int(max_patterns, caller=caller, name="max_patterns")
     max_bytes = check_positive_int(max_bytes, caller=caller, name="max_bytes")

@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._validation import add_ones_column, check_choice, check_positive_int, check_X
+from .._validation import add_ones_column, check_bool, check_choice, check_positive_int, check_X
 from ._arrangement import _EPS, _HASH_SEED, _Arrangement
 from .count import count_patterns_bound
 
@@ -176,8 +176,7 @@ def max_dual_violation(
     """
     caller = "max_dual_violation"
     X_arr = check_X(X, caller=caller)
-    if not isinstance(hidden_bias, (bool, np.bool_)):
-        raise TypeError(f"{caller}: hidden_bias must be True or False, got {hidden_bias!r}.")
+    check_bool(hidden_bias, caller=caller, name="hidden_bias")
     X_eff = add_ones_column(X_arr) if hidden_bias else X_arr
     lam_arr = _check_lam(lam, X_eff.shape[0], caller)
     formulation = check_choice(formulation, FORMULATIONS, caller=caller, name="formulation")

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from .._validation import (
     add_ones_column,
+    check_bool,
     check_choice,
     check_finite,
     check_positive_int,
@@ -232,8 +233,7 @@ def _check_inputs(
     X = check_X(X, caller=_CALLER)
     method = check_choice(method, METHODS, caller=_CALLER, name="method")
     for name, flag in (("hidden_bias", hidden_bias), ("unique", unique)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"{_CALLER}: {name} must be True or False, got {flag!r}.")
+        check_bool(flag, caller=_CALLER, name=name)
     X_eff = add_ones_column(X) if hidden_bias else X
     W = None if weights is None else _check_weights(weights, X_eff.shape[1], bool(hidden_bias))
     if W is None and method == "network":
