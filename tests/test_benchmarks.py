@@ -199,3 +199,83 @@ def test_sweep_lists_a_case_that_runs_past_its_timeout(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "| 0 |" in out and "| timeout | over 1 s" in out
     assert "ok: 3, timeout: 1" in out
+
+
+def _script_module(monkeypatch, name):
+    """Import ``benchmarks/<name>.py`` with the thread variables it sets undone afterwards."""
+    import importlib
+
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(var, os.environ.get(var, "1"))
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    return importlib.import_module(name)
+
+
+def test_path_benchmark_warms_up_before_its_first_timed_solve(monkeypatch):
+    """The first relu solve of a process loads the compiled kernels: untimed, it made
+    "path / one" 0.29 at --quick size (one solve 2.5 s, five independent ones 1.25 s)."""
+    bench_path = _script_module(monkeypatch, "bench_path")
+    calls = []
+    monkeypatch.setattr(bench_path, "print", lambda *a, **k: calls.append("print"), raising=False)
+    monkeypatch.setattr(
+        bench_path, "run_case", lambda bench, form: calls.append(form) or "| row |"
+    )
+    bench_path.main(["--quick"])
+    # warm-up (gated, relu) before the header and the timed rows
+    assert calls == ["gated", "relu", "print", "print", "gated", "print", "relu", "print"]
+
+
+class _FakeSolution:
+    objective = convex_objective = 1.0
+    lower_bound = 1.0
+    relative_gap = 0.0
+    constraint_violation = 0.0
+    status = "optimal"
+    n_iter = 1
+
+
+def test_cnn_benchmark_warms_up_every_solver_before_timing(monkeypatch):
+    """CVXPY's import and first canonicalisation were charged to the first CVXPY row."""
+    bench = _script_module(monkeypatch, "bench_cnn_gated")
+    calls = []
+
+    def fake(X, y, beta, *, solver, **kw):
+        calls.append(solver)
+        return _FakeSolution()
+
+    monkeypatch.setattr(bench, "solve_relu_cnn", fake)
+    monkeypatch.setattr(bench, "print", lambda *a, **k: calls.append("print"), raising=False)
+    bench.main(["--quick"])
+    solvers, three_lines = ["bcd", "fista", "cvxpy"], ["print"] * 3
+    # warm-up, the header, the timed solves, their rows
+    assert calls == solvers + three_lines + solvers + three_lines
+
+
+def test_relu_fast_benchmark_warms_up_every_solver_before_timing(monkeypatch):
+    bench = _script_module(monkeypatch, "bench_relu_fast")
+    calls = []
+
+    def fake(X, y, D, beta, form, solver):
+        calls.append((X.shape[0], f"{form}/{solver}"))
+        return 0.1, _FakeSolution()
+
+    monkeypatch.setattr(bench, "run", fake)
+    monkeypatch.setattr(bench, "print", lambda *a, **k: None, raising=False)
+    bench.main(["--quick"])
+    names = ["gated/fast", "relu/fast", "relu/cvxpy"]
+    assert calls == [(40, name) for name in sorted(names)] + [(300, name) for name in names]
+
+
+def test_small_beta_benchmark_warms_up_cvxpy_too(monkeypatch):
+    import convexnn
+
+    bench = _script_module(monkeypatch, "bench_small_beta")
+    calls = []
+    monkeypatch.setattr(
+        convexnn, "solve", lambda X, y, beta, **kw: calls.append((kw["formulation"], kw["solver"]))
+    )
+    monkeypatch.setattr(bench, "run", lambda n, d, P, r, form, solver: calls.append(n) or "| |")
+    monkeypatch.setattr(bench, "print", lambda *a, **k: None, raising=False)
+    bench.main(["--quick"])
+    warm = [(f, s) for f in ("gated", "relu") for s in ("fast", "cvxpy")]
+    assert calls == warm + [60, 60, 60, 60]
