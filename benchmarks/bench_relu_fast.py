@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import _blas  # before numpy: threads, OpenBLAS kernel
 
@@ -54,6 +55,16 @@ def run(X, y, D, beta, formulation: str, solver: str):
     return time.perf_counter() - t0, sol
 
 
+def convex_gap(sol: Any) -> float:
+    """Certified relative gap of the solution's convex program (the objective column).
+
+    ``sol.relative_gap`` is that of the recovered ReLU network: for a gated solve it
+    is the Theorem-1 network's gap (0.8 at --quick size), not the gated program's.
+    """
+    value = sol.convex_objective
+    return float((value - sol.lower_bound) / abs(value))
+
+
 def warm_up(names: set[str]) -> None:
     """Untimed solves of a tiny problem by each ``"formulation/solver"`` in ``names``."""
     X, y, D, beta = make_problem(40, 3, 10)
@@ -76,7 +87,8 @@ def main(argv: list[str] | None = None) -> None:
         ]
     warm_up({name for _, runs in cases for name in runs})
     print(
-        "| n | d_eff | P | beta frac | solver | time s | objective | rel gap | violation | iters |"
+        "| n | d_eff | P | beta frac | solver | time s | convex objective | its rel gap "
+        "| violation | iters |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for (n, d, P, frac), runs in cases:
@@ -86,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
             t, sol = run(X, y, D, beta, form, solver)
             print(
                 f"| {n} | {d + 1} | {P} | {frac} | {name} | {t:.2f} | {sol.convex_objective:.8g} | "
-                f"{sol.relative_gap:.2e} | {sol.constraint_violation:.1e} | {sol.n_iter} |"
+                f"{convex_gap(sol):.2e} | {sol.constraint_violation:.1e} | {sol.n_iter} |"
             )
 
 

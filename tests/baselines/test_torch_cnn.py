@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from convexnn.baselines import torch_cnn  # noqa: E402
+from convexnn.baselines import torch_cnn
 
 
 class _FakeClock:
