@@ -6,12 +6,16 @@ Quick: .venv/bin/python benchmarks/bench_relu_fast.py --quick   (a few seconds, 
 Problem: y = relu(X U + 0.3) a + noise, P Gaussian sampled patterns with hidden bias,
 output bias, beta = frac * max_i ||X^T D_i (y - mean y)|| (frac = 0.05, and 0.005 for
 the small-beta case, where FISTA alone stalled before the Newton polish), tol = 1e-6.
+Every (formulation, solver) pair first solves a tiny problem untimed (imports, numba's
+cache, CVXPY's first canonicalisation), so that the first timed run of each is not
+charged with them.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import _blas  # before numpy: threads, OpenBLAS kernel
 
@@ -51,10 +55,28 @@ def run(X, y, D, beta, formulation: str, solver: str):
     return time.perf_counter() - t0, sol
 
 
-def main() -> None:
+def convex_gap(sol: Any) -> float:
+    """Certified relative gap of the solution's convex program (the objective column).
+
+    ``sol.relative_gap`` is that of the recovered ReLU network: for a gated solve it
+    is the Theorem-1 network's gap (0.8 at --quick size), not the gated program's.
+    """
+    value = sol.convex_objective
+    return float((value - sol.lower_bound) / abs(value))
+
+
+def warm_up(names: set[str]) -> None:
+    """Untimed solves of a tiny problem by each ``"formulation/solver"`` in ``names``."""
+    X, y, D, beta = make_problem(40, 3, 10)
+    for name in sorted(names):
+        form, solver = name.split("/")
+        run(X, y, D, beta, form, solver)
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         cases = [((300, 6, 40, 0.05), ("gated/fast", "relu/fast", "relu/cvxpy"))]
     else:
@@ -63,8 +85,10 @@ def main() -> None:
             ((1000, 10, 100, 0.05), ("relu/fast", "relu/cvxpy")),
             ((1000, 10, 100, 0.005), ("relu/fast", "relu/cvxpy")),
         ]
+    warm_up({name for _, runs in cases for name in runs})
     print(
-        "| n | d_eff | P | beta frac | solver | time s | objective | rel gap | violation | iters |"
+        "| n | d_eff | P | beta frac | solver | time s | convex objective | its rel gap "
+        "| violation | iters |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for (n, d, P, frac), runs in cases:
@@ -74,7 +98,7 @@ def main() -> None:
             t, sol = run(X, y, D, beta, form, solver)
             print(
                 f"| {n} | {d + 1} | {P} | {frac} | {name} | {t:.2f} | {sol.convex_objective:.8g} | "
-                f"{sol.relative_gap:.2e} | {sol.constraint_violation:.1e} | {sol.n_iter} |"
+                f"{convex_gap(sol):.2e} | {sol.constraint_violation:.1e} | {sol.n_iter} |"
             )
 
 

@@ -169,3 +169,27 @@ def test_missing_torch_message(monkeypatch):
     X, y = _data()
     with pytest.raises(ImportError, match=r"pip install convexnn\[torch\]"):
         train_torch(X, y, BETA, n_neurons=2)
+
+
+def test_labels_01_train_the_recorded_objective():
+    """Labels {0, 1} are the loss's {-1, +1}: training minimises the recorded objective.
+
+    Before, the training loss saw the raw 0s (log 2 for every such sample, no gradient)
+    while the recorded objective saw -1s, so the recorded curve could rise.
+    """
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    y01 = (X[:, 0] > 0).astype(float)
+    kw = dict(n_neurons=5, loss="logistic", lr=1e-2, max_epochs=300, random_state=0)
+    a = train_torch(X, y01, 0.1, **kw)
+    b = train_torch(X, 2 * y01 - 1, 0.1, **kw)
+    np.testing.assert_array_equal(a.history["objective"], b.history["objective"])
+    assert a.objective == a.network.objective(X, y01, 0.1, loss="logistic")
+    assert a.objective < 0.5 * a.history["objective"][0]
+
+
+def test_multi_output_loss_is_refused_clearly():
+    X, _ = _data()
+    labels = np.arange(30) % 3
+    with pytest.raises(ValueError, match="train_torch: loss 'cross_entropy' encodes y"):
+        train_torch(X, labels, BETA, n_neurons=4, loss="cross_entropy")

@@ -124,12 +124,15 @@ def train_torch(
     ----------
     X : array of shape (n, d)
     y : array of shape (n,)
+        Targets, normalised by the loss as :meth:`convexnn.TwoLayerReLU.objective`
+        does (labels {0, 1} become {-1, +1} for the binary classification losses), so
+        that training and the recorded objective see the same targets.
     beta : float
         Weight decay of eq. (2), > 0.
     n_neurons : int
         Width m.
     loss : str or Loss
-        Any loss of :func:`convexnn.losses.get_loss` with a ``value_xp``.
+        Any single-output loss of :func:`convexnn.losses.get_loss` with a ``value_xp``.
     optimizer : {"adam", "sgd", "gd"}
         ``"gd"`` is full-batch SGD (``batch_size`` must be None).
     lr : float
@@ -232,6 +235,16 @@ def _check_inputs(
     y_arr = check_y(y, n, caller=CALLER)
     beta_val = check_beta(beta, caller=CALLER)
     loss_obj = get_loss(loss, caller=CALLER)
+    # The targets the recorded objective (TwoLayerReLU.objective) sees: e.g. labels
+    # {0, 1} become {-1, +1} under the classification losses. Training on the raw
+    # labels would minimise another objective than the one recorded.
+    y_arr = loss_obj.check_targets(y_arr, CALLER)
+    if y_arr.ndim != 1:
+        raise ValueError(
+            f"{CALLER}: loss {loss_obj.name!r} encodes y as shape {y_arr.shape}, but "
+            "train_torch trains a single-output network (targets of shape (n,)); use a "
+            "loss with one output per sample, e.g. 'squared' or 'logistic'."
+        )
     opt = check_choice(optimizer, OPTIMIZERS, caller=CALLER, name="optimizer")
     check_choice(dtype, DTYPES, caller=CALLER, name="dtype")
     for name, flag in (("hidden_bias", hidden_bias), ("output_bias", output_bias)):
