@@ -191,3 +191,22 @@ def test_network_and_gate_shapes_are_checked() -> None:
         ConvReLUNet(np.ones((8, 2)), np.ones(2), kernel_size=3).predict(X)
     with pytest.raises(ValueError, match=r"patches must be \(N, K, d\)"):
         sample_cnn_gates(np.ones((5, 9)), 3)
+
+
+def test_conv_net_objective_checks_labels_and_beta_like_the_dense_network() -> None:
+    """Labels {0, 1} score as {-1, +1} for the classification losses (as
+    TwoLayerReLU.objective and solve_relu_cnn do), and bad beta / y get clear errors."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((6, 1, 5, 5))
+    net = ConvReLUNet(rng.standard_normal((9, 2)), rng.standard_normal(2), kernel_size=3)
+    y01 = np.array([0, 1, 1, 0, 1, 0])
+    ypm = 2.0 * y01 - 1.0
+    for loss in ("logistic", "squared_hinge", "hinge"):
+        assert net.objective(X, y01, 0.5, loss=loss) == net.objective(X, ypm, 0.5, loss=loss)
+    assert net.objective(X, y01, 0.5) != net.objective(X, ypm, 0.5)  # squared: as given
+    with pytest.raises(ValueError, match=r"ConvReLUNet.objective: beta must be > 0"):
+        net.objective(X, ypm, -1.0)
+    with pytest.raises(ValueError, match=r"ConvReLUNet.objective: y must have shape \(6,\)"):
+        net.objective(X, ypm[:5], 0.5)
+    with pytest.raises(ValueError, match=r"ConvReLUNet.objective: y must be 1-D"):
+        net.objective(X, np.ones((6, 2)), 0.5)

@@ -7,7 +7,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._validation import check_beta
 from ..losses import Loss, get_loss
+from ._common import check_targets
 from .patches import check_images, conv_geometry, extract_patches
 
 Array = NDArray[np.float64]
@@ -124,11 +126,22 @@ class ConvReLUNet:
     ) -> float:
         """``L(f(X), y) + beta/2 sum_j (||u_j||^2 + b_j^2 + ||alpha_j||^2)``.
 
-        ``patches`` (N, K, d), when given, replaces the patch extraction of X.
+        ``y`` (N,) is checked by the loss, as in :meth:`convexnn.TwoLayerReLU.objective`:
+        labels {0, 1} become {-1, +1} for the binary classification losses. ``patches``
+        (N, K, d), when given, replaces the patch extraction of X.
         """
-        loss_obj = get_loss(loss, caller="ConvReLUNet.objective")
+        caller = "ConvReLUNet.objective"
+        beta_val = check_beta(beta, caller=caller)
+        loss_obj = get_loss(loss, caller=caller)
         z = self.predict(X) if patches is None else self.predict_patches(patches)
-        return loss_obj.value(z, np.asarray(y, dtype=np.float64)) + float(beta) * self.penalty()
+        y_arr = check_targets(y, z.shape[0], caller=caller)
+        if y_arr.ndim != 1:
+            raise ValueError(
+                f"{caller}: y must be 1-D, one target per sample ({z.shape[0]},), got shape "
+                f"{y_arr.shape}; this network has one output."
+            )
+        y_arr = loss_obj.check_targets(y_arr, caller)
+        return loss_obj.value(z, y_arr) + beta_val * self.penalty()
 
     def to_torch(self, input_shape: tuple[int, ...], *, dtype: Any = None) -> Any:
         """Export as ``nn.Sequential(Conv, ReLU, Flatten, Linear)`` with identical outputs.
