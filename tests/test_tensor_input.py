@@ -155,3 +155,83 @@ def test_vector_outputs_pass_the_tensor_on_to_each_column(monkeypatch):
     sol = cnn.solve(*_tensors(X, Y), 0.05, **kw)
     assert seen[2:] == [True, True]
     assert sol.objective == pytest.approx(ref.objective, rel=1e-10)
+
+
+def test_bfloat16_tensors_are_widened_exactly():
+    """NumPy has no bfloat16: such data were refused with torch's "unsupported
+    ScalarType"; they are widened to float64 (exactly) and solved as those numbers."""
+    X, y = _data(7, n=40)
+    Xb, yb = torch.tensor(X).bfloat16(), torch.tensor(y).bfloat16()
+    kw = dict(formulation="gated", n_patterns=20, random_state=0, hidden_bias=True)
+    sol = cnn.solve(Xb, yb, 0.05, **kw)
+    ref = cnn.solve(Xb.double().numpy(), yb.double().numpy(), 0.05, **kw)
+    assert sol.objective == pytest.approx(ref.objective, rel=1e-12)
+    assert sol.lower_bound == pytest.approx(ref.lower_bound, rel=1e-12)
+    assert ref.network.predict(Xb).dtype == np.float64
+
+
+def test_patterns_as_a_torch_bool_tensor():
+    """A torch.bool tensor of patterns was refused as "not boolean (dtype torch.bool)"."""
+    X, y = _data(8, n=30)
+    D = cnn.sample_patterns(X, 15, random_state=0)
+    ref = cnn.solve(X, y, 0.05, patterns=D)
+    sol = cnn.solve(X, y, 0.05, patterns=torch.tensor(np.asarray(D)))
+    assert sol.objective == pytest.approx(ref.objective, rel=1e-12)
+    np.testing.assert_array_equal(
+        cnn.pattern_gates(X, torch.tensor(np.asarray(D))), cnn.pattern_gates(X, D)
+    )
+
+
+def test_weights_given_as_tensors_that_require_grad():
+    """Parameters of a torch model (they require grad) in the networks, warm starts,
+    network patterns and the pricing oracle: np.asarray refused them."""
+    X, y = _data(9, n=30)
+    rng = np.random.default_rng(9)
+    U, alpha, b = rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=4)
+
+    def grad(a):
+        return torch.tensor(a, requires_grad=True)
+
+    net = cnn.TwoLayerReLU(grad(U), grad(alpha), b=grad(b), c=grad(np.array(0.5)))
+    ref = cnn.TwoLayerReLU(U, alpha, b=b, c=0.5)
+    np.testing.assert_array_equal(net.predict(X), ref.predict(X))
+    gated = cnn.GatedReLU(grad(U), grad(U), grad(alpha), gate_bias=grad(b), b=grad(b))
+    np.testing.assert_array_equal(gated.predict(X), cnn.GatedReLU(U, U, alpha, b, b).predict(X))
+    D = cnn.sample_patterns(X, method="network", weights=grad(ref.U_eff), hidden_bias=True)
+    D_ref = cnn.sample_patterns(X, method="network", weights=ref.U_eff, hidden_bias=True)
+    np.testing.assert_array_equal(np.asarray(D), np.asarray(D_ref))
+    lam = rng.normal(size=30)
+    got = cnn.patterns.max_dual_violation(X, grad(lam))
+    assert got.value == cnn.patterns.max_dual_violation(X, lam).value
+    V, W, c, _ = cnn.network_to_convex(ref, X, D_ref)
+    kw = dict(patterns=D_ref, hidden_bias=True, output_bias=True, solver="fast")
+    sol = cnn.solve(X, y, 0.05, solver_options={"warm_start": (grad(V), grad(W), c)}, **kw)
+    sol_ref = cnn.solve(X, y, 0.05, solver_options={"warm_start": (V, W, c)}, **kw)
+    assert sol.objective == pytest.approx(sol_ref.objective, rel=1e-12)
+
+
+@pytest.mark.parametrize("formulation", ["gated", "relu"])
+def test_a_device_without_the_torch_backend_is_refused(formulation):
+    """device="cuda" without backend="torch" was ignored: the solve ran on the CPU."""
+    X, y = _data(10, n=30)
+    kw = dict(formulation=formulation, n_patterns=10, random_state=0)
+    match = r"solve: solver option device='cuda' needs backend='torch'"
+    with pytest.raises(ValueError, match=match):
+        cnn.solve(X, y, 0.05, solver_options={"device": "cuda"}, **kw)
+    sol = cnn.solve(X, y, 0.05, solver_options={"device": "cpu"}, **kw)  # the CPU is fine
+    assert sol.status == "optimal"
+
+
+def test_a_bad_torch_device_names_the_option():
+    X, y = _data(11, n=30)
+    opts = {"backend": "torch", "device": "gpu0"}
+    with pytest.raises(ValueError, match=r"solve: solver option device must be a torch device"):
+        cnn.solve(X, y, 0.05, formulation="gated", n_patterns=10, random_state=0,
+                  solver_options=opts)  # fmt: skip
+
+
+def test_a_tensor_on_a_gpu_keeps_the_users_device_option():
+    """The data's device was written over the device the user asked for."""
+    X_gpu = torch.empty(20, 3, device="meta")
+    got = on_data_device(X_gpu, get_solver("fast"), _problem("gated"), {"device": "cpu"})
+    assert got == {"device": "cpu", "backend": "torch"}

@@ -14,8 +14,20 @@ from numpy.typing import NDArray
 
 def host_array(a: Any) -> Any:
     """``a`` itself, or a PyTorch tensor detached and copied to host memory (a tensor
-    that requires grad, or one on a GPU, cannot go through ``np.asarray`` directly)."""
-    return a.detach().cpu() if is_torch_array(a) else a
+    that requires grad, or one on a GPU, cannot go through ``np.asarray`` directly).
+
+    Floating tensors of a dtype NumPy lacks (``bfloat16``, the float8 types) are widened
+    to float64, exactly: ``np.asarray`` refuses them ("unsupported ScalarType").
+    """
+    if not is_torch_array(a):
+        return a
+    host = a.detach().cpu()
+    if host.is_floating_point() and str(host.dtype) not in _NUMPY_FLOATS:
+        host = host.double()
+    return host
+
+
+_NUMPY_FLOATS = ("torch.float16", "torch.float32", "torch.float64")
 
 
 def _shape_str(a: Any) -> str:

@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import add_ones_column, check_beta, check_positive_int, check_X, check_y
+from ._validation import (
+    add_ones_column,
+    check_beta,
+    check_positive_int,
+    check_X,
+    check_y,
+    host_array,
+)
 from .losses import Loss, get_loss
 from .network import _check_output_layer, _TwoLayerNetwork
 
@@ -299,7 +306,7 @@ def alpha_blocks(network: GatedReLU, hidden_bias: bool) -> Array:
 
 
 def _weights(W: Any, name: str, shape: tuple[int, ...] | None, caller: str) -> Array:
-    arr = np.asarray(W, dtype=np.float64)
+    arr = np.asarray(host_array(W), dtype=np.float64)
     if arr.ndim != 2 or (shape is not None and arr.shape != shape):
         want = "(n_features, n_neurons)" if shape is None else f"{shape} (that of G)"
         raise ValueError(f"{caller}: {name} must have shape {want}, got {arr.shape}.")
@@ -311,7 +318,7 @@ def _weights(W: Any, name: str, shape: tuple[int, ...] | None, caller: str) -> A
 def _bias(b: Any, name: str, m: int, caller: str) -> Array | None:
     if b is None:
         return None
-    arr = np.asarray(b, dtype=np.float64)
+    arr = np.asarray(host_array(b), dtype=np.float64)
     if arr.shape != (m,):
         raise ValueError(
             f"{caller}: {name} must have shape ({m},) (one per neuron), got {arr.shape}."

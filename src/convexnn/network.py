@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import check_beta, check_finite, check_X, check_y
+from ._validation import check_beta, check_finite, check_X, check_y, host_array
 from .losses import Loss, get_loss
 
 Array = NDArray[np.float64]
@@ -137,7 +137,7 @@ class TwoLayerReLU(_TwoLayerNetwork):
         c: Any | None = None,
     ) -> None:
         caller = "TwoLayerReLU"
-        U_arr = np.asarray(U, dtype=np.float64)
+        U_arr = np.asarray(host_array(U), dtype=np.float64)
         if U_arr.ndim != 2:
             raise ValueError(
                 f"{caller}: U must be 2-D of shape (n_features, n_neurons), got shape "
@@ -148,7 +148,7 @@ class TwoLayerReLU(_TwoLayerNetwork):
         check_finite(U_arr, caller=caller, name="U")
         b_arr = None
         if b is not None:
-            b_arr = np.asarray(b, dtype=np.float64).reshape(-1)
+            b_arr = np.asarray(host_array(b), dtype=np.float64).reshape(-1)
             if b_arr.shape != (m,):
                 raise ValueError(
                     f"{caller}: b (hidden biases) must have shape ({m},), got {np.shape(b)}."
@@ -232,7 +232,8 @@ def _hidden(X: Array, U: Array, b: Array | None) -> Array:
 
 def _check_output_layer(alpha: Any, c: Any, m: int, caller: str) -> tuple[Array, Any]:
     """alpha as (m,) or (m, k); c as a float (scalar output) or a (k,) array."""
-    alpha_arr = np.asarray(alpha, dtype=np.float64)
+    alpha_arr = np.asarray(host_array(alpha), dtype=np.float64)
+    c = host_array(c)  # a tensor that requires grad: np.asarray refuses it
     if alpha_arr.ndim <= 1:
         alpha_arr = alpha_arr.reshape(-1)
     if alpha_arr.ndim > 2 or alpha_arr.shape[0] != m:

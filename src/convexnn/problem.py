@@ -20,9 +20,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from array_api_compat import is_torch_array
 from numpy.typing import NDArray
 
-from ._validation import add_ones_column, check_beta, check_choice, check_X, check_y
+from ._validation import (
+    add_ones_column,
+    check_beta,
+    check_choice,
+    check_X,
+    check_y,
+    host_array,
+)
 from .losses import Loss, get_loss
 
 Array = NDArray[np.float64]
@@ -169,6 +177,8 @@ def build_problem(
 
 def check_patterns(D: Any, n_samples: int, *, caller: str) -> NDArray[np.bool_]:
     """Check that ``D`` is an (n, P) boolean pattern array with P >= 1."""
+    if is_torch_array(D):  # a torch.bool dtype is no np.bool_: compare on the host
+        D = np.asarray(host_array(D))
     shape = np.shape(D)
     if len(shape) != 2 or shape[0] != n_samples or shape[1] < 1:
         raise ValueError(

@@ -156,6 +156,11 @@ def test_divergence_is_reported_with_a_finite_network():
         ({"time_budget": 0}, "time_budget"),
         ({"init": _net(2, 5, 0, False, False)}, "init has 2 features"),
         ({"init": _net(3, 5, 0, True, False)}, "hidden bias"),
+        (
+            {"init": cnn.TwoLayerReLU(np.ones((3, 5)), np.ones((5, 2)))},
+            r"init has 2 outputs \(alpha of shape \(5, 2\)\), but train_torch trains scalar",
+        ),
+        ({"loss": "cross_entropy"}, "loss 'cross_entropy' needs one output per class"),
     ],
 )
 def test_clear_errors(kwargs, match):
@@ -191,5 +196,16 @@ def test_labels_01_train_the_recorded_objective():
 def test_multi_output_loss_is_refused_clearly():
     X, _ = _data()
     labels = np.arange(30) % 3
-    with pytest.raises(ValueError, match="train_torch: loss 'cross_entropy' encodes y"):
+    with pytest.raises(ValueError, match="loss 'cross_entropy' needs one output per class"):
         train_torch(X, labels, BETA, n_neurons=4, loss="cross_entropy")
+
+
+def test_numpy_scalars_are_numbers():
+    """lr=np.float32(1e-3) was refused as "not a positive finite number"."""
+    X, y = _data()
+    kw = dict(n_neurons=4, max_epochs=3, random_state=0)
+    res = train_torch(X, y, BETA, lr=np.float32(0.25), time_budget=np.float32(60), **kw)
+    ref = train_torch(X, y, BETA, lr=0.25, **kw)
+    np.testing.assert_array_equal(res.network.U, ref.network.U)
+    with pytest.raises(ValueError, match="lr must be a positive finite number"):
+        train_torch(X, y, BETA, lr=np.True_, **kw)

@@ -289,3 +289,26 @@ def test_gated_round_trip_and_a_torch_trained_gated_network_is_certified() -> No
         cnn.TwoLayerReLU.from_torch(module)
     with pytest.raises(TypeError, match="holds a TwoLayerReLU"):
         cnn.GatedReLU.from_torch(_network(True, True).to_torch())
+
+
+def _conv_net(fc: bool, seed: int = 0) -> tuple:
+    from convexnn.cnn import ConvReLUNet, extract_patches
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((5, 2, 6, 5))
+    K = extract_patches(X, 3, 2, 1).shape[1]
+    alpha = rng.standard_normal((4, K)) if fc else rng.standard_normal(4)
+    net = ConvReLUNet(rng.standard_normal((18, 4)), alpha, rng.standard_normal(4), 0.3,
+                      kernel_size=3, stride=2, padding=1)  # fmt: skip
+    return net, X
+
+
+def test_conv_net_export_errors_name_the_problem() -> None:
+    """A fully connected output layer on another image size gave NumPy's "cannot
+    reshape array"; a dtype that is no torch dtype, torch's own errors."""
+    net, X = _conv_net(fc=True)
+    with pytest.raises(ValueError, match=r"ConvReLUNet.to_torch: input_shape \(2, 9, 5\) gives K="):
+        net.to_torch((2, 9, 5))
+    for bad in ("float32", torch.int64):
+        with pytest.raises(TypeError, match=r"ConvReLUNet.to_torch: dtype must be a floating"):
+            net.to_torch(X.shape[1:], dtype=bad)

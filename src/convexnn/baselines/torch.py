@@ -235,6 +235,12 @@ def _check_inputs(
     y_arr = check_y(y, n, caller=CALLER)
     beta_val = check_beta(beta, caller=CALLER)
     loss_obj = get_loss(loss, caller=CALLER)
+    if loss_obj.multi_output:
+        raise ValueError(
+            f"{CALLER}: loss {loss_obj.name!r} needs one output per class, but train_torch "
+            f"trains scalar-output networks (alpha of shape (m,)). Use loss='logistic' for "
+            f"two classes, or solve(X, y, beta, loss={loss_obj.name!r}) for the convex optimum."
+        )
     # The targets the recorded objective (TwoLayerReLU.objective) sees: e.g. labels
     # {0, 1} become {-1, +1} under the classification losses. Training on the raw
     # labels would minimise another objective than the one recorded.
@@ -249,7 +255,7 @@ def _check_inputs(
     check_choice(dtype, DTYPES, caller=CALLER, name="dtype")
     for name, flag in (("hidden_bias", hidden_bias), ("output_bias", output_bias)):
         check_bool(flag, caller=CALLER, name=name)
-    if not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
+    if not (_is_real(lr) and np.isfinite(lr) and lr > 0):
         raise ValueError(f"{CALLER}: lr must be a positive finite number, got {lr!r}.")
     if batch_size is not None:
         if opt == "gd":
@@ -258,7 +264,7 @@ def _check_inputs(
                 f"batch_size={batch_size!r}; pass batch_size=None or optimizer='sgd'."
             )
         batch_size = min(check_positive_int(batch_size, caller=CALLER, name="batch_size"), n)
-    if time_budget is not None and not (isinstance(time_budget, (int, float)) and time_budget > 0):
+    if time_budget is not None and not (_is_real(time_budget) and time_budget > 0):
         raise ValueError(
             f"{CALLER}: time_budget must be None or a positive number of seconds, got "
             f"{time_budget!r}."
@@ -279,10 +285,23 @@ def _check_inputs(
     return X_arr, y_arr, beta_val, loss_obj, opts
 
 
+def _is_real(value: Any) -> bool:
+    """A real Python or NumPy number (``np.float32(1e-3)`` too), not a bool."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
 def _check_init(init: Any, d: int, opts: dict[str, Any]) -> None:
     if not isinstance(init, TwoLayerReLU):
         raise TypeError(
             f"{CALLER}: init must be None or a convexnn.TwoLayerReLU, got {type(init).__name__}."
+        )
+    if init.is_multi_output:
+        raise ValueError(
+            f"{CALLER}: init has {init.n_outputs} outputs (alpha of shape "
+            f"{init.alpha.shape}), but train_torch trains scalar-output networks; pass a "
+            f"network with alpha of shape ({opts['m']},)."
         )
     if init.n_features != d or init.n_neurons != opts["m"]:
         raise ValueError(

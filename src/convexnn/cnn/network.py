@@ -160,17 +160,29 @@ class ConvReLUNet:
         import torch
         from torch import nn
 
+        caller = "ConvReLUNet.to_torch"
         dtype = torch.float64 if dtype is None else dtype
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(
+                f"{caller}: dtype must be a floating torch.dtype such as torch.float32, got "
+                f"{dtype!r}."
+            )
         C, *spatial = (int(s) for s in input_shape)
         kernel, stride, pad, out = conv_geometry(
-            tuple(spatial), self.kernel_size, self.stride, self.padding, caller="to_torch"
+            tuple(spatial), self.kernel_size, self.stride, self.padding, caller=caller
         )
         if C * int(np.prod(kernel)) != self.U.shape[0]:
             raise ValueError(
-                f"to_torch: input_shape {input_shape} with kernel {kernel} gives filters of size "
-                f"{C * int(np.prod(kernel))}, the network has {self.U.shape[0]}."
+                f"{caller}: input_shape {input_shape} with kernel {kernel} gives filters of "
+                f"size {C * int(np.prod(kernel))}, the network has {self.U.shape[0]}."
             )
         K, m = int(np.prod(out)), self.n_filters
+        if self.alpha.ndim == 2 and self.alpha.shape[1] != K:
+            raise ValueError(
+                f"{caller}: input_shape {input_shape} gives K={K} positions, but the output "
+                f"layer alpha {self.alpha.shape} expects K={self.alpha.shape[1]}; pass the "
+                f"input shape the network was trained on."
+            )
         conv_cls = nn.Conv2d if len(spatial) == 2 else nn.Conv1d
         geom: dict[str, Any] = {"kernel_size": kernel, "stride": stride, "padding": pad}
         conv: Any = conv_cls(

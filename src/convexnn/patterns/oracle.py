@@ -55,7 +55,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._validation import add_ones_column, check_bool, check_choice, check_positive_int, check_X
+from .._validation import (
+    add_ones_column,
+    check_bool,
+    check_choice,
+    check_positive_int,
+    check_X,
+    host_array,
+)
 from ._arrangement import _EPS, _HASH_SEED, _Arrangement
 from .count import count_patterns_bound
 
@@ -282,7 +289,7 @@ class _Reduced:
 
 
 def _check_lam(lam: Any, n: int, caller: str) -> Array:
-    arr = np.asarray(lam, dtype=np.float64).reshape(-1)
+    arr = np.asarray(host_array(lam), dtype=np.float64).reshape(-1)
     if arr.shape != (n,):
         raise ValueError(
             f"{caller}: lam must be a vector with one entry per row of X ({n}), got shape "

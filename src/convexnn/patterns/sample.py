@@ -27,6 +27,7 @@ from .._validation import (
     check_finite,
     check_positive_int,
     check_X,
+    host_array,
 )
 from ._matrix import PatternMatrix, fingerprint
 
@@ -287,7 +288,7 @@ def _check_n_flips(n_flips: Any, method: str, n: int) -> int:
 
 def _check_weights(weights: Any, d_eff: int, hidden_bias: bool) -> NDArray[np.float64]:
     try:
-        W = np.asarray(weights, dtype=np.float64)
+        W = np.asarray(host_array(weights), dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(
             f"{_CALLER}: weights must be a numeric array of shape (d_eff, m) = ({d_eff}, m), "

@@ -81,18 +81,44 @@ def make_backend(options: dict[str, Any], *, like: Any = None, caller: str) -> B
         xp = array_namespace(like) if like is not None else array_namespace(np.zeros(1))
         name = "torch" if is_torch_namespace(xp) else "numpy"
     if name == "numpy":
+        check_cpu_device(options, caller=caller, solver="the NumPy backend")
         xp = array_namespace(np.zeros(1))
         return Backend(xp, "cpu", getattr(np, dtype), np.float64)
     if name == "torch":
         import torch
 
         xp = array_namespace(torch.zeros(1))
-        device = torch.device(options.get("device", "cpu"))
+        device = _torch_device(torch, options.get("device", "cpu"), caller)
         return Backend(xp, device, getattr(torch, dtype), torch.float64)
     raise ValueError(
         f"{caller}: solver option backend must be 'numpy' or 'torch', got {name!r}; "
         f"pass solver_options={{'backend': 'torch', 'device': 'cuda'}} for a GPU."
     )
+
+
+def check_cpu_device(options: dict[str, Any], *, caller: str, solver: str) -> None:
+    """Refuse a solver option ``device`` other than the CPU where ``solver`` runs on
+    NumPy: a ``device="cuda"`` would otherwise be ignored and the solve run on the CPU."""
+    device = options.get("device")
+    if device is None or str(device) == "cpu":
+        return
+    raise ValueError(
+        f"{caller}: solver option device={str(device)!r} needs backend='torch', but "
+        f"{solver} runs on the CPU (backend={options.get('backend', 'numpy')!r}); pass "
+        f"solver_options={{'backend': 'torch', 'device': {str(device)!r}}} with "
+        f"formulation='gated', or drop the device option."
+    )
+
+
+def _torch_device(torch: Any, device: Any, caller: str) -> Any:
+    """``torch.device(device)``, or a ValueError naming the solver option."""
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"{caller}: solver option device must be a torch device such as 'cpu', 'cuda' or "
+            f"'cuda:0', got {device!r} ({exc})."
+        ) from None
 
 
 def to_numpy(a: Any) -> np.ndarray:

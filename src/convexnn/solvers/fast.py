@@ -13,7 +13,8 @@ Solver options (``solver_options``):
   ``"float32"``: float32 runs the gated solver's two GEMMs per iteration on corrections
   from a float64 anchor; iterates, residuals, dual points and certificates are float64.
 - ``backend``: ``"numpy"`` (default) or ``"torch"``; ``device``: a torch device
-  (``"cpu"``, ``"cuda"``). Results come back as float64 NumPy arrays.
+  (``"cpu"``, ``"cuda"``; any but ``"cpu"`` needs ``backend="torch"`` and is refused
+  otherwise, and by the relu solver). Results come back as float64 NumPy arrays.
 - ``warm_start``: ``(V, W, c)`` with V, W of shape (d_eff, P) (zero columns allowed).
   relu: a warm start too wide for one Newton system (a trained network's hundreds of
   neurons) is replaced by the gated start, which was faster (:mod:`.relu_pgd`).

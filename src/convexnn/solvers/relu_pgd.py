@@ -73,11 +73,12 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import host_array
 from ..exceptions import ConvergenceWarning
 from ..problem import ConvexReLUProblem
 from ._cones import ConeSubProblem, _active_rows, _cone_signs, _signed_masks, project_cones
 from ._fista import fista
-from ._kernels import LossOps, adjoint, dual_candidate, make_backend
+from ._kernels import LossOps, adjoint, check_cpu_device, dual_candidate, make_backend
 from ._relu_certificate import _certify, _Check, _ConeNormCache, _primal
 from ._relu_polish import _NEGLIGIBLE, _NEWTON_ITER, _polish_wide, _too_wide
 from .base import FAST_OPTIONS, SolverResult
@@ -408,7 +409,7 @@ def solve_relu(
 
 def _check_warm(problem: ConvexReLUProblem, warm_start: tuple[Any, Any, Any]) -> tuple[Any, ...]:
     """``warm_start`` with V, W as float64 arrays of shape (d_eff, P), or a clear error."""
-    V, W = (np.asarray(a, dtype=np.float64) for a in warm_start[:2])
+    V, W = (np.asarray(host_array(a), dtype=np.float64) for a in warm_start[:2])
     if V.shape != (problem.d, problem.P) or W.shape != V.shape:
         raise ValueError(
             f"solve: warm_start V and W must have shape (d_eff, P) = "
@@ -510,6 +511,7 @@ class ReluPGDSolver:
                 f"backend={options['backend']!r}; use formulation='gated' for the torch "
                 f"backend, or drop the backend option."
             )
+        check_cpu_device(options, caller="solve", solver=f"the relu fast solver {self.name!r}")
         warm = options.get("warm_start")
         warm = None if warm is None else _check_warm(problem, warm)
         reduced, Q = row_space(problem)
