@@ -343,3 +343,11 @@ def test_separate_bound_says_it_excludes_shared_neurons():
     assert "WITHOUT shared hidden neurons" in text
     assert f"shared_lower_bound = {sep.shared_lower_bound:.10g}" in text
     assert "for eq. (2) with vector outputs" in shared.summary()
+
+
+def test_fast_solver_options_in_a_shared_cvxpy_solve_get_a_clear_error():
+    """mode="shared" is a CVXPY program: the fast solvers' options reached Clarabel,
+    whose TypeError did not name solve_multioutput or solver_options."""
+    X, Y = data(n=6, c=3, seed=1)
+    with pytest.raises(ValueError, match=r"solve_multioutput: solver_options \['dtype'\] go"):
+        solve_multioutput(X, Y, 0.1, mode="shared", solver_options={"dtype": "float32"})

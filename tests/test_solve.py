@@ -161,6 +161,18 @@ def test_summary_and_repr(toy_1d):
             ValueError,
             r"solver 'relu-pgd' takes .* got \['tol_gap_abs'\]; .* need solver='cvxpy'",
         ),
+        # the fast solvers' options given to CVXPY: Clarabel's raw TypeError before
+        (
+            {"solver": "cvxpy", "solver_options": {"dtype": "float32"}},
+            ValueError,
+            r"solve: solver_options \['dtype'\] go to CVXPY's CLARABEL backend, which "
+            r"refused them .*need solver='fast'",
+        ),
+        (
+            {"solver": "cvxpy-scs", "solver_options": {"device": "cpu"}},
+            ValueError,
+            r"solver_options \['device'\] go to CVXPY's SCS backend",
+        ),
     ],
 )
 def test_bad_input(toy_1d, kwargs, exc, match):

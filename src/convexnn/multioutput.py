@@ -891,6 +891,14 @@ def _run_cvxpy(prob: Any, run: _Run) -> str:
             f"{CALLER}: the CVXPY backend {backend} failed ({exc}). Try solver='cvxpy-scs', "
             f"a larger beta, or fewer patterns."
         ) from exc
+    except TypeError as exc:  # a setting the backend does not know (e.g. "dtype")
+        if not run.options:
+            raise
+        raise ValueError(
+            f"{CALLER}: solver_options {sorted(run.options)} go to CVXPY's {backend} backend "
+            f"here (a CVXPY program), which refused them ({exc}); pass {backend}'s own "
+            f"settings."
+        ) from exc
     if prob.value is None or not np.isfinite(prob.value):
         raise RuntimeError(f"{CALLER}: CVXPY returned status {prob.status!r} with no solution.")
     return "optimal" if prob.status == cp.OPTIMAL else "inaccurate"

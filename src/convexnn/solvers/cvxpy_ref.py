@@ -59,6 +59,15 @@ class CvxpySolver:
                 f"solve: the CVXPY backend {self.backend} failed{capped} ({exc}). To fix: "
                 f"{advice}, a larger beta, or fewer patterns."
             ) from exc
+        except TypeError as exc:  # a setting the backend does not know (e.g. "dtype")
+            if not options:
+                raise
+            raise ValueError(
+                f"solve: solver_options {sorted(options)} go to CVXPY's {self.backend} "
+                f"backend, which refused them ({exc}). Pass {self.backend}'s own settings "
+                f"there; the fast solvers' options (dtype, backend, device) need "
+                f"solver='fast'."
+            ) from exc
         elapsed = time.perf_counter() - start
         if V.value is None:
             raise RuntimeError(
