@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convexnn import PathResult, sample_patterns, solve, solve_path
+from convexnn import ConvergenceWarning, PathResult, sample_patterns, solve, solve_path
 
 
 def _data():
@@ -75,3 +75,31 @@ def test_path_names_itself_for_pattern_errors():
         solve_path(X[:10], y[:10], [0.1], patterns="sampled", n_patterns=0)
     with pytest.raises(ValueError, match=r"^solve_path: patterns must be a boolean array"):
         solve_path(X[:10], y[:10], [0.1], patterns=np.ones((5, 3), bool))
+
+
+@pytest.mark.filterwarnings("ignore::convexnn.ConvergenceWarning")
+def test_path_point_equals_solve_where_the_fast_solver_needs_cvxpy():
+    """Badly scaled data, tiny beta: solve re-solves with CVXPY, and so does the path."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((10, 2)) * np.array([1e4, 1e-2])
+    y = 100 * rng.standard_normal(10)
+    for betas in ([1e-7], [1.0, 1e-7]):
+        point = solve_path(X, y, betas, hidden_bias=True)[-1]
+        single = solve(X, y, 1e-7, hidden_bias=True)
+        assert point.solver == single.solver == "fast -> cvxpy"
+        assert point.objective == pytest.approx(single.objective, rel=1e-6)
+        assert point.scope == single.scope == "global"
+
+
+def test_path_warnings_name_the_point_that_failed():
+    X, y = _data()
+    X, y = X[:15], y[:15]
+    with pytest.warns(ConvergenceWarning) as record:
+        path = solve_path(X, y, [1.0, 0.1], max_iter=1)
+    assert [s.status for s in path] == ["max_iter", "max_iter"]
+    messages = [str(w.message) for w in record if w.category is ConvergenceWarning]
+    for k, beta in enumerate(["1", "0.1"]):
+        ours = [m for m in messages if m.startswith(f"solve_path: betas[{k}] = {beta}: ")]
+        assert any("certified relative gap" in m for m in ours)
+    assert all(m.startswith("solve_path: betas[") for m in messages)
+    assert all(w.filename == __file__ for w in record)

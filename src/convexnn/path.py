@@ -8,6 +8,7 @@ multiple of one solve. Results come back in the order the betas were given.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,8 @@ from .problem import build_problem
 from .solve import (
     Solution,
     _check_support,
+    _fallback_applies,
+    _fast_or_reference,
     _finish,
     _resolve_patterns,
     check_options,
@@ -103,7 +106,16 @@ def solve_path(
     Returns
     -------
     PathResult
-        List of :class:`Solution` in the order of ``betas``.
+        List of :class:`Solution` in the order of ``betas``; each point is what
+        :func:`convexnn.solve` returns at that beta (with the default solver, a small
+        program the fast solver leaves above ``tol`` is re-solved by CVXPY, as there),
+        up to the warm start.
+
+    Warns
+    -----
+    ConvergenceWarning
+        Once per point that stops above ``tol``, naming it (``betas[k] = ...``) and the
+        certified gap reached.
     """
     X_arr = check_X(X, caller=CALLER)
     beta_arr = _check_betas(betas)
@@ -134,12 +146,31 @@ def solve_path(
         check_options(solver_obj, dict(options, warm_start=warm), solver is None, caller=CALLER)
         opts = dict(options, warm_start=warm) if _warm_capable(solver_obj) and warm else options
         opts = on_data_device(X, solver_obj, problem, opts)
-        result = solver_obj.solve(
-            problem, tol=tol, max_iter=max_iter, verbose=verbose, options=opts
-        )
-        solutions[int(k)] = _finish(problem, result, D, source, tol)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            # as solve: the default solver re-solves a small program with CVXPY when the
+            # fast one stops above tol (and no max_iter was given)
+            if solver is None and solver_obj.name == "fast" and max_iter is None:
+                fallback = _fallback_applies(problem)
+            else:
+                fallback = False
+            if fallback:
+                result = _fast_or_reference(problem, solver_obj, tol, max_iter, verbose, opts)
+            else:
+                result = solver_obj.solve(
+                    problem, tol=tol, max_iter=max_iter, verbose=verbose, options=opts
+                )
+            solutions[int(k)] = _finish(problem, result, D, source, tol)
+        _rewarn(caught, int(k), float(beta_arr[k]))
         warm = (result.V, result.W, result.c)
     return PathResult([solutions[k] for k in range(beta_arr.size)], beta_arr)
+
+
+def _rewarn(caught: list[warnings.WarningMessage], k: int, beta: float) -> None:
+    """Re-emit one point's warnings at the caller of solve_path, naming that point."""
+    for w in caught:
+        text = str(w.message).removeprefix("solve: ")
+        warnings.warn(f"{CALLER}: betas[{k}] = {beta:.6g}: {text}", w.category, stacklevel=3)
 
 
 def _warm_capable(solver_obj: Any) -> bool:

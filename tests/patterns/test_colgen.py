@@ -147,6 +147,7 @@ def test_clear_errors():
         )
 
 
+@pytest.mark.filterwarnings("ignore:column_generation. stopped after max_rounds")
 def test_warm_started_rounds_match_a_cold_reference_solve():
     """Gated colgen with the fast (warm-started) solver vs CVXPY on its final patterns."""
     from convexnn.solvers import SOLVERS
@@ -175,3 +176,64 @@ def test_warm_started_rounds_match_a_cold_reference_solve():
         X, y, BETA, patterns=res.patterns, formulation="gated", solver="cvxpy", hidden_bias=True
     )
     assert res.solution.convex_objective == pytest.approx(ref.convex_objective, rel=1e-5)
+
+
+def test_hinge_loss_prices_with_the_certificates_dual_point():
+    """The paper's classification experiments use the hinge loss (no gradient)."""
+    X, y = _planted(14, seed=5)
+    labels = np.where(y > np.median(y), 1.0, -1.0)
+    pricing = cnn.patterns.pricing
+    res = column_generation(
+        X, labels, 0.1, loss="hinge", solver="cvxpy", pricing=pricing, random_state=0
+    )
+    exact = cnn.solve(X, labels, 0.1, patterns="exact", loss="hinge", solver="cvxpy")
+    assert res.converged
+    assert res.priced_lower_bound <= exact.objective * (1 + 1e-7)
+    assert (res.solution.objective - res.priced_lower_bound) / exact.objective <= 1e-5
+
+
+@pytest.mark.filterwarnings("ignore:column_generation. stopped after max_rounds")
+@pytest.mark.parametrize("formulation", ["relu", "gated"])
+def test_priced_dual_point_is_feasible_and_gives_the_priced_bound(formulation):
+    X, y = _planted(25, seed=6)
+    res = column_generation(
+        X,
+        y,
+        BETA,
+        initial_patterns=cnn.sample_patterns(X, 4, random_state=0),
+        formulation=formulation,
+        max_rounds=1,
+        random_state=0,
+    )
+    lam = res.priced_dual_point
+    norms = cone_dual_norms(X, res.patterns, lam, formulation=formulation)
+    assert norms.max() <= BETA
+    assert 0.5 * y @ y - 0.5 * np.sum((y - lam) ** 2) == pytest.approx(
+        res.priced_lower_bound, rel=1e-12
+    )
+
+
+def test_warns_with_the_gap_when_max_rounds_stops_it():
+    X, y = _planted(40, seed=3, d=3)
+    D0 = cnn.sample_patterns(X, 2, random_state=0)
+    with pytest.warns(cnn.ConvergenceWarning, match=r"max_rounds=2 .* priced lower bound"):
+        res = column_generation(
+            X,
+            y,
+            1e-3,
+            initial_patterns=D0,
+            max_rounds=2,
+            max_add=1,
+            pricing=cnn.patterns.pricing,
+            solver="cvxpy",
+        )
+    assert not res.converged and res.n_rounds == 2
+
+
+def test_default_start_on_data_with_few_patterns_does_not_warn(recwarn):
+    """d = 1 has two patterns: the 16 default initial ones cannot be found (no warning)."""
+    rng = np.random.default_rng(7)
+    X, y = rng.normal(size=(10, 1)), rng.normal(size=10)
+    res = column_generation(X, y, 0.05, solver="cvxpy", random_state=0)
+    assert res.converged and res.patterns.shape[1] == 2
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]

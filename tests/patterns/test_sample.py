@@ -144,3 +144,17 @@ def test_nan_in_X_is_rejected() -> None:
     X[2, 1] = np.nan
     with pytest.raises(ValueError, match="sample_patterns: X must be finite, got 1 NaN"):
         sample_patterns(X, 3)
+
+
+@pytest.mark.parametrize("weights", [None, np.array([[1.0, -1.0], [0.5, 2.0]])])
+def test_alg3_never_flips_zero_rows(weights):
+    """x_j = 0 has x_j^T u = 0 for every u: flipping it would copy the same D X."""
+    rng = np.random.default_rng(3)
+    X = np.vstack([np.zeros((2, 2)), rng.normal(size=(10, 2))])
+    n = 4 if weights is None else None
+    D = sample_patterns(
+        X, n, method="alg3", weights=weights, random_state=0, n_flips=1, unique=False
+    )
+    P, F = np.asarray(D)[:, 0::2], np.asarray(D)[:, 1::2]
+    assert np.all(P[:2]) and np.all(F[:2])  # zero rows stay True, as in enumerate_patterns
+    assert np.all((P != F).sum(axis=0) == 1)  # one flip per copy, on a non-zero row

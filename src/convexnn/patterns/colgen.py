@@ -22,6 +22,7 @@ plugged in; the lower bound it implies is then global (see
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ from .._validation import (
     check_y,
 )
 from ..losses import Loss, get_loss
+from ..losses.base import into_dual_domain
 from ._matrix import PatternMatrix, fingerprint
 from .sample import sample_patterns
 
@@ -469,6 +471,9 @@ class ColumnGenerationResult:
         hold: a lower bound on the optimum over their union. If the pricing is exact
         (returns the true ``max_{||u|| <= 1} lam^T (X u)_+``), it is a lower bound on the
         non-convex problem (2) itself; with the default local search it is not proven.
+    priced_dual_point : array of shape (n,)
+        The scaled dual point ``t * lam`` whose dual objective is
+        ``priced_lower_bound`` (its dual norms over ``patterns`` are at most ``beta``).
     history : dict of str to array
         One entry per round: ``"n_patterns"``, ``"objective"`` (eq. (2) of the
         recovered network), ``"convex_objective"`` (the program's value; for
@@ -485,6 +490,7 @@ class ColumnGenerationResult:
     converged: bool
     n_rounds: int
     priced_lower_bound: float
+    priced_dual_point: Array
     history: dict[str, Array]
     time: float
 
@@ -560,6 +566,7 @@ def column_generation(
     ColumnGenerationResult
         ``result.solution`` is certified relative to the final patterns only.
     """
+    from ..duality import max_cone_dual_norm
     from ..solve import solve
 
     caller = "column_generation"
@@ -581,6 +588,7 @@ def column_generation(
     hist: dict[str, list[float]] = {k: [] for k in _HISTORY_KEYS}
     start = time.perf_counter()
     warm, converged, priced_lb, sol = None, False, -np.inf, None
+    priced_lam = np.zeros(X_arr.shape[0])
     for _ in range(max_rounds):
         options = dict(solver_options or {})
         if warm is not None:
@@ -602,9 +610,11 @@ def column_generation(
         values, cand, fresh, claimed = _price(
             X_eff, lam, D, sol, formulation, n_starts, pricing, rng
         )
-        s_cur = float(sol.certificate.dual_norm)
+        # the dual norm of this very lam over the current patterns (the certificate's
+        # may belong to another candidate): priced_lb needs it to be a bound
+        s_cur = max_cone_dual_norm(X_eff, np.asarray(D, dtype=bool), lam, formulation=formulation)
         s_all = max(s_cur, claimed, float(values.max(initial=0.0)))
-        priced_lb = _scaled_dual_value(lam, y_arr, beta, s_all, loss_obj)
+        priced_lb, priced_lam = _scaled_dual_value(lam, y_arr, beta, s_all, loss_obj)
         new = cand[:, fresh & (values > max(beta, s_cur) * (1.0 + tol))][:, :max_add]
         _append_history(hist, sol, s_all / beta, new.shape[1], start)
         if new.shape[1] == 0:
@@ -614,12 +624,15 @@ def column_generation(
         if warm_ok:
             warm = _padded(sol, new.shape[1])
     assert sol is not None
+    if not converged:
+        _warn_not_converged(sol, max_rounds, priced_lb)
     return ColumnGenerationResult(
         solution=sol,
         patterns=np.asarray(sol.patterns, dtype=bool),
         converged=converged,
         n_rounds=len(hist["n_patterns"]),
         priced_lower_bound=float(priced_lb),
+        priced_dual_point=priced_lam,
         history={k: np.asarray(v, dtype=np.float64) for k, v in hist.items()},
         time=time.perf_counter() - start,
     )
@@ -646,7 +659,10 @@ def _initial(
     caller: str,
 ) -> Any:
     if initial_patterns is None:
-        return sample_patterns(X, 16, hidden_bias=hidden_bias, random_state=rng)
+        # up to 16: data with fewer patterns need no warning (the pricing adds the rest)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="sample_patterns: found only")
+            return sample_patterns(X, 16, hidden_bias=hidden_bias, random_state=rng)
     D = np.asarray(initial_patterns)
     if D.dtype != bool or D.ndim != 2 or D.shape[0] != X.shape[0] or D.shape[1] == 0:
         raise ValueError(
@@ -661,13 +677,23 @@ def _initial(
 
 
 def _dual_candidate(sol: Any, X_eff: Array, y: Array, loss: Loss, output_bias: bool) -> Array:
-    """``lam = -grad L(z, y)`` at the convex predictions ``z`` (centred with a bias)."""
+    """The dual candidate of the solution's certificate, unscaled; else ``-grad L(z, y)``.
+
+    The certificate's candidate is in the loss's dual domain (with an output bias: sums
+    to zero) and, for the hinge loss, has its margin coordinates optimised (or is the
+    solver's multiplier). When its scale is 0, ``-grad L(z, y)`` at the convex
+    predictions ``z`` (a subgradient for the hinge loss) is put into that domain.
+    """
+    cert = sol.certificate
+    if cert.scale > 0 and np.all(np.isfinite(cert.dual_point)):
+        return np.asarray(cert.dual_point, dtype=np.float64) / cert.scale
     D = np.asarray(sol.patterns, dtype=X_eff.dtype)
     z = np.einsum("np,np->n", X_eff @ (sol.V - sol.W), D)
     if sol.c is not None:
         z = z + sol.c
-    lam = -loss.gradient(z, y)
-    return lam - lam.mean() if output_bias else lam
+    lam, _ = loss.dual_candidate(z, y)
+    lo, hi = loss.dual_box(y)
+    return into_dual_domain(lam, lo, hi, output_bias)
 
 
 def _price(
@@ -735,10 +761,31 @@ def _oracle(
     return values[order], D[:, order], claimed
 
 
-def _scaled_dual_value(lam: Array, y: Array, beta: float, s: float, loss: Loss) -> float:
+def _scaled_dual_value(
+    lam: Array, y: Array, beta: float, s: float, loss: Loss
+) -> tuple[float, Array]:
+    """Best dual objective of ``t lam`` with ``t s <= beta`` (``s``: the dual norm of
+    ``lam``), and that point ``t lam``."""
     t_max = _SAFETY * beta / s if s > 0 else np.inf
     t = float(loss.best_dual_scale(lam, y, t_max))
-    return float(loss.dual_value(t * lam, y))
+    return float(loss.dual_value(t * lam, y)), t * lam
+
+
+def _warn_not_converged(sol: Any, max_rounds: int, priced_lb: float) -> None:
+    """ConvergenceWarning: the pricing still found violated patterns after the last round."""
+    from ..exceptions import ConvergenceWarning
+
+    upper = sol.convex_objective  # gated: the program's, not the ReLU network's
+    gap = upper - priced_lb
+    rel = gap / max(abs(upper), 1e-300)
+    warnings.warn(
+        f"column_generation: stopped after max_rounds={max_rounds} solves with violated "
+        f"patterns still found by the pricing; the convex objective {upper:.6g} on the "
+        f"final patterns is {gap:.3g} (relative {rel:.3g}) above the priced lower bound "
+        f"{priced_lb:.6g}. Raise max_rounds or max_add, or start from more patterns.",
+        ConvergenceWarning,
+        stacklevel=3,
+    )
 
 
 def _padded(sol: Any, k: int) -> tuple[Array, Array, float | None]:

@@ -8,7 +8,8 @@ Three ways to pick the subset:
 - ``"network"``: the patterns of given hidden weights, e.g. of an initial network (Alg1)
   or one trained by gradient descent (Alg2).
 - ``"alg3"``: each direction's pattern plus a copy with the ``n_flips`` entries of smallest
-  ``|x_j^T u|`` flipped (the adaptive heuristic Alg3 of section 6).
+  ``|x_j^T u|`` flipped (the adaptive heuristic Alg3 of section 6); zero rows of X are
+  never flipped (their entry does not change ``D X``).
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def sample_patterns(
         Hidden-layer weights, one column per neuron (``d_eff`` = columns of ``X_eff``).
         Required for ``"network"``; optional directions for ``"alg3"``.
     n_flips : int, optional
-        For ``"alg3"``: entries flipped per direction, default ``max(1, n // 20)``.
+        For ``"alg3"``: entries flipped per direction (zero rows of X excepted), default
+        ``max(1, n // 20)``.
     unique : bool, default=True
         Drop repeated patterns (first occurrence kept). Gaussian sampling then draws until
         ``n_patterns`` distinct patterns are found or ``20 * n_patterns + 100`` directions
@@ -110,8 +112,10 @@ def _sample_network(X_eff: NDArray[np.float64], opts: dict[str, Any]) -> NDArray
 
 
 def _sample_alg3(X_eff: NDArray[np.float64], opts: dict[str, Any]) -> NDArray[np.bool_]:
+    zero_rows = ~np.any(X_eff != 0, axis=1)
+
     def patterns(U: NDArray[np.float64]) -> NDArray[np.bool_]:
-        return _with_flips(X_eff @ U, opts["n_flips"])
+        return _with_flips(X_eff @ U, opts["n_flips"], zero_rows)
 
     if opts["weights"] is not None:
         return _take(patterns(opts["weights"]), opts)
@@ -125,14 +129,23 @@ def _sample_alg3(X_eff: NDArray[np.float64], opts: dict[str, Any]) -> NDArray[np
 _SAMPLERS = {"gaussian": _sample_gaussian, "network": _sample_network, "alg3": _sample_alg3}
 
 
-def _with_flips(Z: NDArray[np.float64], n_flips: int) -> NDArray[np.bool_]:
-    """Patterns of ``Z = X U`` (n, b) interleaved with their flipped copies: (n, 2b)."""
+def _with_flips(
+    Z: NDArray[np.float64], n_flips: int, zero_rows: NDArray[np.bool_]
+) -> NDArray[np.bool_]:
+    """Patterns of ``Z = X U`` (n, b) interleaved with their flipped copies: (n, 2b).
+
+    Zero rows of X (``zero_rows``, (n,)) are never flipped: ``x_j^T u = 0`` for every
+    ``u``, so their entry does not change ``D X`` and a flip there would only give a
+    second copy of the same column.
+    """
     n, b = Z.shape
     P = Z >= 0
     F = P.copy()
-    idx = np.argpartition(np.abs(Z), n_flips - 1, axis=0)[:n_flips]  # (n_flips, b)
+    score = np.where(zero_rows[:, None], np.inf, np.abs(Z))
+    idx = np.argpartition(score, n_flips - 1, axis=0)[:n_flips]  # (n_flips, b)
     cols = np.broadcast_to(np.arange(b), idx.shape)
-    F[idx, cols] = ~F[idx, cols]
+    live = ~zero_rows[idx]
+    F[idx[live], cols[live]] = ~F[idx[live], cols[live]]
     return np.stack([P, F], axis=2).reshape(n, 2 * b)
 
 
