@@ -56,3 +56,18 @@ def test_derived_arrays_lose_the_facts(derive) -> None:  # type: ignore[no-untyp
     """A subset, a reordering or a transform is not the exhaustive set of that X."""
     E = derive(_exhaustive())
     assert not E.exhaustive and E.X_fingerprint is None
+
+
+@pytest.mark.parametrize(
+    "derive",
+    [lambda D: D[:, 0], lambda D: D.sum(axis=0), lambda D: (D * 1.0).max(), lambda D: D * 1.0],
+    ids=["column", "sum", "scalar", "float"],
+)
+def test_repr_of_derived_arrays(derive) -> None:  # type: ignore[no-untyped-def]
+    """repr read shape[1] of any derived array: a column, a sum over samples or a 0-d
+    reduction raised IndexError (printing ``sol.patterns.sum(axis=0)`` crashed), and a
+    float copy hid its values behind the facts of a pattern matrix."""
+    D = _exhaustive()
+    E = derive(D)
+    assert repr(E) == repr(np.asarray(E))
+    assert repr(D).startswith("PatternMatrix(n=12, P=")

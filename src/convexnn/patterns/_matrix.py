@@ -95,6 +95,10 @@ class PatternMatrix(np.ndarray):
         return int(self.shape[1])
 
     def __repr__(self) -> str:
+        # Derived arrays stay instances (a column, a sum, a float copy): only a 2-D
+        # boolean matrix is shown by its facts, anything else as the array it is.
+        if self.ndim != 2 or self.dtype != np.bool_:
+            return repr(np.asarray(self))
         return (
             f"PatternMatrix(n={self.shape[0]}, P={self.shape[1]}, method={self.method!r}, "
             f"exhaustive={self.exhaustive})"
