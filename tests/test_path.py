@@ -103,3 +103,48 @@ def test_path_warnings_name_the_point_that_failed():
         assert any("certified relative gap" in m for m in ours)
     assert all(m.startswith("solve_path: betas[") for m in messages)
     assert all(w.filename == __file__ for w in record)
+
+
+def test_vector_output_path_equals_separate_solves_over_its_patterns():
+    """Targets (n, c): each point is solve_multioutput's "separate" solution over the
+    path's one pattern set (the path had refused vector outputs)."""
+    from convexnn import MultiOutputSolution, solve_multioutput
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    Y = np.c_[np.maximum(X[:, 0], 0), X[:, 1] - X[:, 2]]
+    betas = [0.5, 0.05, 0.2]
+    path = solve_path(X, Y, betas, hidden_bias=True, n_patterns=40, random_state=0)
+    assert len(path) == 3 and all(isinstance(p, MultiOutputSolution) for p in path)
+    for beta, point in zip(betas, path, strict=True):
+        single = solve_multioutput(X, Y, beta, patterns=point.patterns, hidden_bias=True)
+        assert point.objective == pytest.approx(single.objective, rel=1e-6)
+        assert point.lower_bound == pytest.approx(single.lower_bound, rel=1e-6)
+        assert point.status == "optimal" and point.relative_gap <= 1e-6
+        assert point.scope == "patterns" and point.pattern_source == "sampled"
+        assert point.network.predict(X).shape == Y.shape
+        np.testing.assert_array_equal(point.patterns, path[0].patterns)  # one pattern set
+    np.testing.assert_allclose(path.objectives, [p.objective for p in path])
+
+
+def test_cross_entropy_path_solves_the_joint_program_at_each_beta():
+    from convexnn import solve_multioutput
+
+    rng = np.random.default_rng(1)
+    X, labels = rng.normal(size=(15, 2)), np.arange(15) % 3
+    path = solve_path(X, labels, [0.3, 0.1], loss="cross_entropy", n_patterns=10, random_state=0)
+    for beta, point in zip([0.3, 0.1], path, strict=True):
+        single = solve_multioutput(X, labels, beta, loss="cross_entropy", patterns=point.patterns)
+        assert point.objective == pytest.approx(single.objective, rel=1e-6)
+        assert point.lower_bound <= point.objective
+    assert path[0].scope == "global"  # 2-D data, 15 points: all patterns enumerated
+
+
+def test_vector_output_path_warnings_name_the_output_and_the_point():
+    X, y = _data()
+    Y = np.c_[y[:15], -y[:15]]
+    with pytest.warns(ConvergenceWarning) as record:
+        solve_path(X[:15], Y, [1.0, 0.1], max_iter=1)
+    messages = [str(w.message) for w in record if w.category is ConvergenceWarning]
+    assert any(m.startswith("solve_path: output 1, betas[1] = 0.1: ") for m in messages)
+    assert all(w.filename == __file__ for w in record)

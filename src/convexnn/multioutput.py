@@ -450,6 +450,37 @@ def _solve_separate(st: _Setup, run: _Run, X: Any = None) -> MultiOutputSolution
                 verbose=run.verbose, solver_options=run.options,
             )  # fmt: skip
         sols.append(sol)
+    return _separate_solution(st, sols)
+
+
+def separate_path_point(
+    X: Array,
+    Y: Array,
+    beta: float,
+    D: BoolArray,
+    source: str,
+    *,
+    formulation: str,
+    loss: Loss,
+    hidden_bias: bool,
+    output_bias: bool,
+    solutions: list[Any],
+) -> MultiOutputSolution:
+    """The "separate" solution at one beta of a path from its c scalar ``solutions``.
+
+    ``X`` (n, d) and ``Y`` (n, c) are checked arrays (``Y`` encoded by ``loss``), ``D``
+    (n, P) the path's patterns and ``source`` their origin ("exact", "sampled",
+    "given"); ``time`` is the sum of the scalar solves' times.
+    """
+    X_eff = add_ones_column(X) if hidden_bias else X
+    scope = "global" if source == "exact" else "patterns"
+    st = _Setup(X, X_eff, Y, beta, D, formulation, loss, hidden_bias, output_bias, scope, source)
+    sol = _separate_solution(st, solutions)
+    return replace(sol, time=float(sum(s.time for s in solutions)))
+
+
+def _separate_solution(st: _Setup, sols: list[Any]) -> MultiOutputSolution:
+    """The c scalar solutions ``sols`` (same patterns) as one separate-mode solution."""
     statuses = {s.status for s in sols}
     return _assemble(
         st,

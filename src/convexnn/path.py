@@ -8,6 +8,7 @@ multiple of one solve. Results come back in the order the betas were given.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any
 
@@ -21,7 +22,7 @@ from ._validation import (
     check_X,
     host_array,
 )
-from .losses import Loss
+from .losses import Loss, get_loss
 from .problem import build_problem
 from .solve import (
     Solution,
@@ -29,6 +30,7 @@ from .solve import (
     _fallback_applies,
     _fast_or_reference,
     _finish,
+    _is_multi_output,
     _resolve_patterns,
     check_options,
     default_solver,
@@ -40,7 +42,8 @@ CALLER = "solve_path"
 
 
 class PathResult(list):  # type: ignore[type-arg]
-    """A list of :class:`Solution`, one per beta in the order given.
+    """A list of :class:`Solution` (:class:`MultiOutputSolution` for targets (n, c) or a
+    multi-output loss), one per beta in the order given.
 
     Attributes
     ----------
@@ -50,7 +53,7 @@ class PathResult(list):  # type: ignore[type-arg]
         Total solver wall time over the path (seconds).
     """
 
-    def __init__(self, solutions: list[Solution], betas: np.ndarray) -> None:
+    def __init__(self, solutions: list[Any], betas: np.ndarray) -> None:
         super().__init__(solutions)
         self.betas = betas
         self.time = float(sum(s.time for s in solutions))
@@ -106,7 +109,11 @@ def solve_path(
     Returns
     -------
     PathResult
-        List of :class:`Solution` in the order of ``betas``; each point is what
+        List of :class:`Solution` in the order of ``betas``. For targets (n, c) or the
+        cross-entropy loss each point is a :class:`MultiOutputSolution`: one warm-started
+        scalar path per output column over the same patterns, assembled as
+        :func:`convexnn.solve_multioutput`'s "separate" solution (cross-entropy: one
+        joint solve per beta, without warm starts). Otherwise each point is what
         :func:`convexnn.solve` returns at that beta (with the default solver, a small
         program the fast solver leaves above ``tol`` is re-solved by CVXPY, as there),
         up to the warm start.
@@ -126,6 +133,13 @@ def solve_path(
         patterns, X_arr, X_eff, hidden_bias, n_patterns, max_exact_patterns, random_state,
         caller=CALLER,
     )  # fmt: skip
+    if _is_multi_output(y, loss):
+        kw = dict(
+            formulation=formulation, solver=solver, loss=loss, hidden_bias=hidden_bias,
+            output_bias=output_bias, tol=tol, max_iter=max_iter, verbose=verbose,
+            solver_options=solver_options,
+        )  # fmt: skip
+        return _path_multioutput(X, X_arr, y, beta_arr, D, source, kw)
     options = dict(solver_options or {})
     warm: tuple[Any, Any, Any] | None = options.pop("warm_start", None)
     solutions: dict[int, Solution] = {}
@@ -166,11 +180,65 @@ def solve_path(
     return PathResult([solutions[k] for k in range(beta_arr.size)], beta_arr)
 
 
-def _rewarn(caught: list[warnings.WarningMessage], k: int, beta: float) -> None:
+def _path_multioutput(
+    X: Any,
+    X_arr: np.ndarray,
+    y: Any,
+    betas: np.ndarray,
+    D: Any,
+    source: str,
+    kw: dict[str, Any],
+) -> PathResult:
+    """The path for targets (n, c) or a multi-output loss, over the patterns ``D``.
+
+    A loss of one column per output (squared, logistic, ...): one warm-started scalar
+    path per column, assembled at each beta as :func:`convexnn.solve_multioutput`'s
+    "separate" solution. A joint loss (cross-entropy, a CVXPY program without warm
+    starts): one :func:`convexnn.solve_multioutput` call per beta.
+    """
+    from .multioutput import check_targets_2d, separate_path_point, solve_multioutput
+
+    loss_obj = get_loss(kw["loss"], caller=CALLER)
+    Y = check_targets_2d(y, X_arr.shape[0], loss_obj, CALLER)
+    if loss_obj.multi_output:
+        joint = dict(kw, loss=loss_obj)
+        sols: list[Any] = []
+        for k, beta in enumerate(betas):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                sol = solve_multioutput(X, Y, float(beta), patterns=D, **joint)
+            _rewarn(caught, k, float(beta), stacklevel=4)
+            sols.append(dataclasses.replace(sol, pattern_source=source))
+        return PathResult(sols, betas)
+    columns = []
+    for j in range(Y.shape[1]):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            columns.append(solve_path(X, Y[:, j], betas, patterns=D, **dict(kw, loss=loss_obj)))
+        for w in caught:  # solve_path's own, naming the point: add the column
+            text = str(w.message).removeprefix(f"{CALLER}: ")
+            warnings.warn(f"{CALLER}: output {j}, {text}", w.category, stacklevel=3)
+    points: list[Any] = []
+    for k, beta in enumerate(betas):
+        point = separate_path_point(
+            X_arr, Y, float(beta), np.asarray(D, dtype=bool), source,
+            formulation=kw["formulation"], loss=loss_obj, hidden_bias=kw["hidden_bias"],
+            output_bias=kw["output_bias"], solutions=[col[k] for col in columns],
+        )  # fmt: skip
+        points.append(point)
+    return PathResult(points, betas)
+
+
+def _rewarn(
+    caught: list[warnings.WarningMessage], k: int, beta: float, stacklevel: int = 3
+) -> None:
     """Re-emit one point's warnings at the caller of solve_path, naming that point."""
     for w in caught:
         text = str(w.message).removeprefix("solve: ")
-        warnings.warn(f"{CALLER}: betas[{k}] = {beta:.6g}: {text}", w.category, stacklevel=3)
+        text = text.removeprefix("solve_multioutput: ")
+        warnings.warn(
+            f"{CALLER}: betas[{k}] = {beta:.6g}: {text}", w.category, stacklevel=stacklevel
+        )
 
 
 def _warm_capable(solver_obj: Any) -> bool:
