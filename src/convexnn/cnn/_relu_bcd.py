@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 
 from ..exceptions import ConvergenceWarning
 from ..losses import Loss
-from ..solvers._cones import project_cones
+from ..solvers._cones import cone_norm_bounds, project_cones
 from ..solvers._kernels import loss_curvature
 from ._gated_bcd import block_minimiser, group_design, solve_gated_bcd
 
@@ -84,6 +84,8 @@ def cone_block_minimiser(
     v: Array,
     face: list[int],
     max_steps: int,
+    entry: list[np.ndarray] | None = None,
+    reduced: dict[tuple[int, ...], tuple[Array, Array, Array]] | None = None,
 ) -> tuple[Array, list[int]]:
     """``argmin 1/2 v^T H v - b^T v + beta ||v||`` over ``{v : sgn * (Xf v) >= 0}``.
 
@@ -95,6 +97,9 @@ def cone_block_minimiser(
     leaves, or the point is optimal. At ``v = 0`` the block enters along ``P_K(b)``
     when ``||P_K(b)|| > beta`` (else 0 is optimal). Every iterate is feasible and
     lowers the objective. Returns ``(v, face)`` after at most ``max_steps`` steps.
+    ``entry`` (a list holding one index array, updated in place) carries the last
+    projection's active rows, Lawson-Hanson's warm start for the next one; ``reduced``
+    caches each face's null basis and reduced eigendecomposition (H fixed).
     """
     d = v.shape[0]
     v = v.copy()
@@ -102,16 +107,15 @@ def cone_block_minimiser(
     Cv = sgn * (Xf @ v)
     for _ in range(max_steps):
         if not np.any(v):
-            entered = _enter(H, b, beta, Xf, sgn)
+            entered = _enter(H, b, beta, Xf, sgn, entry)
             if entered is None:
                 return np.zeros(d), []
             v, face = entered
             Cv = sgn * (Xf @ v)
-        N = null_basis(sgn[face, None] * Xf[face], d)
+        N, lam, Q = _reduced(H, Xf, sgn, face, reduced)
         if N.shape[1] == 0:
             return np.zeros(d), []
-        lam, Q = np.linalg.eigh(N.T @ H @ N)
-        t = block_minimiser(np.maximum(lam, 0.0), Q, N.T @ b, beta)
+        t = block_minimiser(lam, Q, N.T @ b, beta)
         if not np.any(t):  # the face's minimum is at 0: restart from there
             v, face, Cv = np.zeros(d), [], np.zeros_like(Cv)
             continue
@@ -133,12 +137,45 @@ def cone_block_minimiser(
     return v, face
 
 
+def _reduced(
+    H: Array,
+    Xf: Array,
+    sgn: Array,
+    face: list[int],
+    cache: dict[tuple[int, ...], tuple[Array, Array, Array]] | None,
+) -> tuple[Array, Array, Array]:
+    """The face's null basis N and the eigendecomposition of ``N^T H N`` (cached)."""
+    key = tuple(face)
+    if cache is not None and key in cache:
+        return cache[key]
+    N = null_basis(sgn[face, None] * Xf[face], H.shape[0])
+    lam, Q = np.linalg.eigh(N.T @ H @ N)
+    out = (N, np.maximum(lam, 0.0), Q)
+    if cache is not None:
+        if len(cache) >= 16:
+            cache.clear()
+        cache[key] = out
+    return out
+
+
 def _enter(
-    H: Array, b: Array, beta: float, Xf: Array, sgn: Array
+    H: Array, b: Array, beta: float, Xf: Array, sgn: Array, entry: list[np.ndarray] | None
 ) -> tuple[Array, list[int]] | None:
     """A zero block's best point on the ray of ``P_K(b)``, with the projection's face,
-    or None when ``||P_K(b)|| <= beta`` (zero is optimal)."""
-    proj, active = project_cones(Xf, sgn[None, :], b[:, None])
+    or None when ``||P_K(b)|| <= beta`` (zero is optimal; ``||P_K(b)|| <= ||b||``)."""
+    if float(np.linalg.norm(b)) <= beta:
+        return None
+    if entry is not None and _quick_bound(b, Xf, sgn, entry[0]) <= beta:
+        return None
+    # an upper bound on ||P_K(b)|| that stops at beta is cheaper than the projection
+    bound, _, active = cone_norm_bounds(Xf, sgn[None, :], b[:, None], entry, np.array([beta]))
+    if entry is not None:
+        entry[0] = active[0]
+    if bound[0] <= beta:
+        return None
+    proj, active = project_cones(Xf, sgn[None, :], b[:, None], entry)
+    if entry is not None:
+        entry[0] = active[0]
     p = proj[:, 0]
     norm = float(np.linalg.norm(p))
     if norm <= beta:
@@ -148,6 +185,16 @@ def _enter(
     if curv <= 0:
         return None
     return ((norm - beta) / curv) * u, [int(j) for j in active[0]]
+
+
+def _quick_bound(b: Array, Xf: Array, sgn: Array, rows: np.ndarray) -> float:
+    """``||b + C_A^T mu||`` with ``mu >= 0`` fitted on the rows A of the last projection:
+    an upper bound on ``||P_K(b)|| = min_{mu >= 0} ||b + C^T mu||``, for d-sized work."""
+    if rows.size == 0:
+        return float(np.linalg.norm(b))
+    C = sgn[rows, None] * Xf[rows]
+    mu = np.maximum(np.linalg.lstsq(C.T, -b, rcond=None)[0], 0.0)
+    return float(np.linalg.norm(b + C.T @ mu))
 
 
 def _blocking(Cv: Array, Cp: Array, face: list[int]) -> tuple[int, float]:
@@ -186,6 +233,7 @@ class _Patterns:
         self.s = float(prog.loss.smoothness or 0.0)  # checked smooth by the caller
         self.F: dict[int, Array] = {}
         self.G: dict[int, Array] = {}
+        self._signs: dict[int, Array] = {}
 
     def get(self, i: int) -> tuple[Array, Array]:
         if i not in self.F:
@@ -194,7 +242,9 @@ class _Patterns:
         return self.F[i], self.G[i]
 
     def signs(self, i: int) -> Array:
-        return 2.0 * self.Mf[:, i] - 1.0  # type: ignore[no-any-return]
+        if i not in self._signs:
+            self._signs[i] = 2.0 * self.Mf[:, i] - 1.0
+        return self._signs[i]
 
 
 class _State:
@@ -204,6 +254,10 @@ class _State:
         self.prog = prog
         self.P = prog.S.shape[2]
         self.B, self.faces = B, faces
+        self.entry = [[np.zeros(0, dtype=np.intp)] for _ in faces]  # see cone_block_minimiser
+        self.reduced: list[dict[tuple[int, ...], tuple[Array, Array, Array]]] = [
+            {} for _ in faces
+        ]
         self.z = prog.A(B[:, : self.P] - B[:, self.P :])
 
     def sign(self, b: int) -> float:
@@ -234,7 +288,7 @@ def _epoch(pats: _Patterns, st: _State, ws: np.ndarray) -> None:
         v_old = st.B[:, b]
         rhs = G @ v_old - sign * (F.T @ g)
         v_new, face = cone_block_minimiser(
-            G, rhs, beta, pats.Xf, pats.signs(i), v_old, st.faces[b], 4 * d + 10
+            G, rhs, beta, pats.Xf, pats.signs(i), v_old, st.faces[b], 4 * d + 10, st.entry[b], st.reduced[b]
         )
         dv = v_new - v_old
         st.faces[b] = face
