@@ -113,10 +113,8 @@ def cone_block_minimiser(
             v, face = entered
             Cv = sgn * (Xf @ v)
         N, lam, Q = _reduced(H, Xf, sgn, face, reduced)
-        if N.shape[1] == 0:
-            return np.zeros(d), []
-        t = block_minimiser(lam, Q, N.T @ b, beta)
-        if not np.any(t):  # the face's minimum is at 0: restart from there
+        t = block_minimiser(lam, Q, N.T @ b, beta) if N.shape[1] else np.zeros(0)
+        if not np.any(t):  # the face's minimum is at 0 (a face of rank d holds only 0)
             v, face, Cv = np.zeros(d), [], np.zeros_like(Cv)
             continue
         p = N @ t - v
