@@ -408,19 +408,24 @@ def _solve_working_set(
     steps on the faces, until the set's gap is below ``target`` or the objective stalls
     (appended to ``trail`` at each check). Returns the epochs."""
     prog = st.prog
+    checks, spacing, next_price = 0, 1, 1
     for k in range(1, budget + 1):
         _epoch(pats, st, ws)
         if k % _EPOCHS_PER_CHECK == 0 or k == budget:
             _newton_on_faces(pats, st)
             st.refresh()
             trail.append(st.objective())
-            if _stalled(trail, target / _INNER_SHRINK):
+            checks += 1
+            # the restricted gap costs cone dual norms (NNLS, as much as the whole
+            # certificate): priced once the objective moves by less than the target
+            # between checks, at checks spaced 1, 2, 4, ... apart, or when it stops moving
+            step = trail[-2] - trail[-1] if len(trail) > 1 else np.inf
+            if step > target or (checks < next_price and step > 0.01 * target):
+                continue
+            if _restricted_gap(prog, st, ws) <= target or _stalled(trail, target / _INNER_SHRINK):
                 return k
-            # the restricted gap costs cone dual norms (NNLS): priced only once the
-            # objective moves by less than the target between checks
-            moving = len(trail) > 1 and trail[-2] - trail[-1] > target
-            if not moving and _restricted_gap(prog, st, ws) <= target:
-                return k
+            spacing *= 2
+            next_price = checks + spacing
     return budget
 
 
