@@ -248,9 +248,7 @@ class _State:
         self.P = prog.S.shape[2]
         self.B, self.faces = B, faces
         self.entry = [[np.zeros(0, dtype=np.intp)] for _ in faces]  # see cone_block_minimiser
-        self.reduced: list[dict[tuple[int, ...], tuple[Array, Array, Array]]] = [
-            {} for _ in faces
-        ]
+        self.reduced: list[dict[tuple[int, ...], tuple[Array, Array, Array]]] = [{} for _ in faces]
         self.z = prog.A(B[:, : self.P] - B[:, self.P :])
 
     def sign(self, b: int) -> float:
@@ -281,7 +279,16 @@ def _epoch(pats: _Patterns, st: _State, ws: np.ndarray) -> None:
         v_old = st.B[:, b]
         rhs = G @ v_old - sign * (F.T @ g)
         v_new, face = cone_block_minimiser(
-            G, rhs, beta, pats.Xf, pats.signs(i), v_old, st.faces[b], 4 * d + 10, st.entry[b], st.reduced[b]
+            G,
+            rhs,
+            beta,
+            pats.Xf,
+            pats.signs(i),
+            v_old,
+            st.faces[b],
+            4 * d + 10,
+            st.entry[b],
+            st.reduced[b],
         )
         dv = v_new - v_old
         st.faces[b] = face
@@ -290,7 +297,9 @@ def _epoch(pats: _Patterns, st: _State, ws: np.ndarray) -> None:
             st.B[:, b] = v_new
 
 
-def solve_relu_bcd(prog: Any, tol: float, max_iter: int, zero_tol: float) -> tuple[Array, Array, int, str]:
+def solve_relu_bcd(
+    prog: Any, tol: float, max_iter: int, zero_tol: float
+) -> tuple[Array, Array, int, str]:
     """Solve ``prog`` (a relu :class:`ConvReLUProgram`, smooth loss) to the relative gap
     ``tol`` of its recovered network's objective.
 
@@ -454,12 +463,14 @@ class _FaceModel:
 
     def __init__(self, pats: _Patterns, st: _State, supp: np.ndarray) -> None:
         prog = st.prog
-        d = st.B.shape[0]
         self.supp = supp
         self.N = [_face_basis(pats, st, int(b)) for b in supp]
         self.sizes = np.array([N.shape[1] for N in self.N])
         self.Phi = np.hstack(
-            [st.sign(int(b)) * (pats.get(int(b) % st.P)[0] @ N) for b, N in zip(supp, self.N, strict=True)]
+            [
+                st.sign(int(b)) * (pats.get(int(b) % st.P)[0] @ N)
+                for b, N in zip(supp, self.N, strict=True)
+            ]
         )
         self.t = [N.T @ st.B[:, int(b)] for b, N in zip(supp, self.N, strict=True)]
         loss, y, beta = prog.loss, prog.y, float(prog.beta)
@@ -578,7 +589,6 @@ def _try_zero(pats: _Patterns, st: _State, cols: np.ndarray, f_old: float) -> bo
 def _drop_off_face(pats: _Patterns, st: _State, supp: np.ndarray) -> bool:
     """Zero the blocks that (to rounding) have left their face's null space: a face of
     rank d leaves only ``v = 0``, and such blocks hold rounding only. True if any."""
-    d = st.B.shape[0]
     dropped = False
     for b in supp:
         b = int(b)
