@@ -539,11 +539,12 @@ def solve_relu_cnn(
         loss. "bcd" with "relu" (opt-in, smooth losses): the same scheme on the cones
         (:mod:`convexnn.cnn._relu_bcd`: exact cone-constrained block steps by a primal
         active-set method, Newton steps on the blocks' faces, a gated warm start), every
-        iterate feasible. It is much faster than Clarabel on wide programs with small
-        filters (N = 200 images of 8 x 8, k = 3, P = 50: about 5 s against 100 s) but
-        slower on small ones and with large filters (d = 49: 26 s against 8 s at N = 60),
-        so "cvxpy" stays the relu default; see BENCHMARKS.md. "fista": plain FISTA on
-        the gated program (slower; kept as the simple first-order reference).
+        iterate feasible. At beta = 1 it is 7-15x faster than Clarabel on wide programs
+        with small filters (N = 200 images of 8 x 8, k = 3, P = 50: 5.4 s against 79 s)
+        but slower on small ones and with large filters (d = 49: 88 s against 39 s), and
+        at beta = 0.01 it stalled far above tol (a warning says so), so "cvxpy" stays
+        the relu default; see BENCHMARKS.md (stop 42). "fista": plain FISTA on the
+        gated program (slower; kept as the simple first-order reference).
     loss : str or Loss
     hidden_bias : bool
         Regularised filter biases.
