@@ -135,7 +135,8 @@ class ConvexCNNRegressor(RegressorMixin, _ConvexCNNBase):
     formulation : {"relu", "gated"}
     solver : {"cvxpy", "bcd", "fista"} or None
         None: "bcd" (working-set block coordinate descent) for "gated", "cvxpy" for
-        "relu"; see :func:`convexnn.cnn.solve_relu_cnn`.
+        "relu" ("bcd" there is opt-in: faster on wide programs with small filters); see
+        :func:`convexnn.cnn.solve_relu_cnn`.
     loss : str
     hidden_bias : bool
     tol, max_iter : stopping rule of "bcd" and "fista" (certified relative gap; None:

@@ -1,0 +1,107 @@
+"""solver="bcd" on the relu CNN program (cone constraints): against CVXPY + Clarabel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import convexnn as cnn
+from convexnn.cnn import solve_relu_cnn
+from convexnn.cnn._relu_bcd import cone_block_minimiser
+from convexnn.solvers._cones import project_cones
+
+# (name, shape, kernel, n_gates, beta, hidden_bias, loss)
+BANK = [
+    ("images", (16, 1, 5, 5), 3, 5, 0.5, False, "squared"),
+    ("images-bias", (16, 1, 5, 5), 3, 5, 0.5, True, "squared"),
+    ("signals-bias", (20, 2, 10), 3, 6, 0.1, True, "squared"),
+    ("signals-logistic", (20, 1, 12), 3, 5, 0.1, False, "logistic"),
+    ("images-logistic-bias", (16, 1, 5, 5), 2, 5, 0.05, True, "logistic"),
+    ("images-tiny-beta", (12, 1, 5, 5), 3, 4, 1e-3, True, "squared"),
+    ("repeated-samples", (16, 1, 5, 5), 3, 5, 0.2, True, "squared"),
+]
+
+
+def _data(case, seed):
+    name, shape, *_, loss = case
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal(shape)
+    y = rng.standard_normal(shape[0])
+    if name == "repeated-samples":  # every sample twice: duplicated patches and rows
+        half = shape[0] // 2
+        X[half:], y[half:] = X[:half], y[:half]
+    if loss == "logistic":
+        y = np.where(y >= 0, 1.0, -1.0)
+    return X, y
+
+
+@pytest.mark.filterwarnings("ignore:solve_relu_cnn. solver 'cvxpy'")  # Clarabel's own gap
+@pytest.mark.parametrize("case", BANK, ids=[c[0] for c in BANK])
+def test_relu_bcd_matches_cvxpy_and_is_certified(case):
+    _, _, k, P, beta, hb, loss = case
+    X, y = _data(case, seed=len(case[0]))
+    kw = dict(kernel_size=k, n_gates=P, random_state=3, hidden_bias=hb, loss=loss)
+    ref = solve_relu_cnn(X, y, beta, solver="cvxpy", **kw)
+    tol = 1e-7
+    sol = solve_relu_cnn(X, y, beta, solver="bcd", tol=tol, **kw)
+    assert sol.solver == "bcd" and sol.status == "optimal"
+    assert abs(sol.objective - ref.objective) <= 1e-5 * abs(ref.objective)
+    assert sol.constraint_violation <= 1e-8
+    assert sol.relative_gap <= tol
+    assert sol.lower_bound <= sol.objective
+    # the reported objective is the recovered network's own, and equals the convex one
+    own = sol.network.objective(X, y, beta, loss=loss)
+    assert abs(own - sol.objective) <= 1e-12 * abs(own)
+    assert abs(sol.convex_objective - sol.objective) <= 1e-9 * abs(own)
+
+
+def test_relu_bcd_capped_by_max_iter_warns_and_is_not_optimal():
+    X, y = _data(BANK[1], seed=0)
+    with pytest.warns(cnn.ConvergenceWarning, match=r"solver 'bcd' ended with status 'max_iter'"):
+        sol = solve_relu_cnn(X, y, 0.05, kernel_size=3, n_gates=5, random_state=0,
+                             hidden_bias=True, solver="bcd", max_iter=2, tol=1e-9)  # fmt: skip
+    assert sol.status == "max_iter" and sol.relative_gap > 1e-9
+    assert sol.constraint_violation <= 1e-8  # every iterate is feasible
+    assert sol.lower_bound <= sol.objective
+
+
+def test_relu_bcd_refuses_the_hinge_loss():
+    X, y = _data(BANK[0], seed=0)
+    with pytest.raises(ValueError, match="solver 'bcd' needs a smooth loss, got 'hinge'"):
+        solve_relu_cnn(X, np.sign(y), 0.1, kernel_size=3, n_gates=3, solver="bcd", loss="hinge")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_cone_block_minimiser_matches_cvxpy(seed):
+    """The block step: ``min 1/2 v^T H v - b^T v + beta ||v||`` over a polyhedral cone,
+    from zero and from a feasible start, against CVXPY."""
+    cp = pytest.importorskip("cvxpy")
+    rng = np.random.default_rng(seed)
+    n, d = 40, 4
+    X = rng.standard_normal((n, d))
+    sgn = np.where(X @ rng.standard_normal(d) >= 0, 1.0, -1.0)
+    F = rng.standard_normal((15, d))
+    H = F.T @ F if seed % 2 else F.T @ F + np.outer(F[0], F[0])  # also rank-deficient below
+    if seed >= 4:
+        H = np.outer(F[0], F[0]) + np.outer(F[1], F[1])
+    b = 5.0 * (F.T @ rng.standard_normal(15))
+    beta = 1.0
+    v = cp.Variable(d)
+    obj = 0.5 * cp.quad_form(v, cp.psd_wrap(H)) - b @ v + beta * cp.norm(v)
+    prob = cp.Problem(cp.Minimize(obj), [cp.multiply(sgn, X @ v) >= 0])
+    prob.solve(solver=cp.CLARABEL)
+
+    def value(u):
+        return 0.5 * u @ H @ u - b @ u + beta * np.linalg.norm(u)
+
+    # from zero, from a feasible point on its face (a projection onto the cone), and from
+    # rounding on a face of rank d (which holds only 0: it was returned as the minimum)
+    proj, active = project_cones(X, sgn[None, :], 0.01 * b[:, None])
+    assert np.any(proj)
+    full = [int(j) for j in np.argsort(np.abs(X @ rng.standard_normal(d)))[:d]]
+    starts = [(np.zeros(d), []), (proj[:, 0], list(active[0])), (np.full(d, 1e-17), full)]
+    for start, face0 in starts:
+        u, face = cone_block_minimiser(H, b, beta, X, sgn, start, face0, 50)
+        assert np.min(sgn * (X @ u)) >= -1e-12 * np.abs(X @ u).max(initial=1.0)
+        assert value(u) <= prob.value + 1e-7 * max(1.0, abs(prob.value))
+        assert all(abs(sgn[j] * X[j] @ u) <= 1e-10 * np.linalg.norm(u) for j in face)
