@@ -657,7 +657,12 @@ def solve_relu_cnn(
             status = "inaccurate"
         warnings.warn(
             f"{caller}: solver {solver!r} ended with status {status!r} at a relative gap "
-            f"{rel:.3g} (over the given patterns).",
+            f"{rel:.3g} (over the given patterns)."
+            + (
+                " Raise max_iter, or solve with solver='cvxpy' (Clarabel)."
+                if solver == "bcd"
+                else ""
+            ),
             ConvergenceWarning,
             stacklevel=2,
         )
