@@ -148,3 +148,42 @@ def test_vector_output_path_warnings_name_the_output_and_the_point():
     messages = [str(w.message) for w in record if w.category is ConvergenceWarning]
     assert any(m.startswith("solve_path: output 1, betas[1] = 0.1: ") for m in messages)
     assert all(w.filename == __file__ for w in record)
+
+
+def test_a_stalled_warm_started_point_is_solved_cold_too_and_the_better_kept(monkeypatch):
+    """A warm start can stall above a cold solve's objective (badly scaled data: 47.2569
+    against 47.2550): such a point also gets the cold solve, and keeps the better."""
+    import dataclasses
+
+    import convexnn.path as path_module
+
+    real = path_module._solve_point
+    calls = []
+
+    def stalling_when_warm(*args):
+        sol, res, caught = real(*args)
+        warm = "warm_start" in args[-1]
+        calls.append(warm)
+        if warm:  # the warm-started attempt stalls 1% above
+            sol = dataclasses.replace(sol, status="stalled", objective=1.01 * sol.objective)
+        return sol, res, caught
+
+    monkeypatch.setattr(path_module, "_solve_point", stalling_when_warm)
+    X, y = _data()
+    path = solve_path(X, y, [1.0, 0.1], n_patterns=50, random_state=0)
+    assert calls == [False, True, False]  # the second point: warm, then cold
+    single = solve(X, y, 0.1, patterns=path[1].patterns)
+    assert path[1].objective == pytest.approx(single.objective, rel=1e-9)
+    assert path[1].status == "optimal"
+
+
+@pytest.mark.slow
+def test_a_badly_scaled_path_point_is_no_worse_than_its_independent_solve():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((10, 2)) * np.array([1e4, 1e-2])
+    y = rng.standard_normal(10) * 100
+    with pytest.warns(ConvergenceWarning):
+        path = solve_path(X, y, [1.0, 1e-3], hidden_bias=True)
+    with pytest.warns(ConvergenceWarning):
+        single = solve(X, y, 1e-3, hidden_bias=True)
+    assert path[1].objective <= single.objective * (1 + 1e-9)

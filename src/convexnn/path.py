@@ -96,7 +96,10 @@ def solve_path(
 
     (with the cone constraints for ``"relu"``), over ONE pattern set resolved once from
     ``patterns`` (so every point of the path is the same program up to beta). The
-    betas are solved in decreasing order, each warm started from the previous solution.
+    betas are solved in decreasing order, each warm started from the previous solution;
+    a warm-started point that stalls above ``tol`` (status "stalled" or "inaccurate",
+    e.g. on badly scaled data) is also solved cold, and the better of the two is kept
+    (its ``time`` counts both), so no point is worse than an independent solve.
 
     Parameters
     ----------
@@ -160,21 +163,21 @@ def solve_path(
         check_options(solver_obj, dict(options, warm_start=warm), solver is None, caller=CALLER)
         opts = dict(options, warm_start=warm) if _warm_capable(solver_obj) and warm else options
         opts = on_data_device(X, solver_obj, problem, opts)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            # as solve: the default solver re-solves a small program with CVXPY when the
-            # fast one stops above tol (and no max_iter was given)
-            if solver is None and solver_obj.name == "fast" and max_iter is None:
-                fallback = _fallback_applies(problem)
-            else:
-                fallback = False
-            if fallback:
-                result = _fast_or_reference(problem, solver_obj, tol, max_iter, verbose, opts)
-            else:
-                result = solver_obj.solve(
-                    problem, tol=tol, max_iter=max_iter, verbose=verbose, options=opts
-                )
-            solutions[int(k)] = _finish(problem, result, D, source, tol)
+        # as solve: the default solver re-solves a small program with CVXPY when the
+        # fast one stops above tol (and no max_iter was given)
+        fallback = solver is None and solver_obj.name == "fast" and max_iter is None
+        fallback = fallback and _fallback_applies(problem)
+        run = (problem, solver_obj, D, source, tol, max_iter, verbose, fallback)
+        sol, result, caught = _solve_point(*run, opts)
+        if "warm_start" in opts and sol.status in _COLD_RETRY:
+            # A warm start that stalled: the cold solve too, the better one kept (the
+            # path is then never worse than an independent solve).
+            cold = _solve_point(*run, {key: v for key, v in opts.items() if key != "warm_start"})
+            spent = sol.time + cold[0].time
+            if _better(cold[0], sol):
+                sol, result, caught = cold
+            sol = dataclasses.replace(sol, time=spent)
+        solutions[int(k)] = sol
         _rewarn(caught, int(k), float(beta_arr[k]))
         warm = (result.V, result.W, result.c)
     return PathResult([solutions[k] for k in range(beta_arr.size)], beta_arr)
@@ -227,6 +230,42 @@ def _path_multioutput(
         )  # fmt: skip
         points.append(point)
     return PathResult(points, betas)
+
+
+def _solve_point(
+    problem: Any,
+    solver_obj: Any,
+    D: Any,
+    source: str,
+    tol: float,
+    max_iter: int | None,
+    verbose: bool,
+    fallback: bool,
+    options: dict[str, Any],
+) -> tuple[Solution, Any, list[warnings.WarningMessage]]:
+    """One point of the path: its Solution, the solver's result and its warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if fallback:
+            res = _fast_or_reference(problem, solver_obj, tol, max_iter, verbose, options)
+        else:
+            res = solver_obj.solve(
+                problem, tol=tol, max_iter=max_iter, verbose=verbose, options=options
+            )
+        return _finish(problem, res, D, source, tol), res, caught
+
+
+# Statuses of a warm-started point that also get a cold solve (not "max_iter": a cap).
+_COLD_RETRY = ("stalled", "inaccurate")
+
+
+def _better(a: Solution, b: Solution) -> bool:
+    """Whether ``a`` has the lower objective (by more than rounding), or the same
+    objective and a smaller certified gap."""
+    scale = max(abs(b.objective), 1e-300)
+    if a.objective < b.objective - 1e-12 * scale:
+        return True
+    return a.objective <= b.objective + 1e-12 * scale and a.relative_gap < b.relative_gap
 
 
 def _rewarn(
