@@ -187,3 +187,9 @@ def test_a_badly_scaled_path_point_is_no_worse_than_its_independent_solve():
     with pytest.warns(ConvergenceWarning):
         single = solve(X, y, 1e-3, hidden_bias=True)
     assert path[1].objective <= single.objective * (1 + 1e-9)
+
+
+def test_path_refuses_3d_targets_without_claiming_vector_outputs_are_unsupported():
+    X, y = _data()
+    with pytest.raises(ValueError, match=r"solve_path: y must have shape \(n_samples,\) or "):
+        solve_path(X, np.zeros((100, 2, 2)), [1.0])

@@ -128,6 +128,11 @@ def solve_path(
         certified gap reached.
     """
     X_arr = check_X(X, caller=CALLER)
+    if np.ndim(y) > 2:  # else the scalar check says vector outputs are unsupported
+        raise ValueError(
+            f"{CALLER}: y must have shape (n_samples,) or (n_samples, n_outputs), got "
+            f"shape {tuple(np.shape(y))}; pass one target column per output."
+        )
     beta_arr = _check_betas(betas)
     tol = check_tol(tol, caller=CALLER)
     max_iter = check_max_iter(max_iter, caller=CALLER)
