@@ -190,7 +190,7 @@ def test_a_badly_scaled_path_point_is_no_worse_than_its_independent_solve():
 
 
 def test_path_refuses_3d_targets_without_claiming_vector_outputs_are_unsupported():
-    X, y = _data()
+    X, _ = _data()
     with pytest.raises(ValueError, match=r"solve_path: y must have shape \(n_samples,\) or "):
         solve_path(X, np.zeros((100, 2, 2)), [1.0])
 
