@@ -351,3 +351,21 @@ def test_fast_solver_options_in_a_shared_cvxpy_solve_get_a_clear_error():
     X, Y = data(n=6, c=3, seed=1)
     with pytest.raises(ValueError, match=r"solve_multioutput: solver_options \['dtype'\] go"):
         solve_multioutput(X, Y, 0.1, mode="shared", solver_options={"dtype": "float32"})
+
+
+def test_cross_entropy_output_bias_bound_survives_near_separable_data():
+    """The dual point's residual removal made a softmax probability of 1e-36 negative
+    (-5.6e-18): the conjugate was -inf there and the certified lower bound 0 (relative
+    gap 1) at an optimal solve."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 2))
+    rng.standard_normal((20, 3))
+    labels = rng.integers(0, 3, 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cnn.ConvergenceWarning)  # Clarabel's 6e-5
+        sol = solve_multioutput(
+            X, labels, 0.01, loss="cross_entropy", output_bias=True, patterns="exact"
+        )
+    assert sol.status == "optimal"
+    assert sol.lower_bound <= sol.objective
+    assert sol.relative_gap < 1e-3

@@ -187,3 +187,39 @@ def test_a_badly_scaled_path_point_is_no_worse_than_its_independent_solve():
     with pytest.warns(ConvergenceWarning):
         single = solve(X, y, 1e-3, hidden_bias=True)
     assert path[1].objective <= single.objective * (1 + 1e-9)
+
+
+def test_path_refuses_3d_targets_without_claiming_vector_outputs_are_unsupported():
+    X, _ = _data()
+    with pytest.raises(ValueError, match=r"solve_path: y must have shape \(n_samples,\) or "):
+        solve_path(X, np.zeros((100, 2, 2)), [1.0])
+
+
+@pytest.mark.filterwarnings("ignore::convexnn.ConvergenceWarning")
+def test_gated_cold_retry_judges_the_gated_program_not_the_network_built_from_it(monkeypatch):
+    """A stalled warm gated point whose ReLU network (another model) happens to score
+    lower had been kept over an optimal cold solve of the gated program."""
+    import dataclasses
+
+    import convexnn.path as path_module
+
+    real = path_module._solve_point
+
+    def stalled_when_warm(*args):
+        sol, res, caught = real(*args)
+        if "warm_start" in args[-1]:  # program 1% worse, its network 50% better
+            sol = dataclasses.replace(
+                sol,
+                status="stalled",
+                convex_objective=1.01 * sol.convex_objective,
+                objective=0.5 * sol.objective,
+            )
+        return sol, res, caught
+
+    monkeypatch.setattr(path_module, "_solve_point", stalled_when_warm)
+    X, y = _data()
+    D = np.asarray(sample_patterns(X, 30, random_state=0))
+    path = solve_path(X, y, [1.0, 0.1], patterns=D, formulation="gated")
+    single = solve(X, y, 0.1, patterns=D, formulation="gated")
+    assert path[1].status == "optimal"
+    assert path[1].convex_objective == pytest.approx(single.convex_objective, rel=1e-9)

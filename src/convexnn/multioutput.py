@@ -807,7 +807,8 @@ def _dual_candidate_2d(loss: Loss, Z: Array, Y: Array, output_bias: bool) -> Arr
     """
     if loss.name == "cross_entropy" and output_bias:
         Lam = Y - softmax(Z + _best_softmax_shift(Z, Y), axis=1)
-        return Lam - Lam.sum(axis=0, keepdims=True) / Y.shape[0]
+        Lam = Lam - Lam.sum(axis=0, keepdims=True) / Y.shape[0]
+        return _into_simplex(Lam, Y)
     Lam, _ = loss.dual_candidate(Z, Y)
     lo, hi = loss.dual_box(Y)
     Lam = np.clip(Lam, lo, hi)
@@ -819,6 +820,25 @@ def _dual_candidate_2d(loss: Loss, Z: Array, Y: Array, output_bias: bool) -> Arr
         if col is not None:
             out[:, k] = col
     return out
+
+
+def _into_simplex(Lam: Array, Y: Array) -> Array:
+    """``Lam`` (rows and columns summing to 0) moved towards ``Y - 1 q^T`` (q the class
+    frequencies: rows and columns also sum to 0) just enough that every ``Y - Lam`` is
+    >= 0, as the cross-entropy conjugate's domain needs.
+
+    The residual removal of :func:`_dual_candidate_2d` shifts each column by up to
+    1e-16: on near-separable data (softmax probabilities of 1e-36) that made a
+    probability negative, the dual value -inf, and the certified lower bound 0.
+    """
+    Q = Y - Lam
+    q = Y.mean(axis=0)
+    bad = (Q < 0.0) & (q > 0.0)[None, :]
+    if not bad.any():
+        return Lam
+    Qb, qb = Q[bad], np.broadcast_to(q, Q.shape)[bad]
+    theta = min(1.0, float(np.max(-Qb / (qb - Qb))) * (1.0 + 1e-9))
+    return np.asarray((1.0 - theta) * Lam + theta * (Y - q[None, :]), dtype=np.float64)
 
 
 def _best_softmax_shift(Z: Array, Y: Array) -> Array:

@@ -128,6 +128,11 @@ def solve_path(
         certified gap reached.
     """
     X_arr = check_X(X, caller=CALLER)
+    if np.ndim(y) > 2:  # else the scalar check says vector outputs are unsupported
+        raise ValueError(
+            f"{CALLER}: y must have shape (n_samples,) or (n_samples, n_outputs), got "
+            f"shape {tuple(np.shape(y))}; pass one target column per output."
+        )
     beta_arr = _check_betas(betas)
     tol = check_tol(tol, caller=CALLER)
     max_iter = check_max_iter(max_iter, caller=CALLER)
@@ -260,12 +265,29 @@ _COLD_RETRY = ("stalled", "inaccurate")
 
 
 def _better(a: Solution, b: Solution) -> bool:
-    """Whether ``a`` has the lower objective (by more than rounding), or the same
-    objective and a smaller certified gap."""
-    scale = max(abs(b.objective), 1e-300)
-    if a.objective < b.objective - 1e-12 * scale:
+    """Whether ``a`` has the lower value of the program solved (by more than rounding),
+    or the same value and a smaller certified gap.
+
+    The program is judged as :func:`convexnn.solve` judges it: for "gated" its own value
+    ``convex_objective`` (the ReLU network built from gated blocks, ``objective``, is
+    another model, and a lower one of those had kept a stalled point over an optimal
+    cold one); for "relu" the recovered network's ``objective``.
+    """
+    va, vb = _program_value(a), _program_value(b)
+    scale = max(abs(vb), 1e-300)
+    if va < vb - 1e-12 * scale:
         return True
-    return a.objective <= b.objective + 1e-12 * scale and a.relative_gap < b.relative_gap
+    return va <= vb + 1e-12 * scale and _program_gap(a) < _program_gap(b)
+
+
+def _program_value(sol: Solution) -> float:
+    return float(sol.convex_objective if sol.formulation == "gated" else sol.objective)
+
+
+def _program_gap(sol: Solution) -> float:
+    """Relative gap of the program solved (see :func:`_better`)."""
+    value = _program_value(sol)
+    return (value - sol.lower_bound) / max(abs(value), 1e-300)
 
 
 def _rewarn(

@@ -210,3 +210,20 @@ def test_conv_net_objective_checks_labels_and_beta_like_the_dense_network() -> N
         net.objective(X, ypm[:5], 0.5)
     with pytest.raises(ValueError, match=r"ConvReLUNet.objective: y must be 1-D"):
         net.objective(X, np.ones((6, 2)), 0.5)
+
+
+def test_relu_cnn_cvxpy_failure_is_a_runtime_error_naming_the_fix(monkeypatch):
+    """Clarabel's raw SolverError (seen on N = 12 signals of 2 x 8, kernel 2, stride 2,
+    padding 1, logistic, beta = 0.1, n_gates = 8) comes back naming solver='bcd'."""
+    import cvxpy as cp
+
+    import convexnn.cnn.relu as relu_module
+
+    def failing(*args, **kwargs):
+        raise cp.SolverError("Solver 'CLARABEL' failed.")
+
+    monkeypatch.setattr(relu_module, "_cvxpy_solve", failing)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((8, 1, 6)), rng.integers(0, 2, 8)
+    with pytest.raises(RuntimeError, match=r"solve_relu_cnn: solver 'cvxpy' .*solver='bcd'"):
+        solve_relu_cnn(X, y, 0.1, kernel_size=2, loss="logistic", n_gates=3, random_state=0)

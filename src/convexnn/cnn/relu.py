@@ -404,6 +404,31 @@ def _cvxpy_solve(
     return Vv, Wv, int(problem.solver_stats.num_iters or 0), str(problem.status)
 
 
+def _cvxpy_solve_or_raise(
+    prog: ConvReLUProgram, verbose: bool, caller: str
+) -> tuple[Array, Array, int, str]:
+    """:func:`_cvxpy_solve`, Clarabel's failure (a raw SolverError, or no solution)
+    raised as a RuntimeError that says what to try."""
+    import cvxpy as cp
+
+    advice = "a larger beta, fewer gates (n_gates) or rescaled data"
+    if prog.loss.smoothness is not None:
+        advice = f"solver='bcd', {advice}"
+    try:
+        V, W, n_iter, status = _cvxpy_solve(prog, verbose)
+    except cp.SolverError as exc:
+        raise RuntimeError(
+            f"{caller}: solver 'cvxpy' (Clarabel) failed on the {prog.formulation} program "
+            f"({exc}). To fix: try {advice}."
+        ) from exc
+    if not np.all(np.isfinite(V)) or not np.all(np.isfinite(W)):
+        raise RuntimeError(
+            f"{caller}: solver 'cvxpy' (Clarabel) returned status {status!r} with no "
+            f"solution on the {prog.formulation} program. To fix: try {advice}."
+        )
+    return V, W, n_iter, status
+
+
 def _check_smooth(loss: Loss, solver: str) -> None:
     if loss.smoothness is None:
         raise ValueError(
@@ -624,7 +649,7 @@ def solve_relu_cnn(
     )
     t0 = time.perf_counter()
     if solver == "cvxpy":
-        V, W, n_iter, status = _cvxpy_solve(prog, verbose)
+        V, W, n_iter, status = _cvxpy_solve_or_raise(prog, verbose, caller)
     else:
         _check_smooth(prog.loss, solver)
         if formulation == "relu":
