@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 import convexnn as cnn
-from convexnn.cnn import solve_relu_cnn
-from convexnn.cnn import _relu_bcd
+from convexnn.cnn import _relu_bcd, solve_relu_cnn
 from convexnn.cnn._relu_bcd import cone_block_minimiser
 from convexnn.solvers._cones import project_cones
 
