@@ -305,8 +305,9 @@ def solve_relu_bcd(
 
     Returns ``(V, W, n_epochs, status)`` with V, W (d_eff, P) feasible and status
     "optimal", "max_iter" (``max_iter`` counts block epochs over the working sets,
-    the gated warm start's included) or "stalled" (at the objective's recent rate the
-    gap would take more than 100 times as long again to close).
+    the gated warm start's included) or "stalled" (at the objective's rate over the
+    last half of the run, the gap would take more than 100 times that long to close;
+    see :func:`_stalled`).
     """
     pats = _Patterns(prog)
     B, faces, epochs = _warm_start(prog, pats, tol, max_iter)
