@@ -566,9 +566,9 @@ def solve_relu_cnn(
         active-set method, Newton steps on the blocks' faces, a gated warm start), every
         iterate feasible. At beta = 1 it is 7-15x faster than Clarabel on wide programs
         with small filters (N = 200 images of 8 x 8, k = 3, P = 50: 5.4 s against 79 s)
-        but slower on small ones and with large filters (d = 49: 88 s against 39 s), and
-        at beta = 0.01 it stalled far above tol (a warning says so), so "cvxpy" stays
-        the relu default; see BENCHMARKS.md (stop 42). "fista": plain FISTA on the
+        but slower on small ones, with large filters (d = 49: 88 s against 39 s) and at
+        beta = 0.01 (certified, in 180 s against 131 s), so "cvxpy" stays the relu
+        default; see BENCHMARKS.md (stop 42). "fista": plain FISTA on the
         gated program (slower; kept as the simple first-order reference).
     loss : str or Loss
     hidden_bias : bool
