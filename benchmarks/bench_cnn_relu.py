@@ -19,7 +19,6 @@ import argparse
 import sys
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import _blas  # before numpy: BLAS threads and the OpenBLAS kernel
@@ -27,22 +26,9 @@ import _blas  # before numpy: BLAS threads and the OpenBLAS kernel
 _blas.pin("1")
 sys.path.insert(0, str(Path(__file__).parent))
 
-import numpy as np  # noqa: E402
-
+from _cnn_problems import Spec, make_data  # noqa: E402
 from convexnn import ConvergenceWarning  # noqa: E402
-from convexnn.cnn import ConvReLUNet, solve_relu_cnn  # noqa: E402
-
-
-@dataclass(frozen=True)
-class Spec:
-    name: str
-    shape: tuple[int, ...]  # (N, C, H, W) or (N, C, L)
-    kernel: int
-    stride: int
-    gates: int
-    beta: float
-    planted: bool  # targets from a random ReLU CNN (plus noise), else Gaussian
-
+from convexnn.cnn import solve_relu_cnn  # noqa: E402
 
 FULL = [
     Spec("N=200, 8x8, k=3, P=50", (200, 1, 8, 8), 3, 1, 50, 1.0, False),
@@ -51,23 +37,6 @@ FULL = [
     Spec("N=300, 2x32 (1-D), k=5, s=2, P=50", (300, 2, 32), 5, 2, 50, 1.0, False),
 ]
 QUICK = [Spec("N=30, 6x6, k=3, P=6", (30, 1, 6, 6), 3, 1, 6, 0.1, True)]
-
-
-def make_data(spec: Spec) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal(spec.shape)
-    if not spec.planted:
-        return X, rng.standard_normal(spec.shape[0])
-    d = spec.shape[1] * spec.kernel ** (len(spec.shape) - 2)
-    net = ConvReLUNet(
-        rng.standard_normal((d, 4)),
-        rng.standard_normal(4),
-        rng.standard_normal(4),
-        kernel_size=spec.kernel,
-        stride=spec.stride,
-    )
-    y = net.predict(X)
-    return X, y / np.std(y) + 0.1 * rng.standard_normal(spec.shape[0])
 
 
 def n_patches(spec: Spec) -> int:

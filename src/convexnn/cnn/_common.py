@@ -41,6 +41,18 @@ def check_targets(y: Any, n: int, *, caller: str) -> Array:
     return arr
 
 
+def check_scalar_targets(y: Any, n: int, loss: Any, *, caller: str) -> Array:
+    """``y`` of shape (n,), finite, checked and encoded by ``loss`` (e.g. labels {0, 1}
+    become {-1, +1} for the binary classification losses)."""
+    arr = check_targets(y, n, caller=caller)
+    if arr.ndim != 1:
+        raise ValueError(
+            f"{caller}: y must be 1-D, one target per sample (N,) = ({n},), got shape "
+            f"{arr.shape}; this network has one output (fit one per column)."
+        )
+    return loss.check_targets(arr, caller)  # type: ignore[no-any-return]
+
+
 def check_common(beta: Any, tol: Any, max_iter: Any, *, caller: str) -> tuple[float, float, int]:
     """beta > 0, tol > 0 (finite), max_iter an int >= 1."""
     beta_v = check_beta(beta, caller=caller)

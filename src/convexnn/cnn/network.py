@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 
 from .._validation import check_beta
 from ..losses import Loss, get_loss
-from ._common import check_targets
+from ._common import check_scalar_targets
 from .patches import check_images, conv_geometry, extract_patches
 
 Array = NDArray[np.float64]
@@ -134,13 +134,7 @@ class ConvReLUNet:
         beta_val = check_beta(beta, caller=caller)
         loss_obj = get_loss(loss, caller=caller)
         z = self.predict(X) if patches is None else self.predict_patches(patches)
-        y_arr = check_targets(y, z.shape[0], caller=caller)
-        if y_arr.ndim != 1:
-            raise ValueError(
-                f"{caller}: y must be 1-D, one target per sample ({z.shape[0]},), got shape "
-                f"{y_arr.shape}; this network has one output."
-            )
-        y_arr = loss_obj.check_targets(y_arr, caller)
+        y_arr = check_scalar_targets(y, z.shape[0], loss_obj, caller=caller)
         return loss_obj.value(z, y_arr) + beta_val * self.penalty()
 
     def to_torch(self, input_shape: tuple[int, ...], *, dtype: Any = None) -> Any:

@@ -39,7 +39,7 @@ from ..exceptions import ConvergenceWarning
 from ..losses import Loss, get_loss
 from ..losses.base import into_dual_domain
 from ..solve import _FALLBACK_LOSSES, _FALLBACK_RATIO, _FALLBACK_SECONDS, Solution, solve
-from ._common import as_patches, check_common, check_targets
+from ._common import as_patches, check_common, check_scalar_targets
 from ._gated_bcd import solve_gated_bcd
 from ._relu_bcd import solve_relu_bcd
 from .network import ConvReLUNet
@@ -612,13 +612,7 @@ def solve_relu_cnn(
             f"has one output. Use a binary loss ('logistic', 'squared_hinge', 'hinge') "
             f"with one-vs-rest, or 'squared'."
         )
-    y_arr = check_targets(y, P.shape[0], caller=caller)
-    if y_arr.ndim != 1:
-        raise ValueError(
-            f"{caller}: y must be 1-D, one target per sample (N,) = ({P.shape[0]},), got "
-            f"shape {y_arr.shape}; this program has one output (fit one program per column)."
-        )
-    y_arr = loss_obj.check_targets(y_arr, caller)
+    y_arr = check_scalar_targets(y, P.shape[0], loss_obj, caller=caller)
     if gates is None:
         gates = sample_cnn_gates(
             P,
