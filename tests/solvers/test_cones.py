@@ -79,3 +79,21 @@ def test_a_stale_warm_start_keeps_the_constraints_that_still_hold(monkeypatch):
     calls.clear()
     project_cones(X, s[None], z[:, None])
     assert n_warm <= sum(calls) - kept.size  # each kept constraint: one ranking saved
+
+
+def test_split_onto_cones_takes_the_less_violated_side():
+    from convexnn.solvers._cones import split_onto_cones
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(60, 4))
+    S = np.where(X @ rng.normal(size=(4, 8)) >= 0, 1.0, -1.0).T  # (8, 60)
+    U = rng.normal(size=(4, 8))
+    plus, proj, active = split_onto_cones(X, S, U)
+    for k in range(8):
+        sxu = S[k] * (X @ U[:, k])
+        assert plus[k] == (np.sum(np.minimum(sxu, 0) ** 2) <= np.sum(np.maximum(sxu, 0) ** 2))
+        side = U[:, k] if plus[k] else -U[:, k]
+        ref, _ = project_cones(X, S[k : k + 1], side[:, None])
+        np.testing.assert_allclose(proj[:, k], ref[:, 0], atol=1e-12)
+        assert np.all(S[k] * (X @ proj[:, k]) >= -1e-10)
+        assert len(active[k]) <= 4

@@ -49,8 +49,9 @@ from numpy.typing import NDArray
 
 from ..exceptions import ConvergenceWarning
 from ..losses import Loss
-from ..solvers._cones import project_cones
+from ..solvers._cones import project_cones, split_onto_cones
 from ..solvers._kernels import loss_curvature
+from ..solvers._polish_kernels import _null_basis
 from ._gated_bcd import block_minimiser, group_design, solve_gated_bcd
 
 Array = NDArray[np.float64]
@@ -63,17 +64,7 @@ _NEWTON_STEPS = 10  # Newton steps per round
 _DENSE_MAX = 4000  # largest Newton system (free dimensions of the support)
 _MU_START, _MU_MIN = 1e-6, 1e-12  # Levenberg-Marquardt damping, relative to diag(H)
 _WARM_TOL, _WARM_ITER = 1e-3, 100  # the gated warm start's gap and epochs
-_RANK_TOL = 1e-10  # singular values below this (relative) span a face's null space
 _KKT_TOL = 1e-10  # a multiplier below -_KKT_TOL * beta (times its row's norm) leaves
-
-
-def null_basis(C: Array, d: int) -> Array:
-    """Orthonormal basis (d, r) of ``{u : C u = 0}`` for C (m, d)."""
-    if C.shape[0] == 0:
-        return np.eye(d)
-    _, s, Vt = np.linalg.svd(C, full_matrices=True)
-    rank = int(np.sum(s > _RANK_TOL * s[0])) if s.size and s[0] > 0 else 0
-    return np.ascontiguousarray(Vt[rank:].T)
 
 
 def cone_block_minimiser(
@@ -147,7 +138,7 @@ def _reduced(
     key = tuple(face)
     if cache is not None and key in cache:
         return cache[key]
-    N = null_basis(sgn[face, None] * Xf[face], H.shape[0])
+    N = _null_basis(sgn[face, None] * Xf[face], H.shape[0])
     lam, Q = np.linalg.eigh(N.T @ H @ N)
     out = (N, np.maximum(lam, 0.0), Q)
     if cache is not None:
@@ -380,10 +371,7 @@ def _warm_start(
     if nz.size == 0:
         return B, faces, epochs
     sgn = 2.0 * pats.Mf[:, nz].T - 1.0  # (k, NK)
-    SXU = sgn * (pats.Xf @ U[:, nz]).T
-    plus = np.sum(np.minimum(SXU, 0.0) ** 2, axis=1) <= np.sum(np.maximum(SXU, 0.0) ** 2, axis=1)
-    Z = np.where(plus, 1.0, -1.0) * U[:, nz]
-    proj, active = project_cones(pats.Xf, sgn, Z)
+    plus, proj, active = split_onto_cones(pats.Xf, sgn, U[:, nz])
     for k, i in enumerate(nz):
         b = int(i) if plus[k] else int(i) + Pn
         B[:, b] = proj[:, k]

@@ -135,6 +135,22 @@ def _active_rows(X: np.ndarray, D: np.ndarray, B: np.ndarray, j: np.ndarray) -> 
     return XB <= _ACTIVE_TOL * np.abs(XB).max(axis=0)
 
 
+def split_onto_cones(
+    X: np.ndarray, S: np.ndarray, U: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Each gated block ``u_k`` (column of U, (d, k)) onto the side of its cone that it
+    violates less: ``P_K(u_k)`` where ``plus[k]``, else ``P_K(-u_k)``.
+
+    The sides are compared by squared violations ``sum_i (S_ki x_i^T u_k)_-^2`` against
+    ``(.)_+^2`` (S (k, n) of +-1, the cone signs). Returns ``plus`` (k,), the projections
+    (d, k) and their active sets (Lawson-Hanson's passive set: independent rows).
+    """
+    SXU = S * (X @ U).T
+    plus = np.sum(np.minimum(SXU, 0.0) ** 2, axis=1) <= np.sum(np.maximum(SXU, 0.0) ** 2, axis=1)
+    proj, active = project_cones(X, S, np.where(plus, 1.0, -1.0) * U)
+    return plus, proj, active
+
+
 def _cone_signs(D: np.ndarray, j: np.ndarray) -> np.ndarray:
     """(k, n) signs ``2 D_i - 1`` of blocks ``j`` (indices into the 2P blocks, i = j % P)."""
     return np.where(D[:, j % D.shape[1]].T, 1.0, -1.0)

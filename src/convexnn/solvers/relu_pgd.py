@@ -76,7 +76,14 @@ import numpy as np
 from .._validation import host_array
 from ..exceptions import ConvergenceWarning
 from ..problem import ConvexReLUProblem
-from ._cones import ConeSubProblem, _active_rows, _cone_signs, _signed_masks, project_cones
+from ._cones import (
+    ConeSubProblem,
+    _active_rows,
+    _cone_signs,
+    _signed_masks,
+    project_cones,
+    split_onto_cones,
+)
 from ._fista import fista
 from ._kernels import LossOps, adjoint, check_cpu_device, dual_candidate, make_backend
 from ._relu_certificate import _certify, _Check, _ConeNormCache, _primal
@@ -147,14 +154,9 @@ def _split(U: np.ndarray, X: np.ndarray, D: np.ndarray) -> tuple[np.ndarray, np.
     V, W = np.zeros_like(U), np.zeros_like(U)
     if nz.size == 0:
         return V, W
-    S = _cone_signs(D, nz)  # (k, n)
-    SXU = S * (X @ U[:, nz]).T
-    plus = np.sum(np.minimum(SXU, 0.0) ** 2, axis=1) <= np.sum(np.maximum(SXU, 0.0) ** 2, axis=1)
-    v, w = nz[plus], nz[~plus]
-    if v.size:
-        V[:, v] = project_cones(X, S[plus], U[:, v])[0]
-    if w.size:
-        W[:, w] = project_cones(X, S[~plus], -U[:, w])[0]
+    plus, proj, _ = split_onto_cones(X, _cone_signs(D, nz), U[:, nz])
+    V[:, nz[plus]] = proj[:, plus]
+    W[:, nz[~plus]] = proj[:, ~plus]
     return V, W
 
 
