@@ -51,7 +51,6 @@ from ..exceptions import ConvergenceWarning
 from ..losses import Loss
 from ..solvers._cones import project_cones, split_onto_cones
 from ..solvers._kernels import loss_curvature
-from ..solvers._polish_kernels import _null_basis
 from ._gated_bcd import block_minimiser, group_design, solve_gated_bcd
 
 Array = NDArray[np.float64]
@@ -64,7 +63,22 @@ _NEWTON_STEPS = 10  # Newton steps per round
 _DENSE_MAX = 4000  # largest Newton system (free dimensions of the support)
 _MU_START, _MU_MIN = 1e-6, 1e-12  # Levenberg-Marquardt damping, relative to diag(H)
 _WARM_TOL, _WARM_ITER = 1e-3, 100  # the gated warm start's gap and epochs
+_RANK_TOL = 1e-10  # singular values below this (relative) span a face's null space
 _KKT_TOL = 1e-10  # a multiplier below -_KKT_TOL * beta (times its row's norm) leaves
+
+
+def null_basis(C: Array, d: int) -> Array:
+    """Orthonormal basis (d, r) of ``{u : C u = 0}`` for C (m, d).
+
+    Like the polish's ``_polish_kernels._null_basis``, but with the full SVD always: the
+    bcd's degenerate faces (repeated samples) are sensitive to its rounding (with the
+    polish's reduced SVD a repeated-samples test case stalled on two BLAS threads).
+    """
+    if C.shape[0] == 0:
+        return np.eye(d)
+    _, s, Vt = np.linalg.svd(C, full_matrices=True)
+    rank = int(np.sum(s > _RANK_TOL * s[0])) if s.size and s[0] > 0 else 0
+    return np.ascontiguousarray(Vt[rank:].T)
 
 
 def cone_block_minimiser(
@@ -138,7 +152,7 @@ def _reduced(
     key = tuple(face)
     if cache is not None and key in cache:
         return cache[key]
-    N = _null_basis(sgn[face, None] * Xf[face], H.shape[0])
+    N = null_basis(sgn[face, None] * Xf[face], H.shape[0])
     lam, Q = np.linalg.eigh(N.T @ H @ N)
     out = (N, np.maximum(lam, 0.0), Q)
     if cache is not None:
