@@ -61,6 +61,7 @@ _blas.pin("1")
 import multiprocessing  # noqa: E402
 import pickle  # noqa: E402
 import queue  # noqa: E402
+import re  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -829,8 +830,12 @@ def bench_problem(
         if "killed" in ours[form].note:
             continue
         again = isolated("convexnn fast", form, spec, "ours", (form,), spec.ours_wall)
-        if np.isfinite(again.time) and not again.time >= ours[form].time:
+        first_time = ours[form].time
+        if np.isfinite(again.time) and not again.time >= first_time:
             ours[form].time = again.time
+        ours[form].note += (  # the peers run once: say what the faster of two hides
+            f"; two runs, {first_time:.3g} s and {again.time:.3g} s: the faster shown"
+        )
     if "relu" not in forms:
         return _with_P(rows, bench)
     width = max(2 * _int_note(ours["relu"].note, "m*="), 16)
@@ -884,7 +889,7 @@ def _with_P(rows: list[Row], bench: Bench) -> list[Row]:
 def _int_note(note: str, key: str) -> int:
     if key not in note:
         return 0
-    return int(note.split(key)[1].split(",")[0].split()[0])
+    return int(re.match(r"\d+", note.split(key)[1]).group())  # type: ignore[union-attr]
 
 
 # -- output -----------------------------------------------------------------------------
