@@ -234,7 +234,9 @@ def test_time_budget_zero_stops_after_the_first_round_and_warns():
     X, y = _planted(40, seed=3, d=3)
     D0 = cnn.sample_patterns(X, 2, random_state=0)
     kwargs = dict(initial_patterns=D0, max_add=1, pricing=cnn.patterns.pricing, solver="cvxpy")
-    with pytest.warns(cnn.ConvergenceWarning, match=r"time_budget=0 s \(1 solves\) .*\(relative \d"):
+    with pytest.warns(
+        cnn.ConvergenceWarning, match=r"time_budget=0 s \(1 solves\) .*\(relative \d"
+    ):
         res = column_generation(X, y, 1e-3, time_budget=0.0, **kwargs)
     assert not res.converged and res.n_rounds == 1
     # the state returned is that round's certified solve over its own patterns

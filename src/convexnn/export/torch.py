@@ -125,8 +125,7 @@ def module_device_dtype(torch: Any, device: Any, dtype: Any, caller: str) -> tup
     dtype = torch.float64 if dtype is None else dtype
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(
-            f"{caller}: dtype must be a floating torch.dtype such as torch.float32, got "
-            f"{dtype!r}."
+            f"{caller}: dtype must be a floating torch.dtype such as torch.float32, got {dtype!r}."
         )
     dev = torch_device(torch, "cpu" if device is None else device, caller, name="device")
     try:
