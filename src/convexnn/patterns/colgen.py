@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._measures import relative_gap
 from .._validation import (
     add_ones_column,
     check_beta,
@@ -638,7 +639,7 @@ def column_generation(
             warm = _padded(sol, new.shape[1])
     assert sol is not None
     if not converged:
-        _warn_not_converged(sol, stop, priced_lb)
+        _warn_not_converged(sol, stop, priced_lb, y_arr)
     return ColumnGenerationResult(
         solution=sol,
         patterns=np.asarray(sol.patterns, dtype=bool),
@@ -797,14 +798,14 @@ def _check_time_budget(time_budget: Any, caller: str) -> float | None:
     return float(time_budget)
 
 
-def _warn_not_converged(sol: Any, stop: str, priced_lb: float) -> None:
+def _warn_not_converged(sol: Any, stop: str, priced_lb: float, y: Array) -> None:
     """ConvergenceWarning: the pricing still found violated patterns after the last round
     (``stop`` says which cap ended it)."""
     from ..exceptions import ConvergenceWarning
 
     upper = sol.convex_objective  # gated: the program's, not the ReLU network's
     gap = upper - priced_lb
-    rel = gap / max(abs(upper), 1e-300)
+    rel = relative_gap(upper, priced_lb, y)
     warnings.warn(
         f"column_generation: stopped after {stop} with violated "
         f"patterns still found by the pricing; the convex objective {upper:.6g} on the "

@@ -110,7 +110,9 @@ def check_cpu_device(options: dict[str, Any], *, caller: str, solver: str) -> No
     )
 
 
-def torch_device(torch: Any, device: Any, caller: str, *, name: str = "solver option device") -> Any:
+def torch_device(
+    torch: Any, device: Any, caller: str, *, name: str = "solver option device"
+) -> Any:
     """``torch.device(device)``, or a ValueError naming the parameter ``name``."""
     try:
         return torch.device(device)
@@ -314,12 +316,6 @@ def best_bias(loss: Loss, z: np.ndarray, y: np.ndarray, c: float) -> float:
         else:
             hi = mid
     return 0.5 * (lo + hi)
-
-
-def gap_scale(upper: float, y: np.ndarray) -> float:
-    """Denominator of the relative gap, as in :class:`convexnn.Certificate`."""
-    half_sq = 0.5 * float(y @ y)
-    return max(abs(upper), 1e-12 * (half_sq if half_sq > 0 else 1.0))
 
 
 def aligned_dual_candidate(
