@@ -111,8 +111,8 @@ class Certificate:
         ``gap / max(|upper_bound|, 1e-12 * s)`` with ``s = ||y||^2 / 2`` (1 when y = 0):
         relative to the objective, with a floor far below any meaningful objective so
         that a (near-)zero optimum does not divide by zero
-        (:func:`convexnn._measures.relative_gap`, used wherever a relative gap is
-        reported).
+        (:func:`convexnn._measures.relative_gap`, as in ``solve``, the fast solvers,
+        ``solve_multioutput``, ``solve_path`` and ``column_generation``).
     scope : {"global", "patterns"}
         ``"global"``: the patterns are exhaustive for this X, so ``lower_bound`` bounds
         the non-convex training problem (2) over networks of any width.
