@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from convexnn import enumerate_patterns
 from convexnn.problem import build_problem
 
 
@@ -96,3 +97,24 @@ def test_bad_input(kwargs, exc, match):
     args.update(kwargs)
     with pytest.raises(exc, match=match):
         build_problem(args.pop("X"), args.pop("y"), args.pop("beta"), args.pop("D"), **args)
+
+
+def test_constraint_violation_of_a_numerically_zero_solution_is_zero():
+    """Blocks far below the targets' scale (an interior point's leftovers at a zero
+    optimum: about 1e-10, each violating its cone by a third of its size) read 0, not
+    O(1); a solution at the targets' scale reads as before, at any scale of the data."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(12, 2))
+    D = enumerate_patterns(X)
+    y = rng.normal(size=12)
+    V = rng.normal(size=(2, D.shape[1]))
+    zeros = np.zeros_like(V)
+    prob = build_problem(X, y, 0.1, D)
+    full = prob.constraint_violation(V, zeros)
+    assert 0.1 < full <= 1.0
+    assert prob.constraint_violation(1e-10 * V, zeros) == 0.0
+    assert build_problem(X, 0 * y, 0.1, D).constraint_violation(1e-10 * V, zeros) == 0.0
+    # the same solution and targets scaled by 1e-12: the same reading (no loosening)
+    small = build_problem(X, 1e-12 * y, 0.1, D)
+    assert small.constraint_violation(1e-12 * V, zeros) == pytest.approx(full, rel=1e-12)
+    assert prob.constraint_violation(1e-7 * V, zeros) == pytest.approx(full, rel=1e-12)

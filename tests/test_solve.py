@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -450,3 +451,35 @@ def test_a_negative_global_gap_is_called_rounding():
     assert "rounding" in neg.summary() and "outside these patterns" not in neg.summary()
     sampled = dataclasses.replace(neg, scope="patterns")
     assert "outside these patterns and beats their optimum" in sampled.summary()
+
+
+def _zero_optimum_cases():
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(40, 3))
+    y = rng.normal(size=40)
+    return {
+        "y=0": (X, np.zeros(40), 0.1, {}),
+        "beta above beta_max": (X, y, 1e3, {"hidden_bias": True}),
+        "constant y, output bias": (X, np.full(40, 3.0), 0.1, {"output_bias": True}),
+    }
+
+
+@pytest.mark.parametrize("case", ["y=0", "beta above beta_max", "constant y, output bias"])
+@pytest.mark.parametrize("formulation", ["relu", "gated"])
+@pytest.mark.parametrize("solver", ["fast", "cvxpy"])
+def test_zero_optimum_reads_gap_and_violation_zero(case, formulation, solver):
+    """The zero network is the exact optimum: no relative gap or cone violation of O(1)
+    from dividing by a zero objective or zero blocks (CVXPY read a violation of 0.3-1.0,
+    and the gated summary a relative gap of 1), and no warning."""
+    X, y, beta, kw = _zero_optimum_cases()[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", cnn.ConvergenceWarning)
+        sol = cnn.solve(X, y, beta, formulation=formulation, solver=solver, **kw)
+    assert sol.status == "optimal" and sol.network.n_neurons == 0
+    assert abs(sol.relative_gap) <= 1e-9 and abs(sol.certificate.relative_gap) <= 1e-9
+    assert sol.constraint_violation == 0.0
+    if formulation == "gated":  # the solver is judged on its program's own gap (tol)
+        assert abs(sol.certificate.relative_gap_of(sol.convex_objective)) <= 1e-6
+    printed = re.findall(r"relative (\S+?)\)", sol.summary())
+    assert len(printed) == (2 if formulation == "gated" else 1)
+    assert all(abs(float(value)) <= 1e-6 for value in printed), sol.summary()

@@ -47,6 +47,7 @@ from numpy.typing import NDArray
 from scipy.optimize import nnls
 
 from . import _jit
+from ._measures import GAP_FLOOR, gap_floor, relative_gap
 from ._validation import (
     add_ones_column,
     check_beta,
@@ -109,7 +110,9 @@ class Certificate:
     relative_gap : float
         ``gap / max(|upper_bound|, 1e-12 * s)`` with ``s = ||y||^2 / 2`` (1 when y = 0):
         relative to the objective, with a floor far below any meaningful objective so
-        that a (near-)zero optimum does not divide by zero.
+        that a (near-)zero optimum does not divide by zero
+        (:func:`convexnn._measures.relative_gap`, as in ``solve``, the fast solvers,
+        ``solve_multioutput``, ``solve_path`` and ``column_generation``).
     scope : {"global", "patterns"}
         ``"global"``: the patterns are exhaustive for this X, so ``lower_bound`` bounds
         the non-convex training problem (2) over networks of any width.
@@ -132,6 +135,8 @@ class Certificate:
         predictions (``"residual"``), that candidate aligned with the solution's blocks
         or the network's neurons (``"aligned"``, see :func:`dual_certificate`), or a
         solver's own multiplier (``"multiplier"``).
+    gap_floor : float
+        ``1e-12 * s``: the floor of ``relative_gap``'s denominator.
     """
 
     lower_bound: float
@@ -145,6 +150,12 @@ class Certificate:
     formulation: str
     n_patterns: int
     candidate: str = "residual"
+    gap_floor: float = GAP_FLOOR
+
+    def relative_gap_of(self, upper: float) -> float:
+        """The relative gap of another upper bound against ``lower_bound``, defined as
+        ``relative_gap`` is (same floor): e.g. a gated program's own value."""
+        return (float(upper) - self.lower_bound) / max(abs(float(upper)), self.gap_floor)
 
     @property
     def is_global(self) -> bool:
@@ -942,7 +953,7 @@ def _certificate_of(
         lower_bound=lower,
         upper_bound=upper,
         gap=gap,
-        relative_gap=gap / _gap_scale(upper, problem.y),
+        relative_gap=relative_gap(upper, lower, problem.y),
         scope=scope,
         dual_point=lam,
         dual_norm=float(s_max),
@@ -950,6 +961,7 @@ def _certificate_of(
         formulation=problem.formulation,
         n_patterns=problem.P,
         candidate=candidate,
+        gap_floor=gap_floor(problem.y),
     )
 
 
@@ -1062,12 +1074,6 @@ def _optimise_free_coordinates(
     out = lam0.copy()
     out[idx] = np.asarray(a.value, dtype=np.float64)
     return out
-
-
-def _gap_scale(upper: float, y: Array) -> float:
-    """Denominator of the relative gap: ``max(|upper|, 1e-12 * (||y||^2 / 2 or 1))``."""
-    half_sq = 0.5 * float(y @ y)
-    return max(abs(upper), 1e-12 * (half_sq if half_sq > 0 else 1.0))
 
 
 def certify(
@@ -1371,13 +1377,14 @@ def _streamed_certificate(
         lower_bound=lower,
         upper_bound=upper,
         gap=upper - lower,
-        relative_gap=(upper - lower) / _gap_scale(upper, y),
+        relative_gap=relative_gap(upper, lower, y),
         scope="global",
         dual_point=lam,
         dual_norm=float(s_max),
         scale=t,
         formulation=formulation,
         n_patterns=price.n_cells,
+        gap_floor=gap_floor(y),
     )
 
 

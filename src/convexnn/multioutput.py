@@ -76,6 +76,7 @@ from numpy.typing import NDArray
 from scipy.optimize import minimize
 from scipy.special import logsumexp, softmax
 
+from ._measures import relative_gap
 from ._validation import (
     add_ones_column,
     check_beta,
@@ -125,7 +126,8 @@ class MultiOutputSolution:
         of eq. (2): a network with shared neurons may score below it. The bound valid
         for eq. (2) itself is ``shared_lower_bound``.
     gap, relative_gap : float
-        ``objective - lower_bound`` and that over ``max(|objective|, tiny)``.
+        ``objective - lower_bound`` and that over ``max(|objective|, 1e-12 ||Y||^2 / 2)``
+        (``1e-12`` when Y = 0).
     scope : {"global", "patterns"}
         ``"global"``: exhaustive patterns, ``lower_bound`` holds for the non-convex
         problem of the mode (for "separate": the problem of one network per output,
@@ -314,10 +316,11 @@ def solve_multioutput(
         # A tensor goes to solve as given: on a GPU, each column's gated solve stays there
         # (:func:`convexnn.solve.on_data_device`).
         sol = _solve_separate(setup, run, X if is_torch_array(X) else None)
-    if sol.exact and _program_gap(sol) > tol:
+    program_gap = _program_gap(sol, setup.Y)
+    if sol.exact and program_gap > tol:
         warnings.warn(
             f"{CALLER}: the certified relative gap of the {sol.mode} program is "
-            f"{_program_gap(sol):.3g}, above tol={tol:.3g} (status {sol.status!r}).",
+            f"{program_gap:.3g}, above tol={tol:.3g} (status {sol.status!r}).",
             ConvergenceWarning,
             stacklevel=2,
         )
@@ -385,7 +388,7 @@ def _setup(
     )  # fmt: skip
 
 
-def _program_gap(sol: MultiOutputSolution) -> float:
+def _program_gap(sol: MultiOutputSolution, Y: Array) -> float:
     """Relative gap of the program solved: its own value for gated (the gated model's
     objective for "shared", the gated programs' values for "separate"), not that of the
     ReLU network built from gated blocks (a different model; its gap had raised a
@@ -395,7 +398,7 @@ def _program_gap(sol: MultiOutputSolution) -> float:
         upper = sol.gated_objective
     elif sol.formulation == "gated":
         upper = sol.convex_objective
-    return (upper - sol.lower_bound) / max(abs(upper), 1e-12)
+    return relative_gap(upper, sol.lower_bound, Y)
 
 
 # -- validation -------------------------------------------------------------------------
@@ -892,7 +895,7 @@ def _assemble(
         objective=float(objective),
         lower_bound=float(lower),
         gap=float(gap),
-        relative_gap=float(gap / max(abs(objective), 1e-12)),
+        relative_gap=relative_gap(objective, lower, st.Y),
         scope=scope or st.scope,
         exact=exact,
         relaxation_tight=tight,

@@ -79,11 +79,19 @@ class _TwoLayerNetwork:
         y_arr = _check_targets(y, X_arr.shape[0], self.alpha, loss_obj, caller)
         return loss_obj.value(self.predict(X_arr), y_arr) + beta_val * self.penalty()
 
-    def to_torch(self, dtype: Any = None) -> Any:
-        """The PyTorch module of this network; see :func:`convexnn.export.to_torch`."""
+    def to_torch(self, dtype: Any = None, *, device: Any = None) -> Any:
+        """The PyTorch module of this network; see :func:`convexnn.export.to_torch`.
+
+        Parameters
+        ----------
+        dtype : torch.dtype or None
+            Parameter dtype; None means ``torch.float64``.
+        device : str, torch.device or None
+            Where the module lives (``"cpu"``, ``"cuda"``, ...); None means the CPU.
+        """
         from .export.torch import to_torch
 
-        return to_torch(self, dtype=dtype)  # type: ignore[arg-type]
+        return to_torch(self, dtype=dtype, device=device)  # type: ignore[arg-type]
 
     @classmethod
     def from_torch(cls, module: Any) -> Any:

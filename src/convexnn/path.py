@@ -277,17 +277,17 @@ def _better(a: Solution, b: Solution) -> bool:
     scale = max(abs(vb), 1e-300)
     if va < vb - 1e-12 * scale:
         return True
-    return va <= vb + 1e-12 * scale and _program_gap(a) < _program_gap(b)
+    return va <= vb + 1e-12 * scale and _program_value_gap(a) < _program_value_gap(b)
 
 
 def _program_value(sol: Solution) -> float:
     return float(sol.convex_objective if sol.formulation == "gated" else sol.objective)
 
 
-def _program_gap(sol: Solution) -> float:
-    """Relative gap of the program solved (see :func:`_better`)."""
-    value = _program_value(sol)
-    return (value - sol.lower_bound) / max(abs(value), 1e-300)
+def _program_value_gap(sol: Solution) -> float:
+    """Relative gap of :func:`_program_value` against the certified lower bound (see
+    :func:`_better`), with the certificate's floor (:mod:`convexnn._measures`)."""
+    return sol.certificate.relative_gap_of(_program_value(sol))
 
 
 def _rewarn(

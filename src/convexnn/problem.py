@@ -23,6 +23,7 @@ import numpy as np
 from array_api_compat import is_torch_array
 from numpy.typing import NDArray
 
+from ._measures import relative_violation
 from ._validation import (
     add_ones_column,
     check_beta,
@@ -120,6 +121,10 @@ class ConvexReLUProblem:
     def constraint_violation(self, V: Array, W: Array) -> float:
         """Largest violation of the cone constraints, relative to ``max |X v_i|``.
 
+        That is ``max_i max_j ((2 D_i - I) X b_i)_-^j / max_i max |X b_i|`` over the blocks
+        ``b_i`` (columns of V and W; zero blocks violate nothing). A solution whose blocks
+        all predict at most ``1e-8 max|y|`` (1e-8 when y = 0) is the zero solution to a
+        solver's accuracy and reads 0 (:func:`convexnn._measures.relative_violation`).
         Returns 0 for the gated formulation (it has no constraints).
         """
         if self.formulation == "gated":
@@ -131,7 +136,7 @@ class ConvexReLUProblem:
             XB = self.X @ B[:, nz]
             worst = max(worst, float(np.max(-(2.0 * self.mask[:, nz] - 1.0) * XB, initial=0.0)))
             scale = max(scale, float(np.max(np.abs(XB), initial=0.0)))
-        return worst / scale if scale > 0 else 0.0
+        return relative_violation(worst, scale, self.y)
 
 
 def build_problem(

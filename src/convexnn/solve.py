@@ -11,6 +11,7 @@ import numpy as np
 from array_api_compat import is_torch_array
 from numpy.typing import NDArray
 
+from ._measures import relative_gap
 from ._validation import (
     add_ones_column,
     check_bool,
@@ -19,7 +20,7 @@ from ._validation import (
     check_tol,
     check_X,
 )
-from .duality import Certificate, _gap_scale, dual_certificate
+from .duality import Certificate, dual_certificate
 from .exceptions import ConvergenceWarning
 from .gated_network import GatedReLU, gated_network_of_blocks
 from .losses import Loss
@@ -47,7 +48,8 @@ class Solution:
     lower_bound : float
         Certified lower bound (dual objective of a feasible dual point).
     gap, relative_gap : float
-        ``objective - lower_bound`` and that divided by ``objective``. Negative (rarely,
+        ``objective - lower_bound`` and that divided by ``max(|objective|, 1e-12 s)``,
+        ``s = ||y||^2 / 2`` (1 when y = 0; :mod:`convexnn._measures`). Negative (rarely,
         and only with ``scope="patterns"``) when the network beats the program over its
         patterns: recovery merges nearly parallel blocks into one neuron when that lowers
         objective (2), and the merged neuron may activate on a pattern outside the set.
@@ -74,7 +76,9 @@ class Solution:
     time : float
         Wall time of the solver (seconds).
     constraint_violation : float
-        Relative violation of the cone constraints (0 for "gated").
+        Relative violation of the cone constraints at (V, W) (0 for "gated"; 0 when
+        every block predicts at most ``1e-8 max|y|``, see
+        :meth:`ConvexReLUProblem.constraint_violation`).
     certificate : Certificate
     gated_network(X) : method
         ``formulation="gated"`` only: the gated ReLU network whose training problem the
@@ -168,7 +172,7 @@ class Solution:
         if self.formulation == "gated":
             m = int((np.linalg.norm(self.V - self.W, axis=0) > 0).sum())
             gated_gap = self.convex_objective - self.lower_bound
-            rel = gated_gap / max(abs(self.convex_objective), 1e-300)
+            rel = self.certificate.relative_gap_of(self.convex_objective)
             lines += [
                 f"gated program (a relaxation of the ReLU program): optimum "
                 f"{self.convex_objective:.10g}, certified gap {gated_gap:.3g} (relative "
@@ -631,8 +635,7 @@ def _finish(
     # (objective vs convex_objective), not blamed on the solver.
     solver_gap = cert.relative_gap
     if problem.formulation == "gated":
-        gated_gap = result.objective - cert.lower_bound
-        solver_gap = gated_gap / _gap_scale(result.objective, problem.y) if gated_gap > 0 else 0.0
+        solver_gap = relative_gap(result.objective, cert.lower_bound, problem.y)
     if solver_gap > tol:
         if status == "optimal":  # the solver's own test passed (CVXPY's tolerances), ours not
             status = "inaccurate"

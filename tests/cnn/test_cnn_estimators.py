@@ -27,6 +27,10 @@ def test_classifier_fit_predict_clone_pickle_torch():
     torch = pytest.importorskip("torch")
     out = clf.to_torch()(torch.as_tensor(X[:30])).detach().numpy().ravel()
     np.testing.assert_allclose(out, clf.decision_function(X[:30]), atol=1e-10)
+    module = clf.to_torch(dtype=torch.float32, device="cpu")
+    assert all(p.dtype == torch.float32 for p in module.parameters())
+    out32 = module(torch.as_tensor(X[:30], dtype=torch.float32)).detach().double().numpy()
+    np.testing.assert_allclose(out32.ravel(), clf.decision_function(X[:30]), atol=1e-4)
 
 
 def test_regressor_gated_and_errors():

@@ -312,3 +312,55 @@ def test_conv_net_export_errors_name_the_problem() -> None:
     for bad in ("float32", torch.int64):
         with pytest.raises(TypeError, match=r"ConvReLUNet.to_torch: dtype must be a floating"):
             net.to_torch(X.shape[1:], dtype=bad)
+
+
+@pytest.mark.parametrize("kind", ["relu", "gated"])
+@pytest.mark.parametrize("dtype", [None, "float32", "float64"])
+def test_to_torch_device_and_dtype(kind: str, dtype: str | None) -> None:
+    """``device`` and ``dtype`` as in torch: the module's parameters and buffers are
+    there, and its outputs equal the NumPy predictions (to float32 rounding)."""
+    rng = np.random.default_rng(5)
+    if kind == "relu":
+        net: cnn.TwoLayerReLU | cnn.GatedReLU = _network(True, True, seed=5)
+    else:
+        net = cnn.GatedReLU(rng.normal(size=(4, 6)), rng.normal(size=(4, 6)), rng.normal(size=6),
+                            gate_bias=rng.normal(size=6), b=rng.normal(size=6), c=0.5)  # fmt: skip
+    want = torch.float64 if dtype is None else getattr(torch, dtype)
+    tdtype = None if dtype is None else want
+    X = rng.standard_normal((40, 4))
+    for module in (net.to_torch(tdtype, device="cpu"), to_torch(net, dtype=tdtype, device="cpu")):
+        tensors = list(module.parameters()) + list(module.buffers())
+        assert tensors and all(t.dtype == want and t.device.type == "cpu" for t in tensors)
+        atol = 1e-10 if want == torch.float64 else 1e-4
+        np.testing.assert_allclose(_torch_out(module, X, want)[:, 0], net.predict(X), atol=atol)
+    module = net.to_torch(device=torch.device("cpu"))
+    assert all(p.dtype == torch.float64 for p in module.parameters())
+
+
+def test_to_torch_refuses_a_bad_device() -> None:
+    """A device torch cannot parse, or one it cannot use, is a ValueError naming device."""
+    net = _network(True, True)
+    with pytest.raises(ValueError, match=r"to_torch: device must be a torch device such as"):
+        net.to_torch(device="gpu0")
+    with pytest.raises(ValueError, match=r"to_torch: device must be a torch device"):
+        to_torch(net, device=3.5)
+    conv, _ = _conv_net(fc=False)
+    with pytest.raises(ValueError, match=r"ConvReLUNet.to_torch: device must be a torch"):
+        conv.to_torch((2, 6, 5), device="gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"to_torch: device 'cuda' is not available"):
+            net.to_torch(device="cuda")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_conv_net_to_torch_device_and_dtype(dtype: str) -> None:
+    from convexnn.cnn import extract_patches
+
+    net, X = _conv_net(fc=True)
+    want = getattr(torch, dtype)
+    module = net.to_torch(X.shape[1:], dtype=want, device="cpu")
+    assert all(p.dtype == want and p.device.type == "cpu" for p in module.parameters())
+    with torch.no_grad():
+        out = module(torch.tensor(X, dtype=want)).double().numpy().ravel()
+    expected = net.predict_patches(extract_patches(X, 3, 2, 1))
+    np.testing.assert_allclose(out, expected, atol=1e-10 if dtype == "float64" else 1e-4)

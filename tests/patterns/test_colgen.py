@@ -230,6 +230,50 @@ def test_warns_with_the_gap_when_max_rounds_stops_it():
     assert not res.converged and res.n_rounds == 2
 
 
+def test_time_budget_zero_stops_after_the_first_round_and_warns():
+    X, y = _planted(40, seed=3, d=3)
+    D0 = cnn.sample_patterns(X, 2, random_state=0)
+    kwargs = dict(initial_patterns=D0, max_add=1, pricing=cnn.patterns.pricing, solver="cvxpy")
+    with pytest.warns(
+        cnn.ConvergenceWarning, match=r"time_budget=0 s \(1 solves\) .*\(relative \d"
+    ):
+        res = column_generation(X, y, 1e-3, time_budget=0.0, **kwargs)
+    assert not res.converged and res.n_rounds == 1
+    # the state returned is that round's certified solve over its own patterns
+    assert res.patterns.shape[1] == 2 and res.solution.gap <= 1e-6 * res.solution.objective
+    assert res.priced_lower_bound <= res.solution.convex_objective
+
+
+def test_time_budget_stops_when_the_clock_passes_it(monkeypatch):
+    """A fake clock that moves only when the pricing is called (twice a round)."""
+    import importlib
+    import types
+
+    colgen = importlib.import_module("convexnn.patterns.colgen")
+    now = [0.0]
+    monkeypatch.setattr(colgen, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+
+    def pricing(X_eff, lam):
+        now[0] += 1.0
+        return cnn.patterns.pricing(X_eff, lam)
+
+    X, y = _planted(40, seed=3, d=3)
+    D0 = cnn.sample_patterns(X, 2, random_state=0)
+    with pytest.warns(cnn.ConvergenceWarning, match=r"time_budget=3 s \(2 solves\)"):
+        res = column_generation(
+            X, y, 1e-3, initial_patterns=D0, max_add=1, pricing=pricing, solver="cvxpy",
+            time_budget=3.0,
+        )  # fmt: skip
+    assert not res.converged and res.n_rounds == 2 and res.time == 4.0
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), "10", True])
+def test_time_budget_is_checked(bad):
+    X, y = _planted(10, seed=0)
+    with pytest.raises(ValueError, match=r"column_generation: time_budget must be None or a"):
+        column_generation(X, y, BETA, time_budget=bad)
+
+
 def test_default_start_on_data_with_few_patterns_does_not_warn(recwarn):
     """d = 1 has two patterns: the 16 default initial ones cannot be found (no warning)."""
     rng = np.random.default_rng(7)

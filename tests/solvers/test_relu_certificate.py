@@ -14,9 +14,10 @@ from convexnn.solvers._cones import project_cones
 @pytest.mark.parametrize("output_bias", [False, True])
 def test_solver_certificate_equals_the_reference_kernel(output_bias):
     """_certify (pruned, warm-started cone norms) vs the plain cone_dual_norms kernel."""
+    from convexnn._measures import gap_scale
     from convexnn.duality import cone_dual_norms
     from convexnn.problem import build_problem
-    from convexnn.solvers._kernels import dual_candidate, dual_lower_bound, gap_scale
+    from convexnn.solvers._kernels import dual_candidate, dual_lower_bound
     from convexnn.solvers._relu_certificate import _certify, _ConeNormCache
 
     X, y = _data(n=80, d=4, seed=3)
@@ -41,9 +42,10 @@ def test_solver_certificate_equals_the_reference_kernel(output_bias):
 
 def test_early_stopped_pricing_is_exact_where_priced_and_its_gap_valid():
     """_certify(n_new=, tol=) far from the optimum: priced norms exact, gap an upper bound."""
+    from convexnn._measures import gap_scale
     from convexnn.duality import _NNLS_WINDOW, cone_dual_norms
     from convexnn.problem import build_problem
-    from convexnn.solvers._kernels import dual_candidate, dual_lower_bound, gap_scale
+    from convexnn.solvers._kernels import dual_candidate, dual_lower_bound
     from convexnn.solvers._relu_certificate import _certify, _ConeNormCache
 
     X, y = _data(n=120, d=3, seed=5)

@@ -105,15 +105,23 @@ class _ConvexCNNBase(BaseEstimator):
         P = extract_patches(Xa, self.kernel_size, self.stride, self.padding)
         return self.solution_.predict_convex(P) + self.offset_
 
-    def to_torch(self) -> Any:
-        """The fitted ReLU CNN as ``nn.Sequential(Conv, ReLU, Flatten, Linear)`` (float64)."""
+    def to_torch(self, *, dtype: Any = None, device: Any = None) -> Any:
+        """The fitted ReLU CNN as ``nn.Sequential(Conv, ReLU, Flatten, Linear)``.
+
+        Parameters
+        ----------
+        dtype : torch.dtype or None
+            Parameter dtype; None means ``torch.float64``.
+        device : str, torch.device or None
+            Where the module lives (``"cpu"``, ``"cuda"``, ...); None means the CPU.
+        """
         check_is_fitted(self, "solution_")
         if self.network_ is None:
             raise ValueError(
                 f"{type(self).__name__}.to_torch: formulation='gated' has no ReLU network; "
                 f"fit with formulation='relu'."
             )
-        return self.network_.to_torch(self.input_shape_)
+        return self.network_.to_torch(self.input_shape_, dtype=dtype, device=device)
 
 
 class ConvexCNNRegressor(RegressorMixin, _ConvexCNNBase):

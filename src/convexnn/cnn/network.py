@@ -137,7 +137,9 @@ class ConvReLUNet:
         y_arr = check_scalar_targets(y, z.shape[0], loss_obj, caller=caller)
         return loss_obj.value(z, y_arr) + beta_val * self.penalty()
 
-    def to_torch(self, input_shape: tuple[int, ...], *, dtype: Any = None) -> Any:
+    def to_torch(
+        self, input_shape: tuple[int, ...], *, dtype: Any = None, device: Any = None
+    ) -> Any:
         """Export as ``nn.Sequential(Conv, ReLU, Flatten, Linear)`` with identical outputs.
 
         Parameters
@@ -145,22 +147,21 @@ class ConvReLUNet:
         input_shape : tuple
             ``(C, H, W)`` (exports ``nn.Conv2d``) or ``(C, L)`` (``nn.Conv1d``).
         dtype : torch dtype, default torch.float64
+        device : str, torch.device or None
+            Where the module lives (``"cpu"``, ``"cuda"``, ...); None means the CPU. A name
+            torch does not parse, or a device this torch build cannot use: ValueError.
 
         Returns
         -------
         torch.nn.Sequential
             Its output has shape (N, 1); ``Linear.weight[0, j K + k] = alpha_jk``.
         """
-        import torch
-        from torch import nn
+        from ..export.torch import _import_torch, module_device_dtype
 
         caller = "ConvReLUNet.to_torch"
-        dtype = torch.float64 if dtype is None else dtype
-        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-            raise TypeError(
-                f"{caller}: dtype must be a floating torch.dtype such as torch.float32, got "
-                f"{dtype!r}."
-            )
+        torch = _import_torch(caller)
+        nn = torch.nn
+        device, dtype = module_device_dtype(torch, device, dtype, caller)
         C, *spatial = (int(s) for s in input_shape)
         kernel, stride, pad, out = conv_geometry(
             tuple(spatial), self.kernel_size, self.stride, self.padding, caller=caller
@@ -185,8 +186,9 @@ class ConvReLUNet:
             **geom,
             bias=self.b is not None,
             dtype=dtype,
+            device=device,
         )
-        lin = nn.Linear(m * K, 1, bias=self.c is not None, dtype=dtype)
+        lin = nn.Linear(m * K, 1, bias=self.c is not None, dtype=dtype, device=device)
         alpha = self.alpha if self.alpha.ndim == 2 else np.repeat(self.alpha[:, None], K, axis=1)
         with torch.no_grad():
             conv.weight.copy_(torch.as_tensor(self.U.T.reshape(m, C, *kernel), dtype=dtype))

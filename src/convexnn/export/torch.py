@@ -23,6 +23,7 @@ import numpy as np
 
 from ..gated_network import GatedReLU
 from ..network import TwoLayerReLU
+from ..solvers._kernels import torch_device
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch as torch_mod
@@ -42,7 +43,9 @@ def _import_torch(caller: str) -> Any:
     return torch
 
 
-def to_torch(network: TwoLayerReLU | GatedReLU, dtype: Any = None) -> torch_mod.nn.Module:
+def to_torch(
+    network: TwoLayerReLU | GatedReLU, dtype: Any = None, *, device: Any = None
+) -> torch_mod.nn.Module:
     """Export a network as ``Sequential(Linear, ReLU, Linear)`` (a GatedReLU: below).
 
     Parameters
@@ -56,6 +59,10 @@ def to_torch(network: TwoLayerReLU | GatedReLU, dtype: Any = None) -> torch_mod.
     dtype : torch.dtype or None
         Parameter dtype; None means ``torch.float64`` (outputs then equal
         ``network.predict`` to rounding; ``torch.float32`` to about 1e-6 relative).
+    device : str, torch.device or None
+        Where the parameters (and gates) live, as in ``torch.nn.Module.to``: ``"cpu"``,
+        ``"cuda"``, ``"cuda:1"``, ...; None means the CPU. A name torch does not parse, or
+        a device this torch build cannot use, raises a ValueError.
 
     Returns
     -------
@@ -71,31 +78,74 @@ def to_torch(network: TwoLayerReLU | GatedReLU, dtype: Any = None) -> torch_mod.
             f"{caller}: network must be a convexnn.TwoLayerReLU or GatedReLU, got "
             f"{type(network).__name__}."
         )
-    dtype = torch.float64 if dtype is None else dtype
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"{caller}: dtype must be a floating torch.dtype, got {dtype!r}.")
+    device, dtype = module_device_dtype(torch, device, dtype, caller)
     alpha = np.asarray(network.alpha, dtype=np.float64)
     alpha_2d = alpha[:, None] if alpha.ndim == 1 else alpha
     k = alpha_2d.shape[1]
-    first = _linear(torch, network.U.T, network.b, dtype)
+    first = _linear(torch, network.U.T, network.b, dtype, device)
     c = None if network.c is None else np.broadcast_to(np.asarray(network.c), (k,))
-    second = _linear(torch, alpha_2d.T, c, dtype)
+    second = _linear(torch, alpha_2d.T, c, dtype, device)
     if isinstance(network, GatedReLU):
         from ._torch_gated import GatedReLUModule
 
+        def buffer(a: Any) -> Any:
+            return torch.tensor(np.array(a, dtype=np.float64)).to(device=device, dtype=dtype)
+
         h = network.gate_bias
-        weight = torch.tensor(np.array(network.G.T, dtype=np.float64)).to(dtype)
-        bias = None if h is None else torch.tensor(np.array(h, dtype=np.float64)).to(dtype)
-        return GatedReLUModule(weight, bias, first, second)
+        bias = None if h is None else buffer(h)
+        return GatedReLUModule(buffer(network.G.T), bias, first, second)
     return torch.nn.Sequential(first, torch.nn.ReLU(), second)
 
 
-def _linear(torch: Any, weight: Any, bias: Any, dtype: Any) -> Any:
+def module_device_dtype(torch: Any, device: Any, dtype: Any, caller: str) -> tuple[Any, Any]:
+    """The ``device`` and ``dtype`` arguments of an export, checked.
+
+    Parameters
+    ----------
+    torch : module
+        The imported ``torch``.
+    device : str, torch.device or None
+        None means ``torch.device("cpu")``.
+    dtype : torch.dtype or None
+        None means ``torch.float64``.
+    caller : str
+        Named in the errors.
+
+    Returns
+    -------
+    (torch.device, torch.dtype)
+
+    Raises
+    ------
+    ValueError
+        ``device`` is no torch device name, or one this torch build cannot use (no CUDA).
+    TypeError
+        ``dtype`` is not a floating ``torch.dtype``.
+    """
+    dtype = torch.float64 if dtype is None else dtype
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(
+            f"{caller}: dtype must be a floating torch.dtype such as torch.float32, got {dtype!r}."
+        )
+    dev = torch_device(torch, "cpu" if device is None else device, caller, name="device")
+    try:
+        torch.empty(0, device=dev)
+    except (RuntimeError, AssertionError) as exc:
+        raise ValueError(
+            f"{caller}: device {str(dev)!r} is not available in this PyTorch installation "
+            f"({exc}); pass device='cpu', or a device that torch lists as available."
+        ) from None
+    return dev, dtype
+
+
+def _linear(torch: Any, weight: Any, bias: Any, dtype: Any, device: Any) -> Any:
     """``Linear`` with these float64 weight (out, in) and bias (None: ``bias=False``)."""
     out_features, in_features = np.shape(weight)
     with warnings.catch_warnings():  # the zero network (m = 0): nothing to initialise
         warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
-        layer = torch.nn.Linear(in_features, out_features, bias=bias is not None, dtype=dtype)
+        layer = torch.nn.Linear(
+            in_features, out_features, bias=bias is not None, dtype=dtype, device=device
+        )
 
     def tensor(a: Any) -> Any:
         return torch.tensor(np.array(a, dtype=np.float64), dtype=torch.float64)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._measures import relative_gap
 from .._validation import (
     add_ones_column,
     check_beta,
@@ -502,6 +503,7 @@ def column_generation(
     *,
     initial_patterns: Any = None,
     max_rounds: int = 20,
+    time_budget: float | None = None,
     n_starts: int = 64,
     max_add: int = 50,
     formulation: str = "relu",
@@ -540,6 +542,13 @@ def column_generation(
         Gaussian patterns drawn with ``random_state``.
     max_rounds : int
         Largest number of solves.
+    time_budget : float or None
+        Wall-clock cap in seconds (as ``train_torch``'s), checked after each round: once
+        the time since the start reaches it, no further round is solved. At least one
+        round always runs (``0.0``: exactly one). Stopped by it (or by ``max_rounds``)
+        with violated patterns left, the result has ``converged=False``, is that of the
+        last round's certified solve, and a ConvergenceWarning states the gap reached.
+        None: no cap.
     n_starts : int
         Random starts of the default pricing search, per sign and round.
     max_add : int
@@ -575,6 +584,7 @@ def column_generation(
     beta = check_beta(beta, caller=caller)
     max_rounds = check_positive_int(max_rounds, caller=caller, name="max_rounds")
     max_add = check_positive_int(max_add, caller=caller, name="max_add")
+    time_budget = _check_time_budget(time_budget, caller)
     loss_obj = get_loss(loss, caller=caller)
     if pricing is not None and not callable(pricing):
         raise TypeError(
@@ -589,7 +599,8 @@ def column_generation(
     start = time.perf_counter()
     warm, converged, priced_lb, sol = None, False, -np.inf, None
     priced_lam = np.zeros(X_arr.shape[0])
-    for _ in range(max_rounds):
+    stop = f"max_rounds={max_rounds} solves"
+    for round_ in range(max_rounds):
         options = dict(solver_options or {})
         if warm is not None:
             options["warm_start"] = warm
@@ -620,12 +631,15 @@ def column_generation(
         if new.shape[1] == 0:
             converged = True
             break
+        if time_budget is not None and time.perf_counter() - start >= time_budget:
+            stop = f"time_budget={time_budget:g} s ({round_ + 1} solves)"
+            break
         D = np.hstack([np.asarray(D, dtype=bool), new])
         if warm_ok:
             warm = _padded(sol, new.shape[1])
     assert sol is not None
     if not converged:
-        _warn_not_converged(sol, max_rounds, priced_lb)
+        _warn_not_converged(sol, stop, priced_lb, y_arr)
     return ColumnGenerationResult(
         solution=sol,
         patterns=np.asarray(sol.patterns, dtype=bool),
@@ -771,18 +785,33 @@ def _scaled_dual_value(
     return float(loss.dual_value(t * lam, y)), t * lam
 
 
-def _warn_not_converged(sol: Any, max_rounds: int, priced_lb: float) -> None:
-    """ConvergenceWarning: the pricing still found violated patterns after the last round."""
+def _check_time_budget(time_budget: Any, caller: str) -> float | None:
+    """None, or ``time_budget`` as a finite float >= 0 (seconds)."""
+    if time_budget is None:
+        return None
+    ok = isinstance(time_budget, (int, float, np.integer, np.floating))
+    if not ok or isinstance(time_budget, bool) or not (0 <= float(time_budget) < np.inf):
+        raise ValueError(
+            f"{caller}: time_budget must be None or a finite number of seconds >= 0, got "
+            f"{time_budget!r}; pass e.g. time_budget=60.0, or None for no cap."
+        )
+    return float(time_budget)
+
+
+def _warn_not_converged(sol: Any, stop: str, priced_lb: float, y: Array) -> None:
+    """ConvergenceWarning: the pricing still found violated patterns after the last round
+    (``stop`` says which cap ended it)."""
     from ..exceptions import ConvergenceWarning
 
     upper = sol.convex_objective  # gated: the program's, not the ReLU network's
     gap = upper - priced_lb
-    rel = gap / max(abs(upper), 1e-300)
+    rel = relative_gap(upper, priced_lb, y)
     warnings.warn(
-        f"column_generation: stopped after max_rounds={max_rounds} solves with violated "
+        f"column_generation: stopped after {stop} with violated "
         f"patterns still found by the pricing; the convex objective {upper:.6g} on the "
         f"final patterns is {gap:.3g} (relative {rel:.3g}) above the priced lower bound "
-        f"{priced_lb:.6g}. Raise max_rounds or max_add, or start from more patterns.",
+        f"{priced_lb:.6g}. Raise max_rounds, time_budget or max_add, or start from more "
+        "patterns.",
         ConvergenceWarning,
         stacklevel=3,
     )

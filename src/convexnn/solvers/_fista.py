@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace as _ns
 
+from .._measures import relative_gap
 from ..losses import Loss
 from ._kernels import (
     Backend,
@@ -50,7 +51,6 @@ from ._kernels import (
     dual_candidate,
     dual_lower_bound,
     forward,
-    gap_scale,
     group_prox,
     spectral_norm_sq,
     to_numpy,
@@ -228,7 +228,7 @@ def _gap_and_primal(sub: SubProblem, B: Any, c: float, y_np: np.ndarray) -> tupl
     G = sub.project(sub.adjoint(sub.backend.asarray(lam0)))
     s_max = float(sub.backend.xp.max(column_norms(G))) if G.shape[1] else 0.0
     lower, _ = dual_lower_bound(loss, lam0, y_np, sub.beta, s_max)
-    return (primal - lower) / gap_scale(primal, y_np), primal
+    return relative_gap(primal, lower, y_np), primal
 
 
 @dataclass
@@ -317,7 +317,7 @@ class _AtB:
         G = sub.project(G)
         s_max = float(xp.max(column_norms(G))) if G.shape[1] else 0.0
         lower, _ = dual_lower_bound(sub.ops.loss, lam0, y_np, sub.beta, s_max)
-        return (primal - lower) / gap_scale(primal, y_np), primal
+        return relative_gap(primal, lower, y_np), primal
 
 
 @dataclass

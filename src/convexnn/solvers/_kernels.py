@@ -88,7 +88,7 @@ def make_backend(options: dict[str, Any], *, like: Any = None, caller: str) -> B
         import torch
 
         xp = array_namespace(torch.zeros(1))
-        device = _torch_device(torch, options.get("device", "cpu"), caller)
+        device = torch_device(torch, options.get("device", "cpu"), caller)
         return Backend(xp, device, getattr(torch, dtype), torch.float64)
     raise ValueError(
         f"{caller}: solver option backend must be 'numpy' or 'torch', got {name!r}; "
@@ -110,13 +110,15 @@ def check_cpu_device(options: dict[str, Any], *, caller: str, solver: str) -> No
     )
 
 
-def _torch_device(torch: Any, device: Any, caller: str) -> Any:
-    """``torch.device(device)``, or a ValueError naming the solver option."""
+def torch_device(
+    torch: Any, device: Any, caller: str, *, name: str = "solver option device"
+) -> Any:
+    """``torch.device(device)``, or a ValueError naming the parameter ``name``."""
     try:
         return torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(
-            f"{caller}: solver option device must be a torch device such as 'cpu', 'cuda' or "
+            f"{caller}: {name} must be a torch device such as 'cpu', 'cuda' or "
             f"'cuda:0', got {device!r} ({exc})."
         ) from None
 
@@ -314,12 +316,6 @@ def best_bias(loss: Loss, z: np.ndarray, y: np.ndarray, c: float) -> float:
         else:
             hi = mid
     return 0.5 * (lo + hi)
-
-
-def gap_scale(upper: float, y: np.ndarray) -> float:
-    """Denominator of the relative gap, as in :class:`convexnn.Certificate`."""
-    half_sq = 0.5 * float(y @ y)
-    return max(abs(upper), 1e-12 * (half_sq if half_sq > 0 else 1.0))
 
 
 def aligned_dual_candidate(

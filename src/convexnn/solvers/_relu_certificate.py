@@ -43,11 +43,12 @@ from typing import Any
 
 import numpy as np
 
+from .._measures import relative_gap
 from ..duality import _cheap_bounds, _NNLSState
 from ..problem import ConvexReLUProblem
 from ._cone_stream import stream_cone_norms
 from ._cones import _active_rows, _cone_signs, cone_norm_bounds
-from ._kernels import adjoint, best_bias, dual_candidate, dual_lower_bound, forward, gap_scale
+from ._kernels import adjoint, best_bias, dual_candidate, dual_lower_bound, forward
 
 
 @dataclass
@@ -279,4 +280,4 @@ def _certify(
 def _gap(problem: ConvexReLUProblem, lam0: np.ndarray, primal: float, s_max: float) -> float:
     """Relative gap of ``primal`` against the dual point ``lam0`` scaled for ``s_max``."""
     lower, _ = dual_lower_bound(problem.loss, lam0, problem.y, problem.beta, s_max)
-    return (primal - lower) / gap_scale(primal, problem.y)
+    return relative_gap(primal, lower, problem.y)

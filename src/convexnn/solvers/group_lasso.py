@@ -55,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+from .._measures import gap_scale, relative_gap
 from ..exceptions import ConvergenceWarning
 from ..problem import ConvexReLUProblem
 from ._fista import SubProblem, fista, refine
@@ -68,7 +69,6 @@ from ._kernels import (
     dual_candidate,
     dual_lower_bound,
     forward,
-    gap_scale,
     make_backend,
     take_columns,
     to_numpy,
@@ -216,7 +216,7 @@ def _certify(
         primal, c, lam0 = estimate.primal, estimate.c, estimate.bounds[0][0]
     gnorm = _dual_norms(data, backend, alive, lam0, low)
     lower, t = dual_lower_bound(loss, lam0, y, problem.beta, float(gnorm.max(initial=0.0)))
-    plain_gap = (primal - lower) / gap_scale(primal, y)
+    plain_gap = relative_gap(primal, lower, y)
     dual_norms = gnorm
     bounds = [(lam0, float(gnorm.max(initial=0.0)))]
     # Far from the optimum the aligned bound is no better (nor its screening).
@@ -240,7 +240,7 @@ def _certify(
         bounds.append((lam1, float(norms1.max(initial=0.0))))
         if lower1 > lower:
             lower, t, dual_norms = lower1, t1, norms1
-    rel_gap = (primal - lower) / gap_scale(primal, y)
+    rel_gap = relative_gap(primal, lower, y)
     return _Check(primal, lower, rel_gap, plain_gap, t, gnorm, c, dual_norms, bounds, not low)
 
 
