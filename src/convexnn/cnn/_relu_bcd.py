@@ -65,14 +65,17 @@ _MU_START, _MU_MIN = 1e-6, 1e-12  # Levenberg-Marquardt damping, relative to dia
 _WARM_TOL, _WARM_ITER = 1e-3, 100  # the gated warm start's gap and epochs
 _RANK_TOL = 1e-10  # singular values below this (relative) span a face's null space
 _KKT_TOL = 1e-10  # a multiplier below -_KKT_TOL * beta (times its row's norm) leaves
+_SPAN_TOL = 1e-9  # a row within this angle (sine) of its face's row space never blocks
 
 
 def null_basis(C: Array, d: int) -> Array:
     """Orthonormal basis (d, r) of ``{u : C u = 0}`` for C (m, d).
 
-    Like the polish's ``_polish_kernels._null_basis``, but with the full SVD always: the
-    bcd's degenerate faces (repeated samples) are sensitive to its rounding (with the
-    polish's reduced SVD a repeated-samples test case stalled on two BLAS threads).
+    Like the polish's ``_polish_kernels._null_basis``, with the full SVD always. Any
+    orthonormal basis of the null space will do: the faces' rows stay independent (see
+    :func:`_blocking`), so the solve no longer hangs on this basis's rounding (before,
+    with the polish's reduced SVD, or the basis rotated, or two BLAS threads,
+    degenerate data stalled).
     """
     if C.shape[0] == 0:
         return np.eye(d)
@@ -102,7 +105,9 @@ def cone_block_minimiser(
     face); at the face's minimiser the constraint with the most negative multiplier
     leaves, or the point is optimal. At ``v = 0`` the block enters along ``P_K(b)``
     when ``||P_K(b)|| > beta`` (else 0 is optimal). Every iterate is feasible and
-    lowers the objective. Returns ``(v, face)`` after at most ``max_steps`` steps.
+    lowers the objective. A row in the face's row space (repeated or dependent patches)
+    never joins it (:func:`_blocking`), so the face's rows stay independent and their
+    multipliers unique. Returns ``(v, face)`` after at most ``max_steps`` steps.
     ``entry`` (a list holding one index array, updated in place) carries the last
     projection's active rows, Lawson-Hanson's warm start for the next one; ``reduced``
     caches each face's null basis and reduced eigendecomposition (H fixed).
@@ -125,7 +130,7 @@ def cone_block_minimiser(
             continue
         p = N @ t - v
         Cp = sgn * (Xf @ p)
-        j, alpha = _blocking(Cv, Cp, face)
+        j, alpha = _blocking(Cv, Cp, face, Xf, N)
         v += alpha * p
         Cv += alpha * Cp
         if j >= 0:
@@ -195,9 +200,20 @@ def _quick_bound(b: Array, Xf: Array, sgn: Array, rows: np.ndarray) -> float:
     return float(np.linalg.norm(b + C.T @ mu))
 
 
-def _blocking(Cv: Array, Cp: Array, face: list[int]) -> tuple[int, float]:
+def _blocking(
+    Cv: Array, Cp: Array, face: list[int], Xf: Array | None = None, N: Array | None = None
+) -> tuple[int, float]:
     """The first constraint hit moving from ``v`` by ``p`` (index, step <= 1); -1, 1.0
-    when the whole step is feasible."""
+    when the whole step is feasible.
+
+    With the face's null basis N (and the rows Xf), a row in the row space of the face
+    (:func:`_in_span`: a repeated patch, or one dependent on the face's, as on
+    degenerate data) does not block: it is zero on the whole face, and ``p`` (in the
+    face) keeps it there, so its ``Cp`` is rounding only. Letting it join made the
+    face's rows dependent and their multipliers ambiguous: on repeated samples the
+    active set cycled (row in, row out) to its step cap, and rounding decided between a
+    certified solve and a stall. Ties go to the lowest index.
+    """
     thr = 1e-13 * float(np.max(np.abs(Cp), initial=0.0))
     down = Cp < -thr
     if face:
@@ -209,7 +225,22 @@ def _blocking(Cv: Array, Cp: Array, face: list[int]) -> tuple[int, float]:
     k = int(np.argmin(ratios))
     if ratios[k] >= 1.0:
         return -1, 1.0
+    if Xf is not None and N is not None and face and _in_span(Xf[idx[k], None], N)[0]:
+        keep = ratios < 1.0
+        keep[keep] = ~_in_span(Xf[idx[keep]], N)  # the rare degenerate case: all at once
+        if not keep.any():
+            return -1, 1.0
+        k = int(np.flatnonzero(keep)[np.argmin(ratios[keep])])
     return int(idx[k]), float(ratios[k])
+
+
+def _in_span(rows: Array, N: Array) -> NDArray[np.bool_]:
+    """Whether each row (k, d) lies in the row space of a face with null basis N (d, r):
+    ``||N^T x|| <= _SPAN_TOL ||x||``."""
+    inside: NDArray[np.bool_] = np.linalg.norm(rows @ N, axis=1) <= _SPAN_TOL * np.linalg.norm(
+        rows, axis=1
+    )
+    return inside
 
 
 def _leaving(r: Array, Cw: Array, beta: float) -> int:
@@ -578,7 +609,10 @@ def _max_step(
     for k, b in enumerate(supp):
         b = int(b)
         sgn = pats.signs(b % st.P)
-        j, a = _blocking(sgn * XB[:, k], sgn * XD[:, k], st.faces[b])
+        Cv, Cp = sgn * XB[:, k], sgn * XD[:, k]
+        j, a = _blocking(Cv, Cp, st.faces[b])
+        if j >= 0 and a < alpha and st.faces[b]:  # the face's rows only when one blocks
+            j, a = _blocking(Cv, Cp, st.faces[b], pats.Xf, _face_basis(pats, st, b))
         if j >= 0 and a < alpha:
             alpha, hit = a, (b, j)
     return alpha, hit
