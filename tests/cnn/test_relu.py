@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -227,3 +229,22 @@ def test_relu_cnn_cvxpy_failure_is_a_runtime_error_naming_the_fix(monkeypatch):
     X, y = rng.standard_normal((8, 1, 6)), rng.integers(0, 2, 8)
     with pytest.raises(RuntimeError, match=r"solve_relu_cnn: solver 'cvxpy' .*solver='bcd'"):
         solve_relu_cnn(X, y, 0.1, kernel_size=2, loss="logistic", n_gates=3, random_state=0)
+
+
+@pytest.mark.parametrize("solver", ["cvxpy", "bcd"])
+@pytest.mark.parametrize("hidden_bias", [False, True])
+def test_an_empty_optimum_reads_gap_and_violation_zero(solver: str, hidden_bias: bool) -> None:
+    # y = 0: the empty network is optimal. Clarabel left blocks of about 1e-14 whose
+    # network's objective (1e-13) was all of the gap above the bound 0: relative gap 1,
+    # violation 1, status "inaccurate" and a ConvergenceWarning.
+    X = np.random.default_rng(0).standard_normal((20, 1, 6, 6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sol = solve_relu_cnn(
+            X, np.zeros(20), 0.5, kernel_size=3, n_gates=10, solver=solver,
+            hidden_bias=hidden_bias, random_state=0,
+        )  # fmt: skip
+    assert sol.status == "optimal"
+    assert sol.network is not None and sol.network.alpha.size == 0
+    assert sol.objective == 0.0 and sol.relative_gap == 0.0
+    assert sol.constraint_violation == 0.0

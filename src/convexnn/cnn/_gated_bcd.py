@@ -34,6 +34,7 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import NDArray
 
+from .._measures import gap_scale
 from ..losses import Loss
 from ..solvers._kernels import loss_curvature
 from ._sample_step import dense_flops, sample_space_flops, sample_space_step
@@ -207,7 +208,7 @@ def solve_gated_bcd(prog: Any, tol: float, max_iter: int) -> tuple[Array, int, s
     trail: list[float] = []  # the objective at every check
     while True:
         primal, gap, norms = _restricted_gap(prog.AT, z, loss, y, beta, V, None)
-        if gap <= tol * max(abs(primal), 1e-300):
+        if gap <= tol * gap_scale(primal, y):
             return V, epochs, "optimal"
         if epochs >= max_iter:
             return V, epochs, "max_iter"
@@ -222,7 +223,7 @@ def solve_gated_bcd(prog: Any, tol: float, max_iter: int) -> tuple[Array, int, s
         z = prog.A(V)  # drop the rounding the incremental updates gathered
         if _stalled(trail, gap):
             primal, gap, _ = _restricted_gap(prog.AT, z, loss, y, beta, V, None)
-            return V, epochs, "optimal" if gap <= tol * max(abs(primal), 1e-300) else "stalled"
+            return V, epochs, "optimal" if gap <= tol * gap_scale(primal, y) else "stalled"
         ws_size = min(2 * ws_size, Pn)
 
 

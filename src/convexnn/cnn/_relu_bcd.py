@@ -47,6 +47,7 @@ import scipy.linalg
 import scipy.optimize
 from numpy.typing import NDArray
 
+from .._measures import gap_scale, relative_gap
 from ..exceptions import ConvergenceWarning
 from ..losses import Loss
 from ..solvers._cones import project_cones, split_onto_cones
@@ -363,7 +364,7 @@ def solve_relu_bcd(
         score[support] = np.inf
         ws = np.sort(np.argsort(-score, kind="stable")[: min(ws_size, Pn2)])
         ws = ws[score[ws] > 1.0]  # zero blocks that satisfy their constraint stay zero
-        outer = rel * max(abs(st.objective()), 1e-300)
+        outer = rel * gap_scale(st.objective(), prog.y)
         run = _solve_working_set(pats, st, ws, _INNER_SHRINK * outer, max_iter - epochs, trail)
         epochs += run
         st.refresh()
@@ -383,7 +384,7 @@ def _certify(st: _State, zero_tol: float) -> tuple[float, Array]:
     prog = st.prog
     lower, norms = prog.bound_and_norms(-prog.loss.gradient(st.z, prog.y))
     upper = network_objective(prog, st.B[:, : st.P], st.B[:, st.P :], zero_tol)
-    return (upper - lower) / max(abs(upper), 1e-300), norms
+    return relative_gap(upper, lower, prog.y), norms
 
 
 def network_objective(prog: Any, V: Array, W: Array, zero_tol: float) -> float:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._measures import gap_scale, relative_gap
 from .._validation import check_X, check_y
 from ..exceptions import ConvergenceWarning
 from ._common import check_common
@@ -189,7 +190,7 @@ def _fista(X: Array, y: Array, beta: float, tol: float, max_iter: int) -> tuple[
         w = z_new + ((t_k - 1.0) / t_next) * (z_new - z)
         z, t_k, f_old = z_new, t_next, f_new
         if it % 10 == 0 or it == max_iter:
-            if f_new - _lower_bound(X, y, r, beta) <= tol * max(f_new, 1e-300):
+            if f_new - _lower_bound(X, y, r, beta) <= tol * gap_scale(f_new, y):
                 return z, it, "optimal"
     return z, max_iter, "max_iter"
 
@@ -254,7 +255,7 @@ def solve_circular_cnn(
     U, alpha = recover_circular_cnn(z)
     upper = circular_cnn_objective(X_arr, y_arr, U, alpha, beta)
     gap = upper - lower
-    rel = gap / max(abs(upper), 1e-300)
+    rel = relative_gap(upper, lower, y_arr)
     if rel > max(tol, 1e-6) * 10:
         warnings.warn(
             f"{CALLER}: solver {solver!r} stopped with status {status!r} at a certified "

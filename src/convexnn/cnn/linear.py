@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._measures import gap_scale, relative_gap
 from ..exceptions import ConvergenceWarning
 from ._common import as_patches, check_common, check_targets
 
@@ -190,7 +191,7 @@ def _apg(P: Array, y: Array, beta: float, tol: float, max_iter: int) -> tuple[Ar
         Z, t_k, f_old = Z_new, t_next, f_new
         if it % 10 == 0 or it == max_iter:
             lb = _lower_bound(P, y, R, beta)
-            if f_new - lb <= tol * max(abs(f_new), 1e-300):
+            if f_new - lb <= tol * gap_scale(f_new, y):
                 return Z, it, "optimal"
     return Z, max_iter, "max_iter"
 
@@ -271,7 +272,7 @@ def solve_linear_cnn(
     U, alpha = recover_linear_cnn(Zout)
     upper = linear_cnn_objective(P, y_arr, U, alpha, beta)
     gap = upper - lower
-    rel = gap / max(abs(upper), 1e-300)
+    rel = relative_gap(upper, lower, y_arr)
     if rel > max(tol, 1e-6) * 10:
         warnings.warn(
             f"{CALLER}: solver {solver!r} stopped with status {status!r} at a certified "

@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from .._measures import relative_gap, relative_violation
 from .._validation import check_choice, check_positive_int
 from ..duality import cone_dual_norms
 from ..exceptions import ConvergenceWarning
@@ -249,7 +250,7 @@ class ConvReLUProgram:
             XB = self.Xf @ B
             worst = max(worst, float(np.max(-sgn * XB, initial=0.0)))
             scale = max(scale, float(np.max(np.abs(XB), initial=0.0)))
-        return worst / scale if scale > 0 else 0.0
+        return relative_violation(worst, scale, self.y)  # 0 for blocks of about zero
 
     def lower_bound(self, z: Array) -> float:
         """Dual bound ``-L*(-t lam)`` at ``lam = -grad L(z)``, scaled to be dual feasible.
@@ -519,6 +520,19 @@ def _recover(
     return ConvReLUNet(U, alpha, **geom)
 
 
+def _no_worse_than_empty(
+    net: ConvReLUNet, upper: float, empty: ConvReLUNet, value: float
+) -> tuple[ConvReLUNet, float]:
+    """``(net, upper)``, or the network without neurons when its objective ``value`` is
+    no higher.
+
+    Where the optimum is the empty network (``y = 0``, or beta above its critical
+    value), an interior-point solve leaves blocks of about 1e-14, whose network's
+    objective (about 1e-13) was then all of the gap above the bound 0: relative gap 1.
+    """
+    return (empty, value) if value <= upper else (net, upper)
+
+
 def solve_relu_cnn(
     X: Any,
     y: Any,
@@ -663,12 +677,14 @@ def solve_relu_cnn(
     net = None
     upper = convex
     if formulation == "relu":
-        net = _recover(
-            prog, V, W, _ZERO_TOL, kernel_size=kernel_size, stride=stride, padding=padding
-        )
+        geom = {"kernel_size": kernel_size, "stride": stride, "padding": padding}
+        net = _recover(prog, V, W, _ZERO_TOL, **geom)
         upper = net.objective(X, y_arr, beta, loss=prog.loss, patches=P)
+        empty = _recover(prog, 0.0 * V, 0.0 * W, _ZERO_TOL, **geom)
+        value = empty.objective(X, y_arr, beta, loss=prog.loss, patches=P)
+        net, upper = _no_worse_than_empty(net, upper, empty, value)
     gap = upper - lower
-    rel = gap / max(abs(upper), 1e-300)
+    rel = relative_gap(upper, lower, y_arr)
     # An optimal status a little above tol is solver accuracy (CVXPY's); a solve that
     # ran out of iterations above tol is not converged, however close.
     if rel > max(10 * tol, 1e-5) or (rel > tol and status != "optimal"):
