@@ -81,6 +81,21 @@ def _multipliers_by_svd(A: np.ndarray, valid: np.ndarray, R: np.ndarray) -> np.n
     return np.einsum("bmd,bd->bm", U, inv * np.einsum("bde,eb->bd", Vt, R))
 
 
+_SPAN_TOL = 1e-9  # a row within this angle (sine) of its face's row space never blocks
+
+
+def _in_span(x: np.ndarray, N: np.ndarray) -> bool:
+    """Whether the row x (d,) lies in the row space of a face with null basis N (d, r):
+    ``||N^T x|| <= _SPAN_TOL ||x||`` (always, when the face spans everything: r = 0).
+
+    Such a row is zero on the whole face (a repeated sample, or one dependent on the
+    face's rows, as on integer data), and a step inside the face keeps it there: its
+    step ratio is rounding only, and it must not join the face (see ``_relu_polish``).
+    """
+    c = N.T @ x
+    return bool(c @ c <= _SPAN_TOL**2 * (x @ x))
+
+
 def _null_basis_less(N: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Orthonormal basis (d, r - 1) of the vectors of span N (d, r) orthogonal to x.
 
