@@ -65,7 +65,13 @@ def relative_gap(upper: float, lower: float, y: Any) -> float:
         0 for ``upper == lower`` (also at ``upper = 0``); negative when the bound
         exceeds the objective (rounding).
     """
-    return (float(upper) - float(lower)) / gap_scale(upper, y)
+    return relative_gap_over(upper, lower, gap_floor(y))
+
+
+def relative_gap_over(upper: float, lower: float, floor: float) -> float:
+    """``(upper - lower) / max(|upper|, floor)``: :func:`relative_gap` with its floor
+    (:func:`gap_floor`) already computed, as a :class:`convexnn.Certificate` keeps it."""
+    return (float(upper) - float(lower)) / max(abs(float(upper)), floor)
 
 
 def relative_violation(worst: float, size: float, y: Any) -> float:

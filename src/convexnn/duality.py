@@ -47,7 +47,7 @@ from numpy.typing import NDArray
 from scipy.optimize import nnls
 
 from . import _jit
-from ._measures import GAP_FLOOR, gap_floor, relative_gap
+from ._measures import GAP_FLOOR, gap_floor, relative_gap, relative_gap_over
 from ._validation import (
     add_ones_column,
     check_beta,
@@ -155,7 +155,7 @@ class Certificate:
     def relative_gap_of(self, upper: float) -> float:
         """The relative gap of another upper bound against ``lower_bound``, defined as
         ``relative_gap`` is (same floor): e.g. a gated program's own value."""
-        return (float(upper) - self.lower_bound) / max(abs(float(upper)), self.gap_floor)
+        return relative_gap_over(upper, self.lower_bound, self.gap_floor)
 
     @property
     def is_global(self) -> bool:

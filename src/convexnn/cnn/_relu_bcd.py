@@ -52,6 +52,7 @@ from ..exceptions import ConvergenceWarning
 from ..losses import Loss
 from ..solvers._cones import project_cones, split_onto_cones
 from ..solvers._kernels import loss_curvature
+from ..solvers._polish_kernels import _in_span
 from ._gated_bcd import block_minimiser, group_design, solve_gated_bcd
 
 Array = NDArray[np.float64]
@@ -66,7 +67,6 @@ _MU_START, _MU_MIN = 1e-6, 1e-12  # Levenberg-Marquardt damping, relative to dia
 _WARM_TOL, _WARM_ITER = 1e-3, 100  # the gated warm start's gap and epochs
 _RANK_TOL = 1e-10  # singular values below this (relative) span a face's null space
 _KKT_TOL = 1e-10  # a multiplier below -_KKT_TOL * beta (times its row's norm) leaves
-_SPAN_TOL = 1e-9  # a row within this angle (sine) of its face's row space never blocks
 
 
 def null_basis(C: Array, d: int) -> Array:
@@ -226,22 +226,13 @@ def _blocking(
     k = int(np.argmin(ratios))
     if ratios[k] >= 1.0:
         return -1, 1.0
-    if Xf is not None and N is not None and face and _in_span(Xf[idx[k], None], N)[0]:
+    if Xf is not None and N is not None and face and _in_span(Xf[idx[k]], N):
         keep = ratios < 1.0
-        keep[keep] = ~_in_span(Xf[idx[keep]], N)  # the rare degenerate case: all at once
+        keep[keep] = [not _in_span(x, N) for x in Xf[idx[keep]]]  # the rare degenerate case
         if not keep.any():
             return -1, 1.0
         k = int(np.flatnonzero(keep)[np.argmin(ratios[keep])])
     return int(idx[k]), float(ratios[k])
-
-
-def _in_span(rows: Array, N: Array) -> NDArray[np.bool_]:
-    """Whether each row (k, d) lies in the row space of a face with null basis N (d, r):
-    ``||N^T x|| <= _SPAN_TOL ||x||``."""
-    inside: NDArray[np.bool_] = np.linalg.norm(rows @ N, axis=1) <= _SPAN_TOL * np.linalg.norm(
-        rows, axis=1
-    )
-    return inside
 
 
 def _leaving(r: Array, Cw: Array, beta: float) -> int:

@@ -90,7 +90,8 @@ def _in_span(x: np.ndarray, N: np.ndarray) -> bool:
 
     Such a row is zero on the whole face (a repeated sample, or one dependent on the
     face's rows, as on integer data), and a step inside the face keeps it there: its
-    step ratio is rounding only, and it must not join the face (see ``_relu_polish``).
+    step ratio is rounding only, and it must not join the face (see ``_relu_polish``;
+    the relu CNN bcd's ``_blocking`` uses it the same way).
     """
     c = N.T @ x
     return bool(c @ c <= _SPAN_TOL**2 * (x @ x))
