@@ -174,6 +174,23 @@ def check_max_iter(max_iter: Any, *, caller: str) -> int | None:
     return check_positive_int(max_iter, caller=caller, name="max_iter")
 
 
+def check_time_budget(value: Any, *, caller: str) -> float | None:
+    """Return ``value``: None (no cap) or a number of seconds >= 0 as a float.
+
+    ``inf`` is no cap, as None. A budget is checked after each unit of work (a round, a
+    step), so at least one always runs: ``0`` means exactly one.
+    """
+    if value is None:
+        return None
+    real = isinstance(value, (int, float, np.integer, np.floating))
+    if not real or isinstance(value, (bool, np.bool_)) or not float(value) >= 0:
+        raise ValueError(
+            f"{caller}: time_budget must be None or a number of seconds >= 0, got "
+            f"{value!r}; pass e.g. time_budget=60.0, or None for no cap."
+        )
+    return float(value)
+
+
 def add_ones_column(X: NDArray[np.float64]) -> NDArray[np.float64]:
     """Append a column of ones to ``X`` (the hidden-layer bias of the paper)."""
     return np.hstack([X, np.ones((X.shape[0], 1))])

@@ -139,6 +139,17 @@ def test_time_budget_stops_early():
     assert res.history["epoch"][-1] == res.n_epochs
 
 
+@pytest.mark.parametrize("batch_size,epochs", [(None, 1.0), (50, 0.25)])
+def test_time_budget_zero_runs_exactly_one_step(batch_size, epochs):
+    """The rule ``column_generation`` follows too: checked after each step, so 0 is one."""
+    X, y = _data(n=200)
+    opt = "gd" if batch_size is None else "sgd"
+    res = train_torch(X, y, BETA, n_neurons=5, optimizer=opt, batch_size=batch_size,
+                      max_epochs=100, time_budget=0, random_state=0)  # fmt: skip
+    assert res.n_epochs == epochs
+    assert res.history["epoch"][-1] == epochs
+
+
 def test_divergence_is_reported_with_a_finite_network():
     X, y = _data()
     res = train_torch(X, y, BETA, n_neurons=5, optimizer="gd", lr=1e3, max_epochs=200,
@@ -153,7 +164,9 @@ def test_divergence_is_reported_with_a_finite_network():
         ({"optimizer": "gd", "batch_size": 4}, "full-batch"),
         ({"lr": -1.0}, "lr must be a positive"),
         ({"optimizer": "lbfgs"}, "optimizer"),
-        ({"time_budget": 0}, "time_budget"),
+        ({"time_budget": -1.0}, "time_budget must be None or a number of seconds >= 0"),
+        ({"time_budget": float("nan")}, "time_budget"),
+        ({"time_budget": True}, "time_budget"),
         ({"init": _net(2, 5, 0, False, False)}, "init has 2 features"),
         ({"init": _net(3, 5, 0, True, False)}, "hidden bias"),
         (

@@ -267,7 +267,19 @@ def test_time_budget_stops_when_the_clock_passes_it(monkeypatch):
     assert not res.converged and res.n_rounds == 2 and res.time == 4.0
 
 
-@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), "10", True])
+def test_an_infinite_time_budget_is_no_cap():
+    X, y = _planted(40, seed=3, d=3)
+    D0 = cnn.sample_patterns(X, 2, random_state=0)
+    kwargs = dict(initial_patterns=D0, max_add=1, pricing=cnn.patterns.pricing, solver="cvxpy")
+    with pytest.warns(cnn.ConvergenceWarning, match=r"stopped after max_rounds=3 solves"):
+        capped = column_generation(X, y, 1e-3, max_rounds=3, time_budget=np.inf, **kwargs)
+    with pytest.warns(cnn.ConvergenceWarning, match=r"stopped after max_rounds=3 solves"):
+        free = column_generation(X, y, 1e-3, max_rounds=3, time_budget=None, **kwargs)
+    assert capped.n_rounds == free.n_rounds == 3
+    assert capped.solution.objective == pytest.approx(free.solution.objective, rel=1e-9)
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), "10", True])
 def test_time_budget_is_checked(bad):
     X, y = _planted(10, seed=0)
     with pytest.raises(ValueError, match=r"column_generation: time_budget must be None or a"):

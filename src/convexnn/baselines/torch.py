@@ -31,6 +31,7 @@ from .._validation import (
     check_bool,
     check_choice,
     check_positive_int,
+    check_time_budget,
     check_X,
     check_y,
 )
@@ -143,8 +144,9 @@ def train_torch(
     max_epochs : int
         Epochs (passes over the data).
     time_budget : float or None
-        Stop once the training time (seconds, excluding recording) exceeds this,
-        checked after every step.
+        Stop once the training time (seconds, excluding recording) reaches this,
+        checked after every step, so at least one step runs (``0``: exactly one);
+        ``inf`` is no cap. The same rule as ``column_generation``'s.
     hidden_bias, output_bias : bool
         Regularised hidden biases / unregularised output bias, as in :func:`convexnn.solve`.
     random_state : None, int or numpy Generator
@@ -264,18 +266,13 @@ def _check_inputs(
                 f"batch_size={batch_size!r}; pass batch_size=None or optimizer='sgd'."
             )
         batch_size = min(check_positive_int(batch_size, caller=CALLER, name="batch_size"), n)
-    if time_budget is not None and not (_is_real(time_budget) and time_budget > 0):
-        raise ValueError(
-            f"{CALLER}: time_budget must be None or a positive number of seconds, got "
-            f"{time_budget!r}."
-        )
     opts = {
         "m": check_positive_int(n_neurons, caller=CALLER, name="n_neurons"),
         "optimizer": opt,
         "lr": float(lr),
         "batch_size": batch_size,
         "max_epochs": check_positive_int(max_epochs, caller=CALLER, name="max_epochs"),
-        "time_budget": None if time_budget is None else float(time_budget),
+        "time_budget": check_time_budget(time_budget, caller=CALLER),
         "record_every": check_positive_int(record_every, caller=CALLER, name="record_every"),
         "hidden_bias": bool(hidden_bias),
         "output_bias": bool(output_bias),

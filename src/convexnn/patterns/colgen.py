@@ -36,6 +36,7 @@ from .._validation import (
     check_beta,
     check_choice,
     check_positive_int,
+    check_time_budget,
     check_X,
     check_y,
 )
@@ -543,12 +544,12 @@ def column_generation(
     max_rounds : int
         Largest number of solves.
     time_budget : float or None
-        Wall-clock cap in seconds (as ``train_torch``'s), checked after each round: once
-        the time since the start reaches it, no further round is solved. At least one
-        round always runs (``0.0``: exactly one). Stopped by it (or by ``max_rounds``)
-        with violated patterns left, the result has ``converged=False``, is that of the
-        last round's certified solve, and a ConvergenceWarning states the gap reached.
-        None: no cap.
+        Wall-clock cap in seconds (the rule of ``train_torch``'s), checked after each
+        round: once the time since the start reaches it, no further round is solved. At
+        least one round always runs (``0.0``: exactly one); ``inf`` is no cap. Stopped
+        by it (or by ``max_rounds``) with violated patterns left, the result has
+        ``converged=False``, is that of the last round's certified solve, and a
+        ConvergenceWarning states the gap reached. None: no cap.
     n_starts : int
         Random starts of the default pricing search, per sign and round.
     max_add : int
@@ -584,7 +585,7 @@ def column_generation(
     beta = check_beta(beta, caller=caller)
     max_rounds = check_positive_int(max_rounds, caller=caller, name="max_rounds")
     max_add = check_positive_int(max_add, caller=caller, name="max_add")
-    time_budget = _check_time_budget(time_budget, caller)
+    time_budget = check_time_budget(time_budget, caller=caller)
     loss_obj = get_loss(loss, caller=caller)
     if pricing is not None and not callable(pricing):
         raise TypeError(
@@ -783,19 +784,6 @@ def _scaled_dual_value(
     t_max = _SAFETY * beta / s if s > 0 else np.inf
     t = float(loss.best_dual_scale(lam, y, t_max))
     return float(loss.dual_value(t * lam, y)), t * lam
-
-
-def _check_time_budget(time_budget: Any, caller: str) -> float | None:
-    """None, or ``time_budget`` as a finite float >= 0 (seconds)."""
-    if time_budget is None:
-        return None
-    ok = isinstance(time_budget, (int, float, np.integer, np.floating))
-    if not ok or isinstance(time_budget, bool) or not (0 <= float(time_budget) < np.inf):
-        raise ValueError(
-            f"{caller}: time_budget must be None or a finite number of seconds >= 0, got "
-            f"{time_budget!r}; pass e.g. time_budget=60.0, or None for no cap."
-        )
-    return float(time_budget)
 
 
 def _warn_not_converged(sol: Any, stop: str, priced_lb: float, y: Array) -> None:
