@@ -48,3 +48,30 @@ def test_regressor_gated_and_errors():
         reg.predict(X[:, :, :6])
     with pytest.raises(ValueError, match="exactly two classes"):
         ConvexCNNClassifier(kernel_size=3).fit(X, np.arange(30) % 3)
+
+
+@pytest.mark.parametrize(
+    "params,X_edit,match",
+    [
+        ({"kernel_size": 9}, None, r"ConvexCNNRegressor: kernel_size \(9, 9\) is larger"),
+        ({"stride": 0}, None, r"ConvexCNNRegressor: stride must be >= 1, got 0"),
+        ({"n_gates": 0}, None, r"ConvexCNNRegressor: n_gates must be an integer >= 1"),
+        ({"beta": -1.0}, None, r"ConvexCNNRegressor: beta must be > 0, got -1.0"),
+        ({"tol": 0.0}, None, r"ConvexCNNRegressor: tol must be a positive finite number"),
+        ({"max_iter": 0}, None, r"ConvexCNNRegressor: max_iter must be an integer >= 1"),
+        ({"solver": "adam"}, None, r"ConvexCNNRegressor: unknown solver 'adam'"),
+        ({"loss": "l1"}, None, r"ConvexCNNRegressor: unknown loss 'l1'"),
+        ({"pattern_method": "grid"}, None, r"ConvexCNNRegressor: unknown pattern_method"),
+        ({}, "nan", r"ConvexCNNRegressor.fit: X must be finite, got 1 NaN and 0 infinite"),
+        ({}, "empty", r"ConvexCNNRegressor.fit: X must hold at least one sample"),
+    ],
+)
+def test_bad_input_is_refused_under_the_estimators_name(params, X_edit, match):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(8, 1, 6, 6)), rng.normal(size=8)
+    if X_edit == "nan":
+        X[3, 0, 2, 2] = np.nan
+    if X_edit == "empty":
+        X, y = X[:0], y[:0]
+    with pytest.raises(ValueError, match=match):
+        ConvexCNNRegressor(**params).fit(X, y)

@@ -47,3 +47,14 @@ def test_errors():
         extract_patches(X, 2, 0)
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         extract_patches(np.zeros((4, 4)), 2)
+
+
+def test_errors_name_the_public_function_called():
+    X = np.zeros((2, 1, 5, 5))
+    with pytest.raises(ValueError, match=r"^solve_linear_cnn: kernel_size \(7, 7\) is larger"):
+        extract_patches(X, 7, caller="solve_linear_cnn")
+    with pytest.raises(ValueError, match=r"^extract_patches: X must hold at least one sample"):
+        extract_patches(X[:0], 3)
+    X[1, 0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"^extract_patches: X must be finite, got 0 NaN and 1"):
+        extract_patches(X, 3)

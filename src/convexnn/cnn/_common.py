@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._validation import check_beta, check_positive_int, check_tol, host_array
+from .._validation import check_beta, check_finite, check_positive_int, check_tol, host_array
 from .patches import extract_patches
 
 Array = NDArray[np.float64]
@@ -16,15 +16,14 @@ Array = NDArray[np.float64]
 def as_patches(X: Any, kernel_size: Any, stride: Any, padding: Any, *, caller: str) -> Array:
     """Images/signals with a ``kernel_size``, or ready patches (N, K, d) without one."""
     if kernel_size is not None:
-        return extract_patches(X, kernel_size, stride, padding)
+        return extract_patches(X, kernel_size, stride, padding, caller=caller)
     arr = np.asarray(host_array(X), dtype=np.float64)
     if arr.ndim != 3 or min(arr.shape) == 0:
         raise ValueError(
             f"{caller}: without kernel_size, X must be patches of shape (N, K, d) (see "
             f"extract_patches), got shape {arr.shape}; pass kernel_size=... for images."
         )
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{caller}: X contains NaN or infinite values; clean the data first.")
+    check_finite(arr, caller=caller, name="X")
     return arr
 
 
@@ -36,8 +35,7 @@ def check_targets(y: Any, n: int, *, caller: str) -> Array:
             f"{caller}: y must have shape ({n},) or ({n}, n_outputs), one row per sample, "
             f"got shape {arr.shape}."
         )
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{caller}: y contains NaN or infinite values; clean the targets.")
+    check_finite(arr, caller=caller, name="y")
     return arr
 
 

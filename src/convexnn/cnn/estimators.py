@@ -9,10 +9,12 @@ from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._validation import check_bool, check_choice, check_max_iter, check_positive_int
 from ..losses import get_loss
+from ._common import check_common
 from .network import ConvReLUNet
-from .patches import check_images, extract_patches
-from .relu import ConvCNNSolution, solve_relu_cnn
+from .patches import check_images, conv_geometry, extract_patches
+from .relu import PATTERN_METHODS, ConvCNNSolution, solve_relu_cnn
 
 Array = NDArray[np.float64]
 
@@ -53,6 +55,7 @@ class _ConvexCNNBase(BaseEstimator):
 
     def _fit_targets(self, X: Any, t: Array) -> None:
         Xa = check_images(X, caller=f"{type(self).__name__}.fit")
+        self._check_params(Xa)
         self.input_shape_ = tuple(Xa.shape[1:])
         # The offset is an unregularised output bias fitted by centring: exact for the
         # regression losses' least squares; a margin loss's labels stay +-1 (centred
@@ -92,6 +95,21 @@ class _ConvexCNNBase(BaseEstimator):
         self.n_filters_ = 0 if net is None else net.n_filters
         self.objective_ = sol.objective
 
+    def _check_params(self, Xa: Array) -> None:
+        """Refuse bad hyper-parameters under the estimator's own name (solve_relu_cnn
+        checks them again, naming itself)."""
+        name = type(self).__name__
+        conv_geometry(Xa.shape[2:], self.kernel_size, self.stride, self.padding, caller=name)
+        check_max_iter(self.max_iter, caller=name)
+        check_common(self.beta, self.tol, 1, caller=name)
+        check_positive_int(self.n_gates, caller=name, name="n_gates")
+        check_choice(self.pattern_method, PATTERN_METHODS, caller=name, name="pattern_method")
+        check_choice(self.formulation, ("relu", "gated"), caller=name, name="formulation")
+        if self.solver is not None:
+            check_choice(self.solver, ("cvxpy", "bcd", "fista"), caller=name, name="solver")
+        check_bool(self.hidden_bias, caller=name, name="hidden_bias")
+        get_loss(self.loss, caller=name)
+
     def _raw(self, X: Any) -> Array:
         check_is_fitted(self, "solution_")
         Xa = check_images(X, caller=f"{type(self).__name__}.predict")
@@ -102,7 +120,9 @@ class _ConvexCNNBase(BaseEstimator):
             )
         if self.network_ is not None:
             return self.network_.predict(Xa)
-        P = extract_patches(Xa, self.kernel_size, self.stride, self.padding)
+        P = extract_patches(
+            Xa, self.kernel_size, self.stride, self.padding, caller=f"{type(self).__name__}"
+        )
         return self.solution_.predict_convex(P) + self.offset_
 
     def to_torch(self, *, dtype: Any = None, device: Any = None) -> Any:

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._validation import check_finite
+
 Array = NDArray[np.float64]
 CALLER = "extract_patches"
 
@@ -67,18 +69,24 @@ def check_images(X: Any, *, caller: str = CALLER) -> Array:
             f"{caller}: X must be a numeric array of shape (N, C, H, W) or (N, C, L), got "
             f"{type(X).__name__} that cannot be converted ({exc})."
         ) from None
-    if arr.ndim not in (3, 4) or min(arr.shape) == 0:
+    if arr.ndim not in (3, 4) or min(arr.shape[1:], default=0) == 0:
         hint = " Add the channel axis with X[:, None]." if arr.ndim in (2, 3) else ""
         raise ValueError(
             f"{caller}: X must be images (N, C, H, W) or signals (N, C, L), got shape "
             f"{arr.shape}.{hint}"
         )
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{caller}: X contains NaN or infinite values; clean the data first.")
+    if arr.shape[0] == 0:
+        raise ValueError(
+            f"{caller}: X must hold at least one sample, got shape {arr.shape}. Pass "
+            f"non-empty data."
+        )
+    check_finite(arr, caller=caller, name="X")
     return arr
 
 
-def extract_patches(X: Any, kernel_size: Any, stride: Any = 1, padding: Any = 0) -> Array:
+def extract_patches(
+    X: Any, kernel_size: Any, stride: Any = 1, padding: Any = 0, *, caller: str = CALLER
+) -> Array:
     """Patch matrices of images or 1-D signals, as a PyTorch convolution sees them.
 
     Parameters
@@ -87,6 +95,9 @@ def extract_patches(X: Any, kernel_size: Any, stride: Any = 1, padding: Any = 0)
         Images or signals (channels first).
     kernel_size, stride, padding : int or tuple
         As for ``nn.Conv2d`` / ``nn.Conv1d`` (zero padding).
+    caller : str
+        The name that errors on X or the geometry start with (the public function that
+        was called).
 
     Returns
     -------
@@ -96,9 +107,9 @@ def extract_patches(X: Any, kernel_size: Any, stride: Any = 1, padding: Any = 0)
         ``torch.nn.functional.unfold`` (channel, kernel row, kernel column), so that
         ``patches @ conv.weight.reshape(m, -1).T`` is the convolution's output.
     """
-    arr = check_images(X, caller=CALLER)
+    arr = check_images(X, caller=caller)
     spatial = arr.shape[2:]
-    kernel, strides, pads, out = conv_geometry(spatial, kernel_size, stride, padding)
+    kernel, strides, pads, out = conv_geometry(spatial, kernel_size, stride, padding, caller=caller)
     nd = len(spatial)
     padded = np.pad(arr, [(0, 0), (0, 0), *[(p, p) for p in pads]])
     axes = tuple(range(2, 2 + nd))

@@ -628,6 +628,7 @@ def solve_relu_cnn(
         )
     y_arr = check_scalar_targets(y, P.shape[0], loss_obj, caller=caller)
     if gates is None:
+        check_positive_int(n_gates, caller=caller, name="n_gates")
         gates = sample_cnn_gates(
             P,
             n_gates,
