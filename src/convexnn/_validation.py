@@ -104,10 +104,15 @@ def check_y(y: Any, n_samples: int, *, caller: str, name: str = "y") -> NDArray[
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
+        hint = (
+            " For several outputs use convexnn.solve_multioutput (or ConvexReLURegressor),"
+            " or fit one network per output column."
+            if arr.ndim == 2
+            else ""
+        )
         raise ValueError(
             f"{caller}: {name} must be a vector of shape ({n_samples},), got shape "
-            f"{arr.shape}. Vector outputs are not supported by this function; "
-            f"fit one network per output column."
+            f"{arr.shape}.{hint}"
         )
     if arr.shape[0] != n_samples:
         raise ValueError(
@@ -172,6 +177,24 @@ def check_max_iter(max_iter: Any, *, caller: str) -> int | None:
     if max_iter is None:
         return None
     return check_positive_int(max_iter, caller=caller, name="max_iter")
+
+
+def as_generator(random_state: Any, *, caller: str) -> np.random.Generator:
+    """``np.random.default_rng(random_state)`` for None, an int seed >= 0 or a Generator
+    (returned itself, so its stream goes on); anything else is refused naming ``caller``."""
+    if isinstance(random_state, (bool, np.bool_)) or not (
+        random_state is None or isinstance(random_state, (int, np.integer, np.random.Generator))
+    ):
+        raise TypeError(
+            f"{caller}: random_state must be None, an int or a numpy.random.Generator, got "
+            f"{type(random_state).__name__}. Pass e.g. random_state=0."
+        )
+    try:
+        return np.random.default_rng(random_state)
+    except ValueError as exc:
+        raise ValueError(
+            f"{caller}: random_state must be a non-negative int seed, got {random_state!r} ({exc})."
+        ) from None
 
 
 def check_time_budget(value: Any, *, caller: str) -> float | None:

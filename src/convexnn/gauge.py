@@ -33,7 +33,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import add_ones_column, check_choice, check_positive_int, check_X, check_y
+from ._validation import (
+    add_ones_column,
+    as_generator,
+    check_choice,
+    check_positive_int,
+    check_X,
+    check_y,
+)
 from .dual import _CLARABEL
 from .gated_network import GatedReLU, gated_network_of_blocks
 from .network import TwoLayerReLU, recover_network
@@ -402,7 +409,7 @@ def rectified_ellipsoid(
     caller = "rectified_ellipsoid"
     X_eff = _effective(X, hidden_bias, caller)
     n_points = check_positive_int(n_points, caller=caller, name="n_points")
-    rng = np.random.default_rng(random_state)
+    rng = as_generator(random_state, caller=caller)
     d = X_eff.shape[1]
     if boundary and d == 2:
         theta = np.linspace(0.0, 2.0 * np.pi, n_points, endpoint=False)

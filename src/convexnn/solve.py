@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from ._measures import relative_gap
 from ._validation import (
     add_ones_column,
+    as_generator,
     check_bool,
     check_max_iter,
     check_positive_int,
@@ -476,6 +477,7 @@ def _resolve_patterns(
             return enumerate_patterns(X, hidden_bias=hidden_bias), "exact"
         if patterns == "sampled":
             n_patterns = check_positive_int(n_patterns, caller=caller, name="n_patterns")
+            as_generator(random_state, caller=caller)  # refused under caller's name
             D = sample_patterns(X, n_patterns, hidden_bias=hidden_bias, random_state=random_state)
             return D, "sampled"
         raise ValueError(

@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._validation import add_ones_column, check_beta, check_positive_int, check_X, check_y
+from .._validation import (
+    add_ones_column,
+    as_generator,
+    check_beta,
+    check_positive_int,
+    check_X,
+    check_y,
+)
 from ..network import TwoLayerReLU
 
 Array = NDArray[np.float64]
@@ -84,7 +91,7 @@ def train_gd(
     beta = check_beta(beta, caller=caller)
     m = check_positive_int(n_neurons, caller=caller, name="n_neurons")
     Xe = add_ones_column(X_arr) if hidden_bias else X_arr
-    rng = np.random.default_rng(random_state)
+    rng = as_generator(random_state, caller=caller)
     d = Xe.shape[1]
     U = rng.normal(scale=init_scale / np.sqrt(d), size=(d, m))
     alpha = rng.normal(scale=init_scale / np.sqrt(m), size=m)

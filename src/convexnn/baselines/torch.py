@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 
 from .._validation import (
     add_ones_column,
+    as_generator,
     check_beta,
     check_bool,
     check_choice,
@@ -205,14 +206,7 @@ def _import_torch() -> Any:
 
 
 def _seed(random_state: Any) -> int:
-    if isinstance(random_state, bool) or not (
-        random_state is None or isinstance(random_state, (int, np.integer, np.random.Generator))
-    ):
-        raise TypeError(
-            f"{CALLER}: random_state must be None, an int or a numpy.random.Generator, got "
-            f"{type(random_state).__name__}. Pass e.g. random_state=0."
-        )
-    return int(np.random.default_rng(random_state).integers(0, 2**62))
+    return int(as_generator(random_state, caller=CALLER).integers(0, 2**62))
 
 
 def _check_inputs(

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._validation import as_generator
 from ..cnn.linear import linear_cnn_objective
 from ..cnn.network import ConvReLUNet
 from ..cnn.patches import extract_patches
@@ -143,7 +144,7 @@ def train_linear_cnn(
     torch = _torch()
     P = np.asarray(patches, dtype=np.float64)
     Y = np.asarray(y, dtype=np.float64)
-    rng = np.random.default_rng(random_state)
+    rng = as_generator(random_state, caller="train_linear_cnn")
     N, K, d = P.shape
     U = torch.tensor(init_scale * rng.standard_normal((d, n_filters)), requires_grad=True)
     A = torch.tensor(
@@ -237,7 +238,7 @@ def train_relu_cnn(
             "such as 'squared' or 'logistic'."
         )
     P = extract_patches(X_arr, kernel_size, stride, padding)
-    rng = np.random.default_rng(random_state)
+    rng = as_generator(random_state, caller="train_relu_cnn")
     N, K, d = P.shape
     m = n_filters
     U = torch.tensor(init_scale * rng.standard_normal((d, m)), requires_grad=True)
@@ -322,7 +323,7 @@ def train_circular_cnn(
     torch = _torch()
     X_arr = np.asarray(X, dtype=np.float64)
     y_arr = np.asarray(y, dtype=np.float64)
-    rng = np.random.default_rng(random_state)
+    rng = as_generator(random_state, caller="train_circular_cnn")
     N, d = X_arr.shape
     U = torch.tensor(init_scale * rng.standard_normal((d, n_filters)), requires_grad=True)
     A = torch.tensor(init_scale * rng.standard_normal((n_filters, d)), requires_grad=True)

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from .._measures import relative_gap, relative_violation
-from .._validation import check_choice, check_positive_int
+from .._validation import as_generator, check_choice, check_positive_int
 from ..duality import cone_dual_norms
 from ..exceptions import ConvergenceWarning
 from ..losses import Loss, get_loss
@@ -155,7 +155,7 @@ def sample_cnn_gates(
             f"got shape {P.shape}; build them with extract_patches(X, kernel_size)."
         )
     d = P.shape[2]
-    rng = np.random.default_rng(random_state)
+    rng = as_generator(random_state, caller=caller)
     if method == "network":
         if not isinstance(network, ConvReLUNet):
             raise ValueError(f"{caller}: method='network' needs network=<ConvReLUNet>.")

@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 from .._measures import relative_gap
 from .._validation import (
     add_ones_column,
+    as_generator,
     check_beta,
     check_choice,
     check_positive_int,
@@ -117,7 +118,7 @@ def network_patterns(
     caller = "network_patterns"
     X_arr = check_X(X, caller=caller)
     n_runs = check_positive_int(n_runs, caller=caller, name="n_runs")
-    rng = np.random.default_rng(random_state)
+    rng = as_generator(random_state, caller=caller)
     weights = [
         _trained_weights(
             X_arr,
@@ -258,7 +259,7 @@ def search_patterns(
     formulation = check_choice(formulation, ("relu", "gated"), caller=caller, name="formulation")
     n_starts = check_positive_int(n_starts, caller=caller, name="n_starts")
     n_iter = check_positive_int(n_iter, caller=caller, name="n_iter")
-    rng = np.random.default_rng(random_state)
+    rng = as_generator(random_state, caller=caller)
     U0 = rng.standard_normal((X_arr.shape[1], n_starts))
     if starts is not None:
         U0 = np.hstack([U0, np.asarray(starts, dtype=np.float64).reshape(X_arr.shape[1], -1)])
@@ -592,7 +593,7 @@ def column_generation(
             f"{caller}: pricing must be None or a callable pricing(X_eff, lam) -> "
             f"(value, pattern), got {type(pricing).__name__}."
         )
-    rng = np.random.default_rng(random_state)
+    rng = as_generator(random_state, caller=caller)
     X_eff = add_ones_column(X_arr) if hidden_bias else X_arr
     D = _initial(initial_patterns, X_arr, X_eff, hidden_bias, rng, caller)
     warm_ok = not solver.startswith("cvxpy")

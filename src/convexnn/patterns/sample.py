@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from .._validation import (
     add_ones_column,
+    as_generator,
     check_bool,
     check_choice,
     check_finite,
@@ -267,7 +268,7 @@ def _check_inputs(
         "unique": bool(unique),
         "n_patterns": _check_n_patterns(n_patterns, method, W is not None),
         "n_flips": _check_n_flips(n_flips, method, X.shape[0]),
-        "rng": _check_random_state(random_state),
+        "rng": as_generator(random_state, caller=_CALLER),
     }
     return X_eff, opts
 
@@ -331,20 +332,3 @@ def _check_weights(weights: Any, d_eff: int, hidden_bias: bool) -> NDArray[np.fl
         f"{_CALLER}: weights must have shape (d_eff, m) = ({d_eff}, m), one row per column "
         f"of X{bias}; got shape {W.shape}. {hint}"
     )
-
-
-def _check_random_state(random_state: Any) -> np.random.Generator:
-    if isinstance(random_state, bool) or not (
-        random_state is None or isinstance(random_state, (int, np.integer, np.random.Generator))
-    ):
-        raise TypeError(
-            f"{_CALLER}: random_state must be None, an int or a numpy.random.Generator, got "
-            f"{type(random_state).__name__}. Pass e.g. random_state=0."
-        )
-    try:
-        return np.random.default_rng(random_state)
-    except ValueError as exc:
-        raise ValueError(
-            f"{_CALLER}: random_state must be a non-negative int seed, got {random_state!r} "
-            f"({exc})."
-        ) from None
