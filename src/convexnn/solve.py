@@ -29,7 +29,7 @@ from .network import TwoLayerReLU, recover_network
 from .patterns import enumerate_patterns, sample_patterns
 from .patterns._matrix import pattern_scope
 from .problem import ConvexReLUProblem, build_problem, check_patterns
-from .prune import prune_network
+from .prune import check_prune, pruned_as_asked
 from .solvers import SolverResult, get_solver
 
 Array = NDArray[np.float64]
@@ -330,8 +330,7 @@ def solve(
             verbose=verbose,
             solver_options=solver_options,
         )
-    if prune not in (True, False, "auto"):
-        raise ValueError(f"{CALLER}: prune must be True, False or 'auto', got {prune!r}.")
+    check_prune(prune, caller=CALLER)
     X_arr = check_X(X, caller=CALLER)
     X_eff = add_ones_column(X_arr) if hidden_bias else X_arr
     D, source = _resolve_patterns(
@@ -585,20 +584,11 @@ def _pruned(
     problem: ConvexReLUProblem, network: TwoLayerReLU, upper: float, prune: bool | str
 ) -> tuple[TwoLayerReLU, float]:
     """Carathéodory pruning (same predictions, objective within 1e-8 relative) when asked
-    or cheap."""
-    m, n = network.n_neurons, problem.n
-    if m <= 1 or prune is False or (prune == "auto" and m <= n + 1 and n * m > 200_000):
-        return network, upper
+    or cheap (:func:`convexnn.prune.pruned_as_asked`)."""
     X_user = problem.X[:, :-1] if problem.hidden_bias else problem.X
-    try:
-        res = prune_network(network, X_user, problem.y, problem.beta, loss=problem.loss)
-    except RuntimeError:  # badly conditioned contributions: keep the unpruned network
-        return network, upper
-    # prune_network refuses an objective more than 1e-8 relative above the input's; the
-    # certificate is then computed at the pruned network's own objective
-    if res.n_neurons < m:
-        return res.network, res.objective
-    return network, upper
+    return pruned_as_asked(
+        network, upper, X_user, problem.y, problem.beta, loss=problem.loss, prune=prune
+    )
 
 
 def _finish(

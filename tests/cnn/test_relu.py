@@ -248,3 +248,51 @@ def test_an_empty_optimum_reads_gap_and_violation_zero(solver: str, hidden_bias:
     assert sol.network is not None and sol.network.alpha.size == 0
     assert sol.objective == 0.0 and sol.relative_gap == 0.0
     assert sol.constraint_violation == 0.0
+
+
+def _duplicated_gates(hidden_bias: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """6 signals, and 4 gates each given twice: the solvers split an optimal block over
+    the two copies of its pattern, recovering more than N + 1 = 7 filters."""
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((6, 1, 8)), rng.standard_normal(6)
+    H = sample_cnn_gates(extract_patches(X, 3), 4, hidden_bias=hidden_bias, random_state=0)
+    return X, y, np.tile(H, (1, 2))
+
+
+@pytest.mark.parametrize("solver", ["cvxpy", "bcd"])
+@pytest.mark.parametrize("hidden_bias", [False, True])
+def test_relu_cnn_is_pruned_to_n_plus_one_filters_at_the_same_objective(solver, hidden_bias):
+    X, y, G = _duplicated_gates(hidden_bias)
+    opts = {"kernel_size": 3, "gates": G, "solver": solver, "hidden_bias": hidden_bias}
+    wide = solve_relu_cnn(X, y, 0.05, prune=False, **opts)
+    assert wide.network.n_filters > X.shape[0] + 1
+    for prune in ("auto", True):
+        sol = solve_relu_cnn(X, y, 0.05, prune=prune, **opts)
+        net = sol.network
+        assert net.n_filters <= X.shape[0] + 1
+        # the reported objective and gap are the pruned network's own
+        assert sol.objective == net.objective(X, y, 0.05)
+        assert sol.gap == sol.objective - sol.lower_bound and sol.relative_gap < 1e-6
+        assert sol.objective == pytest.approx(wide.objective, rel=1e-8)
+        f = wide.network.predict(X)
+        np.testing.assert_allclose(net.predict(X), f, rtol=0, atol=1e-8 * np.abs(f).max())
+
+
+def test_relu_cnn_keeps_the_recovered_network_when_pruning_fails(monkeypatch):
+    import convexnn.prune as prune_module
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("badly conditioned")
+
+    X, y, G = _duplicated_gates(False)
+    wide = solve_relu_cnn(X, y, 0.05, kernel_size=3, gates=G, prune=False)
+    monkeypatch.setattr(prune_module, "prune_network", refuse)
+    sol = solve_relu_cnn(X, y, 0.05, kernel_size=3, gates=G, prune=True)
+    assert sol.network.n_filters == wide.network.n_filters > X.shape[0] + 1
+    assert sol.objective == wide.objective
+
+
+def test_relu_cnn_refuses_a_bad_prune_option() -> None:
+    X, y = _images(n=4)
+    with pytest.raises(ValueError, match=r"solve_relu_cnn: prune must be True, False or 'auto'"):
+        solve_relu_cnn(X, y, 0.1, kernel_size=3, prune="yes")

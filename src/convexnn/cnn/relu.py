@@ -39,6 +39,7 @@ from ..duality import cone_dual_norms
 from ..exceptions import ConvergenceWarning
 from ..losses import Loss, get_loss
 from ..losses.base import into_dual_domain
+from ..prune import check_prune, pruned_as_asked
 from ..solve import _FALLBACK_LOSSES, _FALLBACK_RATIO, _FALLBACK_SECONDS, Solution, solve
 from ._common import as_patches, check_common, check_scalar_targets
 from ._gated_bcd import solve_gated_bcd
@@ -553,6 +554,7 @@ def solve_relu_cnn(
     max_iter: int | None = None,
     random_state: Any = None,
     verbose: bool = False,
+    prune: bool | str = "auto",
 ) -> ConvCNNSolution:
     """Train a scalar-output two-layer ReLU CNN via the convex program before Figure 10.
 
@@ -599,6 +601,12 @@ def solve_relu_cnn(
         and its objective is lower.
     random_state : for sampling gates.
     verbose : bool
+    prune : bool or "auto"
+        Carathéodory pruning of the recovered network ("relu";
+        :func:`convexnn.prune_network`): same predictions and objective, at most N + 1
+        filters. "auto" prunes when the network has more than N + 1 filters or is small
+        (N * m <= 2e5), as :func:`convexnn.solve`. The reported objective and gap are the
+        pruned network's; a badly conditioned pruning keeps the recovered network.
 
     Returns
     -------
@@ -611,6 +619,7 @@ def solve_relu_cnn(
     max_iter = _MAX_ITER if max_iter is None else max_iter
     beta, tol, max_iter = check_common(beta, tol, max_iter, caller=caller)
     formulation = check_choice(formulation, ("relu", "gated"), caller=caller, name="formulation")
+    check_prune(prune, caller=caller)
     loss_obj = get_loss(loss, caller=caller)
     solver = solver or ("bcd" if formulation == "gated" and loss_obj.smoothness else "cvxpy")
     solver = check_choice(solver, ("cvxpy", "bcd", "fista"), caller=caller, name="solver")
@@ -681,6 +690,7 @@ def solve_relu_cnn(
         geom = {"kernel_size": kernel_size, "stride": stride, "padding": padding}
         net = _recover(prog, V, W, _ZERO_TOL, **geom)
         upper = net.objective(X, y_arr, beta, loss=prog.loss, patches=P)
+        net, upper = pruned_as_asked(net, upper, X, y_arr, beta, loss=prog.loss, prune=prune)
         empty = _recover(prog, 0.0 * V, 0.0 * W, _ZERO_TOL, **geom)
         value = empty.objective(X, y_arr, beta, loss=prog.loss, patches=P)
         net, upper = _no_worse_than_empty(net, upper, empty, value)
