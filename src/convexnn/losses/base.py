@@ -19,6 +19,7 @@ domain): certificates project their candidate onto that box intersected with
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -162,6 +163,20 @@ def into_dual_domain(lam: Array, lo: Array, hi: Array, output_bias: bool) -> Arr
     return projected if projected is not None else np.zeros_like(lam)
 
 
+def bisect(positive: Callable[[float], bool], a: float, b: float) -> tuple[float, float]:
+    """Narrow ``[a, b]``, with ``positive(a)`` and not ``positive(b)``, to the switch of
+    a monotone test: halved until the midpoint rounds to an end (at most 200 times)."""
+    for _ in range(200):
+        mid = 0.5 * (a + b)
+        if mid in (a, b):
+            break
+        if positive(mid):
+            a = mid
+        else:
+            b = mid
+    return a, b
+
+
 def project_box_sum_zero(lam: Array, lo: Array, hi: Array) -> Array | None:
     """Euclidean projection of ``lam`` onto ``{lo <= x <= hi, sum(x) = 0}``.
 
@@ -185,14 +200,7 @@ def project_box_sum_zero(lam: Array, lo: Array, hi: Array) -> Array | None:
         if total(a) >= 0.0 and total(b) <= 0.0:
             break
         a, b = 2.0 * a, 2.0 * b
-    for _ in range(200):
-        mid = 0.5 * (a + b)
-        if mid in (a, b):
-            break
-        if total(mid) > 0.0:
-            a = mid
-        else:
-            b = mid
+    a, b = bisect(lambda nu: total(nu) > 0.0, a, b)
     x = np.clip(lam - 0.5 * (a + b), lo, hi)
     inside = (x > lo) & (x < hi)
     if inside.any():

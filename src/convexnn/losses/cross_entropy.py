@@ -8,7 +8,7 @@ import numpy as np
 from scipy.special import entr, logsumexp, softmax
 
 from .._validation import check_finite, host_array
-from .base import Array, Loss, max_scale_in_box
+from .base import Array, Loss, bisect, max_scale_in_box
 
 #: Row sums of a dual point may differ from 0 by this much (rounding) and still count.
 ROW_SUM_TOL = 1e-9
@@ -73,16 +73,7 @@ class CrossEntropyLoss(Loss):
 
         if slope(t_hi) >= 0.0:
             return float(t_hi)
-        a, b = 0.0, float(t_hi)
-        for _ in range(200):
-            mid = 0.5 * (a + b)
-            if mid in (a, b):
-                break
-            if slope(mid) > 0.0:
-                a = mid
-            else:
-                b = mid
-        return a
+        return bisect(lambda t: slope(t) > 0.0, 0.0, float(t_hi))[0]
 
     def cvxpy_expr(self, z: Any, y: Array) -> Any:
         import cvxpy as cp

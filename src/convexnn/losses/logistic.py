@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from scipy.special import entr, expit
 
-from .base import Array, Loss, binary_dual_box, check_binary_labels, max_scale_in_box
+from .base import Array, Loss, binary_dual_box, bisect, check_binary_labels, max_scale_in_box
 
 
 class LogisticLoss(Loss):
@@ -58,16 +58,7 @@ class LogisticLoss(Loss):
 
         if slope(t_hi) >= 0.0:
             return float(t_hi)
-        a, b = 0.0, float(t_hi)
-        for _ in range(200):
-            mid = 0.5 * (a + b)
-            if mid in (a, b):
-                break
-            if slope(mid) > 0.0:
-                a = mid
-            else:
-                b = mid
-        return a
+        return bisect(lambda t: slope(t) > 0.0, 0.0, float(t_hi))[0]
 
     def cvxpy_expr(self, z: Any, y: Array) -> Any:
         import cvxpy as cp
