@@ -16,6 +16,13 @@ solved four ways to ``tol = 1e-6``, with the same patterns:
   solve on a GPU by itself, :func:`convexnn.solve.on_data_device`; on the CPU it runs
   NumPy).
 
+Then ``export_rows`` checks the networks' export to the device: a relu ``TwoLayerReLU``,
+a ``GatedReLU`` and a relu ``ConvReLUNet`` (small solves on the CPU), each moved with
+``to_torch(device=DEVICE)`` in float64 and float32 and run on device tensors; the largest
+difference from NumPy's ``predict``, relative to max |prediction|, must stay below 1e-12
+(float64) and 1e-5 (float32), and the dense network must come back through
+``from_torch``. A failed check exits with status 1.
+
 The table shows each run's time, its objective, the certified relative gap of the gated
 program (its certificate is float64 NumPy, whatever ran the iterations), the difference
 of its objective from the NumPy run's, and NumPy's time over its own. The device runs
@@ -96,6 +103,56 @@ def run_problem(bench: Bench, device: str) -> list[str]:
     return rows
 
 
+def _export_cases() -> list[tuple[str, Any, Any]]:
+    """(name, network, inputs) of the export check: small CPU solves, seeded."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = np.maximum(X @ rng.normal(size=3), 0) - np.maximum(X @ rng.normal(size=3), 0)
+    D = cnn.sample_patterns(X, 40, hidden_bias=True, random_state=0)
+    relu = cnn.solve(X, y, 0.1, patterns=D, hidden_bias=True, output_bias=True)
+    gated = cnn.solve(X, y, 0.1, patterns=D, formulation="gated", hidden_bias=True)
+    images = rng.normal(size=(16, 1, 6, 6))
+    target = np.maximum(images[:, 0, 1:4, 1:4].sum(axis=(1, 2)), 0)
+    conv = cnn.cnn.solve_relu_cnn(
+        images, target, 0.5, kernel_size=3, n_gates=6, hidden_bias=True, random_state=0
+    )
+    return [
+        ("TwoLayerReLU (relu solve)", relu.network, X),
+        ("GatedReLU (gated solve)", gated.gated_network(X), X),
+        ("ConvReLUNet (relu CNN solve)", conv.network, images),
+    ]
+
+
+def export_rows(device: str) -> tuple[list[str], bool]:
+    """Markdown rows of the export check, and whether every check passed."""
+    import numpy as np
+    import torch
+
+    rows, ok = [], True
+    for name, net, X in _export_cases():
+        want = net.predict(X)
+        scale = max(float(np.max(np.abs(want))), 1e-300)
+        for dtype, limit in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+            shape = (X.shape[1:],) if isinstance(net, cnn.ConvReLUNet) else ()
+            module = net.to_torch(*shape, dtype=dtype, device=device)
+            with torch.no_grad():
+                got = module(torch.as_tensor(X, dtype=dtype, device=device))
+            where = str(next(module.parameters()).device)
+            err = float(np.max(np.abs(got.cpu().double().numpy().reshape(want.shape) - want)))
+            passed = err / scale <= limit and where.split(":")[0] == device.split(":")[0]
+            if dtype == torch.float64 and isinstance(net, cnn.TwoLayerReLU):
+                back = cnn.TwoLayerReLU.from_torch(module)
+                passed &= bool(np.allclose(back.predict(X), want, rtol=1e-12, atol=1e-12 * scale))
+            ok &= passed
+            rows.append(
+                f"| {name} | {str(dtype).removeprefix('torch.')} | {where} | {err / scale:.1e} "
+                f"| {limit:g} | {'ok' if passed else 'FAILED'} |"
+            )
+    return rows, ok
+
+
 def _warm_up(device: str) -> None:
     """One small untimed solve on the device: CUDA context and kernels."""
     bench = make_bench(QUICK[0])
@@ -120,6 +177,13 @@ def main(argv: list[str] | None = None) -> None:
     for spec in specs:
         for row in run_problem(make_bench(spec), device):
             print(row, flush=True)
+    rows, ok = export_rows(device)
+    head = ("network exported", "dtype", "parameters on", "max error / max prediction", "limit")
+    print("\n| " + " | ".join(head) + " | check |")
+    print("|---|---|---|---|---|---|")
+    print("\n".join(rows), flush=True)
+    if not ok:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -90,7 +90,16 @@ def _check_cnn_gated(rows: list[dict[str, str]]) -> None:
                                rtol=1e-6)  # fmt: skip
 
 
+def _check_gpu(rows: list[dict[str, str]]) -> None:
+    """Every device run certified; every exported network predicts as NumPy does."""
+    solves = [r for r in rows if "run" in r]
+    assert len(solves) >= 4 and all(float(r["certified gap"]) <= 1e-6 for r in solves)
+    export = [r for r in rows if "network exported" in r]
+    assert len(export) == 6 and all(r["check"] == "ok" for r in export), export
+
+
 CHECKS = {
+    "bench_gpu": _check_gpu,
     "bench_solvers": _check_solvers,
     "bench_adam_exact": _check_adam_exact,
     "bench_relu_fast": _check_relu_fast,
