@@ -259,6 +259,7 @@ class _Patterns:
         self.F: dict[int, Array] = {}
         self.G: dict[int, Array] = {}
         self._signs: dict[int, Array] = {}
+        self._sign_matrix: Array | None = None
 
     def get(self, i: int) -> tuple[Array, Array]:
         if i not in self.F:
@@ -270,6 +271,12 @@ class _Patterns:
         if i not in self._signs:
             self._signs[i] = 2.0 * self.Mf[:, i] - 1.0
         return self._signs[i]
+
+    def sign_matrix(self) -> Array:
+        """All patterns' cone signs ``2 D - I``, (N K, P)."""
+        if self._sign_matrix is None:
+            self._sign_matrix = 2.0 * self.Mf - 1.0
+        return self._sign_matrix
 
 
 class _State:
@@ -599,28 +606,44 @@ def _max_step(
     pats: _Patterns, st: _State, supp: np.ndarray, dV: Array
 ) -> tuple[float, tuple[int, int] | None]:
     """Largest step in [0, 1] along dV (columns of ``supp``) that stays in the cones,
-    and the (block, row) that cuts it (None when the full step is feasible).
+    and the (block, row) that cuts it (None when the full step is feasible)."""
+    return _first_cut(pats, st, supp, *_slopes(pats, st, supp, dV)[1:])
 
-    :func:`_blocking` per block, its ratios for all blocks at once (the bent search
-    calls this once per segment); the face's span test only for the blocks whose first
-    ratio could cut the step, in the order of those ratios. Ties go to the first block.
-    """
-    S = pats.Mf[:, supp % st.P] * 2.0 - 1.0
-    Cv = S * (pats.Xf @ st.B[:, supp])
-    Cp = S * (pats.Xf @ dV)
-    thr = 1e-13 * np.max(np.abs(Cp), axis=0, initial=0.0)
-    down = Cp < -thr
+
+def _slopes(pats: _Patterns, st: _State, supp: np.ndarray, dV: Array) -> tuple[Array, Array, Array]:
+    """The cone signs S, the slacks Cv (rounding below 0 counts as 0) and the slopes Cp
+    along dV of every row, for the blocks ``supp`` (each (N K, |supp|))."""
+    # in place where it can: each (N K, |supp|) temporary costs a page-faulting
+    # allocation (about 1 ms at N = 60, 33 blocks: as much as the arithmetic)
+    S = pats.sign_matrix()[:, supp % st.P]
+    Cv = pats.Xf @ st.B[:, supp]
+    Cv *= S
+    np.maximum(Cv, 0.0, out=Cv)
+    Cp = pats.Xf @ dV
+    Cp *= S
+    return S, Cv, Cp
+
+
+def _first_cut(
+    pats: _Patterns, st: _State, supp: np.ndarray, Cv: Array, Cp: Array
+) -> tuple[float, tuple[int, int] | None]:
+    """:func:`_blocking` for all blocks at once: the smallest step in [0, 1] at which a
+    row cuts (slacks Cv, slopes Cp), and its (block, row); the face's span test only
+    for the blocks whose first ratio could cut the step, in the order of those ratios.
+    Ties go to the first block."""
+    thr = -1e-13 * np.maximum(Cp.max(axis=0, initial=0.0), -Cp.min(axis=0, initial=0.0))
+    down = Cp < thr
     for k, b in enumerate(supp):
         down[st.faces[int(b)], k] = False
-    ratio = np.full(Cp.shape, np.inf)
-    ratio[down] = np.maximum(Cv[down], 0.0) / -Cp[down]
-    first = ratio.min(axis=0)
+    neg = np.full(Cp.shape, -np.inf)  # minus the ratios of the rows that go down
+    np.divide(Cv, Cp, out=neg, where=down)
+    first = -neg.max(axis=0, initial=-np.inf)
     alpha, hit = 1.0, None
     for k in np.argsort(first, kind="stable"):
         if not first[k] < alpha:
             break
         b = int(supp[k])
-        j = int(np.argmin(ratio[:, k]))
+        j = int(np.argmax(neg[:, k]))
         a = float(first[k])
         if st.faces[b]:  # the face's rows only when one blocks
             j, a = _blocking(Cv[:, k], Cp[:, k], st.faces[b], pats.Xf, _face_basis(pats, st, b))
@@ -686,13 +709,17 @@ def _bend(
     dV = dV.copy()
     loss, y, beta = st.prog.loss, st.prog.y, st.prog.beta
     col = {int(b): k for k, b in enumerate(supp)}
+    # the rows' slacks and slopes, updated per segment (one block's slopes per bend)
+    S, Cv, Cp = _slopes(pats, st, supp, dV)
     for _ in range(_BENDS):
         b, k = hit[0], col[hit[0]]
         N = _face_basis(pats, st, b)
         bent = N @ (N.T @ dV[:, k])
         zd = zd + st.sign(b) * (pats.get(b % st.P)[0] @ (bent - dV[:, k]))
         dV[:, k] = bent
-        alpha, nxt = _max_step(pats, st, supp, dV)
+        Cp[:, k] = S[:, k] * (pats.Xf @ bent)
+        Cv[hit[1], k] = 0.0  # the joined row
+        alpha, nxt = _first_cut(pats, st, supp, Cv, Cp)
         a = min(rem, alpha)
         if a > 0.0:
             B_try = st.B.copy()
@@ -702,6 +729,8 @@ def _bend(
             if not f_try < f:
                 return f
             st.B, st.z, f = B_try, z_try, f_try
+            Cv += a * Cp
+            np.maximum(Cv, 0.0, out=Cv)
         if nxt is None or alpha >= rem:  # the end of the step
             return f
         rem -= a
