@@ -581,8 +581,8 @@ def solve_relu_cnn(
         the cones cut them, a gated warm start), every iterate feasible. At beta = 1 it
         is 7-15x faster than Clarabel on wide programs with small filters (N = 200
         images of 8 x 8, k = 3, P = 50: 5.4 s against 79 s), about even with large
-        filters (d = 49: 37-40 s against 36 s CPU) and slower on small programs and at
-        beta = 0.01 (certified, in about 2-2.5x Clarabel's time at N = 40-60), so
+        filters (d = 49: 32.5 s of CPU each) and slower on small programs and at
+        beta = 0.01 (certified, in about 2x Clarabel's time at N = 40-60), so
         "cvxpy" stays the relu default; see BENCHMARKS.md (stops 42, 44). "fista":
         plain FISTA on the gated program (slower; kept as the simple first-order
         reference).
