@@ -579,13 +579,15 @@ def solve_relu_cnn(
         :mod:`convexnn.cnn._gated_bcd`), "cvxpy" (Clarabel) for "relu" and for the hinge
         loss. "bcd" with "relu" (opt-in, smooth losses): the same scheme on the cones
         (:mod:`convexnn.cnn._relu_bcd`: exact cone-constrained block steps by a primal
-        active-set method, Newton steps on the blocks' faces, a gated warm start), every
-        iterate feasible. At beta = 1 it is 7-15x faster than Clarabel on wide programs
-        with small filters (N = 200 images of 8 x 8, k = 3, P = 50: 5.4 s against 79 s)
-        but slower on small ones, with large filters (d = 49: 88 s against 39 s) and at
-        beta = 0.01 (certified, in 180 s against 131 s), so "cvxpy" stays the relu
-        default; see BENCHMARKS.md (stop 42). "fista": plain FISTA on the
-        gated program (slower; kept as the simple first-order reference).
+        active-set method, Newton steps on the blocks' faces bent onto new faces where
+        the cones cut them, a gated warm start), every iterate feasible. At beta = 1 it
+        is 7-15x faster than Clarabel on wide programs with small filters (N = 200
+        images of 8 x 8, k = 3, P = 50: 5.4 s against 79 s), about even with large
+        filters (d = 49: 32.5 s of CPU each) and slower on small programs and at
+        beta = 0.01 (certified, in about 2x Clarabel's time at N = 40-60), so
+        "cvxpy" stays the relu default; see BENCHMARKS.md (stops 42, 44). "fista":
+        plain FISTA on the gated program (slower; kept as the simple first-order
+        reference).
     loss : str or Loss
     hidden_bias : bool
         Regularised filter biases.
