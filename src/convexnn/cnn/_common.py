@@ -59,3 +59,13 @@ def check_common(beta: Any, tol: Any, max_iter: Any, *, caller: str) -> tuple[fl
         check_tol(tol, caller=caller),
         check_positive_int(max_iter, caller=caller, name="max_iter"),
     )
+
+
+def kept_blocks(V: Array, W: Array, zero_tol: float) -> tuple[Array, Array, Array, Array]:
+    """The blocks a recovered network keeps: norms of V's and W's columns ``nv, nw``
+    and the masks ``kv, kw`` of those above ``zero_tol`` times the largest norm (smaller
+    ones are the solver's rounding). One rule for the network (``relu._recover``) and
+    for the solver's own certificate (``_relu_bcd.network_objective``)."""
+    nv, nw = np.linalg.norm(V, axis=0), np.linalg.norm(W, axis=0)
+    scale = max(nv.max(initial=0.0), nw.max(initial=0.0))
+    return nv, nw, nv > zero_tol * scale, nw > zero_tol * scale

@@ -56,6 +56,7 @@ from ..losses import Loss
 from ..solvers._cones import project_cones, split_onto_cones
 from ..solvers._kernels import loss_curvature
 from ..solvers._polish_kernels import _in_span
+from ._common import kept_blocks
 from ._gated_bcd import block_minimiser, group_design, solve_gated_bcd
 
 Array = NDArray[np.float64]
@@ -393,9 +394,7 @@ def network_objective(prog: Any, V: Array, W: Array, zero_tol: float) -> float:
     """The objective of the ReLU CNN that :func:`.relu._recover` builds from (V, W):
     ``L(sum_k sum_i (X_k v_i)_+ - (X_k w_i)_+) + beta sum_i (||v_i|| + ||w_i||)`` over the
     blocks above ``zero_tol`` times the largest norm."""
-    nv, nw = np.linalg.norm(V, axis=0), np.linalg.norm(W, axis=0)
-    scale = max(nv.max(initial=0.0), nw.max(initial=0.0))
-    kv, kw = nv > zero_tol * scale, nw > zero_tol * scale
+    nv, nw, kv, kw = kept_blocks(V, W, zero_tol)
     N, K = prog.X.shape[:2]
     out = np.maximum(prog.Xf @ V[:, kv], 0.0).sum(axis=1)
     out -= np.maximum(prog.Xf @ W[:, kw], 0.0).sum(axis=1)

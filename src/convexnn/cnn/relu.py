@@ -41,7 +41,7 @@ from ..losses import Loss, get_loss
 from ..losses.base import into_dual_domain
 from ..prune import check_prune, pruned_as_asked
 from ..solve import _FALLBACK_LOSSES, _FALLBACK_RATIO, _FALLBACK_SECONDS, Solution, solve
-from ._common import as_patches, check_common, check_scalar_targets
+from ._common import as_patches, check_common, check_scalar_targets, kept_blocks
 from ._gated_bcd import solve_gated_bcd
 from ._relu_bcd import solve_relu_bcd
 from .network import ConvReLUNet
@@ -507,11 +507,9 @@ def _power_norm_sq(prog: ConvReLUProgram, n_iter: int = 50) -> float:
 def _recover(
     prog: ConvReLUProgram, V: Array, W: Array, zero_tol: float, **geom: Any
 ) -> ConvReLUNet:
-    nv, nw = np.linalg.norm(V, axis=0), np.linalg.norm(W, axis=0)
-    scale = max(nv.max(initial=0.0), nw.max(initial=0.0))
+    nv, nw, kv, kw = kept_blocks(V, W, zero_tol)
     cols, alphas = [], []
-    for B, norms, sign in ((V, nv, 1.0), (W, nw, -1.0)):
-        keep = norms > zero_tol * scale
+    for B, norms, keep, sign in ((V, nv, kv, 1.0), (W, nw, kw, -1.0)):
         cols.append(B[:, keep] / np.sqrt(norms[keep]))
         alphas.append(sign * np.sqrt(norms[keep]))
     U = np.concatenate(cols, axis=1)
