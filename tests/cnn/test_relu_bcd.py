@@ -230,3 +230,23 @@ def test_relu_bcd_bent_newton_steps_cross_thin_cones():
     assert abs(sol.objective - ref.objective) <= 1e-6 * abs(ref.objective)
     assert sol.constraint_violation <= 1e-12
     assert sol.n_iter <= 120
+
+
+@pytest.mark.filterwarnings("ignore:solve_relu_cnn. solver 'cvxpy'")  # Clarabel's own gap
+def test_the_relu_default_is_bcd_from_its_size_and_cvxpy_below(monkeypatch):
+    """N K P = 16 x 9 x 5 = 720 here; the threshold is moved around it (the real one,
+    1e5, would make the test slow). The hinge loss stays with CVXPY at any size."""
+    from convexnn.cnn import relu
+
+    case = BANK[1]
+    X, y = _data(case, seed=1)
+    kw = dict(kernel_size=3, n_gates=5, random_state=3, hidden_bias=True)
+    monkeypatch.setattr(relu, "_RELU_BCD_SIZE", 720)
+    big = solve_relu_cnn(X, y, 0.5, **kw)
+    assert big.solver == "bcd" and big.status == "optimal"
+    hinge = solve_relu_cnn(X, np.sign(y), 0.5, loss="hinge", **kw)
+    assert hinge.solver == "cvxpy"
+    monkeypatch.setattr(relu, "_RELU_BCD_SIZE", 721)
+    small = solve_relu_cnn(X, y, 0.5, **kw)
+    assert small.solver == "cvxpy"
+    assert abs(big.objective - small.objective) <= 1e-5 * abs(small.objective)

@@ -162,9 +162,9 @@ class ConvexCNNRegressor(RegressorMixin, _ConvexCNNBase):
     pattern_method : {"random", "kmeans"}
     formulation : {"relu", "gated"}
     solver : {"cvxpy", "bcd", "fista"} or None
-        None: "bcd" (working-set block coordinate descent) for "gated", "cvxpy" for
-        "relu" ("bcd" there is opt-in: faster on wide programs with small filters); see
-        :func:`convexnn.cnn.solve_relu_cnn`.
+        None: "bcd" (working-set block coordinate descent) for "gated"; for "relu"
+        "bcd" from N K P = 1e5 (images x patches x gates), "cvxpy" below; "cvxpy" for
+        the hinge loss; see :func:`convexnn.cnn.solve_relu_cnn`.
     loss : str
     hidden_bias : bool
     tol, max_iter : stopping rule of "bcd" and "fista" (certified relative gap; None:

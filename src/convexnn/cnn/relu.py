@@ -470,6 +470,20 @@ def _fista_gated(prog: ConvReLUProgram, tol: float, max_iter: int) -> tuple[Arra
 _MAX_ITER = 10_000
 _ZERO_TOL = 1e-6  # blocks below this share of the largest norm leave the recovered network
 _FALLBACK_SIZE = 200_000
+# the relu program's default is "bcd" from N K P = 1e5: on a grid of 22 planted problems
+# (BENCHMARKS.md, stop 44) it was 1.4-14.5x faster than Clarabel on all 11 at or above
+# that size, Clarabel's 8-35% of the time on some below it (small N at beta = 0.01)
+_RELU_BCD_SIZE = 100_000
+
+
+def _default_solver(prog: ConvReLUProgram) -> str:
+    """``solver=None``: "bcd" for a smooth loss on the gated program, and on the relu
+    program from N K P = ``_RELU_BCD_SIZE``; else "cvxpy" (Clarabel)."""
+    if not prog.loss.smoothness:
+        return "cvxpy"
+    if prog.formulation == "gated" or prog.S.size >= _RELU_BCD_SIZE:
+        return "bcd"
+    return "cvxpy"
 
 
 def _cvxpy_fallback(
@@ -574,16 +588,16 @@ def solve_relu_cnn(
     solver : {"cvxpy", "bcd", "fista"} or None
         None: "bcd" for "gated" with a smooth loss (working-set block coordinate descent
         with exact block steps, Anderson acceleration and Newton steps on the support,
-        :mod:`convexnn.cnn._gated_bcd`), "cvxpy" (Clarabel) for "relu" and for the hinge
-        loss. "bcd" with "relu" (opt-in, smooth losses): the same scheme on the cones
+        :mod:`convexnn.cnn._gated_bcd`); for "relu" with a smooth loss "bcd" from
+        N K P >= 1e5 (N images, K patches each, P gates), else "cvxpy" (Clarabel); "cvxpy"
+        for the hinge loss. "bcd" with "relu": the same scheme on the cones
         (:mod:`convexnn.cnn._relu_bcd`: exact cone-constrained block steps by a primal
         active-set method, Newton steps on the blocks' faces bent onto new faces where
-        the cones cut them, a gated warm start), every iterate feasible. At beta = 1 it
-        is 7-15x faster than Clarabel on wide programs with small filters (N = 200
-        images of 8 x 8, k = 3, P = 50: 5.4 s against 79 s), about even with large
-        filters (d = 49: 32.5 s of CPU each) and slower on small programs and at
-        beta = 0.01 (certified, in about 2x Clarabel's time at N = 40-60), so
-        "cvxpy" stays the relu default; see BENCHMARKS.md (stops 42, 44). "fista":
+        the cones cut them, a gated warm start), every iterate feasible. On a grid of 22
+        planted problems (BENCHMARKS.md, stop 44) it was 1.4-14.5x faster than Clarabel
+        from N K P = 1e5, where Clarabel often stopped "inaccurate" (gaps up to 2e-4);
+        below that size Clarabel was faster at small beta and small N (up to 1.7x), and
+        on tiny programs, hence the rule. "fista":
         plain FISTA on the gated program (slower; kept as the simple first-order
         reference).
     loss : str or Loss
@@ -621,8 +635,8 @@ def solve_relu_cnn(
     formulation = check_choice(formulation, ("relu", "gated"), caller=caller, name="formulation")
     check_prune(prune, caller=caller)
     loss_obj = get_loss(loss, caller=caller)
-    solver = solver or ("bcd" if formulation == "gated" and loss_obj.smoothness else "cvxpy")
-    solver = check_choice(solver, ("cvxpy", "bcd", "fista"), caller=caller, name="solver")
+    if solver is not None:
+        solver = check_choice(solver, ("cvxpy", "bcd", "fista"), caller=caller, name="solver")
     if solver == "fista" and formulation == "relu":
         raise ValueError(
             f"{caller}: solver 'fista' handles formulation='gated' only; use "
@@ -665,6 +679,7 @@ def solve_relu_cnn(
         loss=loss_obj,
         hidden_bias=hidden_bias,
     )
+    solver = solver or _default_solver(prog)
     t0 = time.perf_counter()
     if solver == "cvxpy":
         V, W, n_iter, status = _cvxpy_solve_or_raise(prog, verbose, caller)
