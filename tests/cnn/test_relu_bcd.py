@@ -250,3 +250,22 @@ def test_the_relu_default_is_bcd_from_its_size_and_cvxpy_below(monkeypatch):
     small = solve_relu_cnn(X, y, 0.5, **kw)
     assert small.solver == "cvxpy"
     assert abs(big.objective - small.objective) <= 1e-5 * abs(small.objective)
+
+
+@pytest.mark.parametrize(
+    "formulation,solver,tag",
+    [("relu", "bcd", "[relu cnn bcd]"), ("gated", "bcd", "[gated cnn bcd]"),
+     ("gated", "fista", "[gated cnn fista]")],
+)  # fmt: skip
+def test_verbose_prints_the_gap_of_each_round_down_to_the_certified_one(
+    formulation, solver, tag, capsys
+):
+    X, y = _data(BANK[1], seed=1)
+    kw = dict(kernel_size=3, n_gates=5, random_state=3, hidden_bias=True)
+    sol = solve_relu_cnn(X, y, 0.5, formulation=formulation, solver=solver, verbose=True, **kw)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith(tag)]
+    assert lines and sol.status == "optimal"
+    gaps = [float(ln.split("rel gap ")[1].split(",")[0]) for ln in lines]
+    assert gaps[0] > 1e-3 and gaps[-1] <= 1e-7  # the default tol: the last round certified
+    quiet = solve_relu_cnn(X, y, 0.5, formulation=formulation, solver=solver, **kw)
+    assert not capsys.readouterr().out and quiet.objective == sol.objective

@@ -189,7 +189,9 @@ def _restricted_gap(
     return primal, primal - float(loss.dual_value(t * lam, y)), norms
 
 
-def solve_gated_bcd(prog: Any, tol: float, max_iter: int) -> tuple[Array, int, str]:
+def solve_gated_bcd(
+    prog: Any, tol: float, max_iter: int, verbose: bool = False
+) -> tuple[Array, int, str]:
     """Solve ``prog`` (a gated :class:`ConvReLUProgram`) to the relative gap ``tol``.
 
     Returns ``(V, n_epochs, status)`` with V (d_eff, P) and status "optimal",
@@ -197,6 +199,7 @@ def solve_gated_bcd(prog: Any, tol: float, max_iter: int) -> tuple[Array, int, s
     "stalled" (at the objective's recent rate the gap would take more than 100 times
     as long again to close: degenerate programs, e.g. tiny beta with more free
     dimensions than samples, where the Newton model is poor and the dual bound loose).
+    ``verbose``: one line per working-set round (gap, support, epochs).
     """
     loss: Loss = prog.loss
     X, S, y, beta = prog.X, prog.S, prog.y, float(prog.beta)
@@ -208,6 +211,10 @@ def solve_gated_bcd(prog: Any, tol: float, max_iter: int) -> tuple[Array, int, s
     trail: list[float] = []  # the objective at every check
     while True:
         primal, gap, norms = _restricted_gap(prog.AT, z, loss, y, beta, V, None)
+        if verbose:
+            n_blocks = int(np.count_nonzero(np.linalg.norm(V, axis=0)))
+            rel = gap / gap_scale(primal, y)
+            print(f"[gated cnn bcd] epoch {epochs}: rel gap {rel:.3e}, {n_blocks} blocks")
         if gap <= tol * gap_scale(primal, y):
             return V, epochs, "optimal"
         if epochs >= max_iter:

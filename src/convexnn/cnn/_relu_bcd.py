@@ -338,7 +338,7 @@ def _epoch(pats: _Patterns, st: _State, ws: np.ndarray) -> None:
 
 
 def solve_relu_bcd(
-    prog: Any, tol: float, max_iter: int, zero_tol: float
+    prog: Any, tol: float, max_iter: int, zero_tol: float, verbose: bool = False
 ) -> tuple[Array, Array, int, str]:
     """Solve ``prog`` (a relu :class:`ConvReLUProgram`, smooth loss) to the relative gap
     ``tol`` of its recovered network's objective.
@@ -347,7 +347,8 @@ def solve_relu_bcd(
     "optimal", "max_iter" (``max_iter`` counts block epochs over the working sets,
     the gated warm start's included) or "stalled" (at the objective's rate over the
     last half of the run, the gap would take more than 100 times that long to close;
-    see :func:`_stalled`).
+    see :func:`_stalled`). ``verbose``: one line per working-set round (gap, support,
+    epochs).
     """
     pats = _Patterns(prog)
     B, faces, epochs = _warm_start(prog, pats, tol, max_iter)
@@ -357,6 +358,9 @@ def solve_relu_bcd(
     trail: list[float] = []
     while True:
         rel, norms = _certify(st, zero_tol)
+        if verbose:
+            n_blocks = int(np.count_nonzero(np.linalg.norm(st.B, axis=0)))
+            print(f"[relu cnn bcd] epoch {epochs}: rel gap {rel:.3e}, {n_blocks} blocks")
         if rel <= tol:
             return *_split_blocks(st), epochs, "optimal"
         if epochs >= max_iter:

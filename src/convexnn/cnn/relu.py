@@ -439,8 +439,11 @@ def _check_smooth(loss: Loss, solver: str) -> None:
         )
 
 
-def _fista_gated(prog: ConvReLUProgram, tol: float, max_iter: int) -> tuple[Array, int, str]:
-    """FISTA (with restart) on the gated program: a group lasso, block soft-thresholding."""
+def _fista_gated(
+    prog: ConvReLUProgram, tol: float, max_iter: int, verbose: bool = False
+) -> tuple[Array, int, str]:
+    """FISTA (with restart) on the gated program: a group lasso, block soft-thresholding.
+    ``verbose``: the gap every 100 iterations and at the end."""
     L = _power_norm_sq(prog) * float(prog.loss.smoothness or 0.0)  # checked by the caller
     step = 1.0 / L
     d, Pn = prog.Xf.shape[1], prog.S.shape[2]
@@ -459,8 +462,12 @@ def _fista_gated(prog: ConvReLUProgram, tol: float, max_iter: int) -> tuple[Arra
         t_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t_k * t_k))
         Yk = U_new + ((t_k - 1.0) / t_next) * (U_new - U)
         U, t_k, f_old = U_new, t_next, f_new
-        if it % 10 == 0 and f_new - prog.lower_bound(z) <= tol * max(abs(f_new), 1e-300):
-            return U, it, "optimal"
+        if it % 10 == 0:
+            rel = (f_new - prog.lower_bound(z)) / max(abs(f_new), 1e-300)
+            if verbose and (it % 100 == 0 or rel <= tol):
+                print(f"[gated cnn fista] iteration {it}: rel gap {rel:.3e}")
+            if rel <= tol:
+                return U, it, "optimal"
     return U, max_iter, "max_iter"
 
 
@@ -615,6 +622,8 @@ def solve_relu_cnn(
         and its objective is lower.
     random_state : for sampling gates.
     verbose : bool
+        Progress: CVXPY's solver log, or one line per "bcd" working-set round (relative
+        gap, nonzero blocks, epochs), or the "fista" gap every 100 iterations and at the end.
     prune : bool or "auto"
         Carathéodory pruning of the recovered network ("relu";
         :func:`convexnn.prune_network`): same predictions and objective, at most N + 1
@@ -686,10 +695,10 @@ def solve_relu_cnn(
     else:
         _check_smooth(prog.loss, solver)
         if formulation == "relu":
-            V, W, n_iter, status = solve_relu_bcd(prog, tol, max_iter, _ZERO_TOL)
+            V, W, n_iter, status = solve_relu_bcd(prog, tol, max_iter, _ZERO_TOL, verbose)
         else:
             first_order = solve_gated_bcd if solver == "bcd" else _fista_gated
-            V, n_iter, status = first_order(prog, tol, max_iter)
+            V, n_iter, status = first_order(prog, tol, max_iter, verbose)
             W = np.zeros_like(V)
         if by_default and status != "optimal":
             V, W, n_iter, status, solver = _cvxpy_fallback(
