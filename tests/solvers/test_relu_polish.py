@@ -365,4 +365,7 @@ def test_rows_tied_at_a_bend_join_without_a_newton_step_each(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = solve(X, y, beta, patterns=sol.patterns, solver="cvxpy", **kw)
-    assert sol.convex_objective == pytest.approx(ref.convex_objective, rel=1e-6)
+    # Clarabel's optimum to the bank's 1e-5 (its point can sit 1.5e-6 above the
+    # certified one: NumPy 1.x's environment), and never above it by more than tol
+    assert sol.convex_objective == pytest.approx(ref.convex_objective, rel=1e-5)
+    assert sol.convex_objective <= ref.convex_objective + 1e-6 * abs(ref.convex_objective)
