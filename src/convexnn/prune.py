@@ -37,7 +37,6 @@ from numpy.typing import NDArray
 from ._validation import check_beta, check_X, check_y
 from .cnn._common import as_patches, check_scalar_targets
 from .cnn.network import ConvReLUNet
-from .cnn.patches import check_images
 from .losses import Loss, get_loss
 from .network import TwoLayerReLU
 
@@ -226,8 +225,6 @@ def _rescale(network: TwoLayerReLU, t: Array) -> TwoLayerReLU:
 def _conv_inputs(net: ConvReLUNet, X: Any, y: Any, loss: Loss) -> tuple[Array, Array]:
     """The patches (N, K, d) of images X (or X itself: patches, when ``kernel_size`` is
     None), checked against the filters and the output layer, and y (N,)."""
-    if net.kernel_size is not None:
-        check_images(X, caller=CALLER)
     P = as_patches(X, net.kernel_size, net.stride, net.padding, caller=CALLER)
     if P.shape[2] != net.U.shape[0]:
         raise ValueError(

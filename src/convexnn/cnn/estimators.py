@@ -14,7 +14,7 @@ from ..losses import get_loss
 from ._common import check_common
 from .network import ConvReLUNet
 from .patches import check_images, conv_geometry, extract_patches
-from .relu import PATTERN_METHODS, ConvCNNSolution, solve_relu_cnn
+from .relu import FORMULATIONS, PATTERN_METHODS, SOLVERS, ConvCNNSolution, solve_relu_cnn
 
 Array = NDArray[np.float64]
 
@@ -104,9 +104,9 @@ class _ConvexCNNBase(BaseEstimator):
         check_common(self.beta, self.tol, 1, caller=name)
         check_positive_int(self.n_gates, caller=name, name="n_gates")
         check_choice(self.pattern_method, PATTERN_METHODS, caller=name, name="pattern_method")
-        check_choice(self.formulation, ("relu", "gated"), caller=name, name="formulation")
+        check_choice(self.formulation, FORMULATIONS, caller=name, name="formulation")
         if self.solver is not None:
-            check_choice(self.solver, ("cvxpy", "bcd", "fista"), caller=name, name="solver")
+            check_choice(self.solver, SOLVERS, caller=name, name="solver")
         check_bool(self.hidden_bias, caller=name, name="hidden_bias")
         get_loss(self.loss, caller=name)
 
@@ -121,7 +121,7 @@ class _ConvexCNNBase(BaseEstimator):
         if self.network_ is not None:
             return self.network_.predict(Xa)
         P = extract_patches(
-            Xa, self.kernel_size, self.stride, self.padding, caller=f"{type(self).__name__}"
+            Xa, self.kernel_size, self.stride, self.padding, caller=type(self).__name__
         )
         return self.solution_.predict_convex(P) + self.offset_
 

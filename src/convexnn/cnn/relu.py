@@ -49,6 +49,8 @@ from .network import ConvReLUNet
 Array = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 PATTERN_METHODS = ("random", "kmeans", "network")
+FORMULATIONS = ("relu", "gated")
+SOLVERS = ("cvxpy", "bcd", "fista")
 
 
 # -- section 4.1 ------------------------------------------------------------------------------
@@ -479,7 +481,8 @@ _ZERO_TOL = 1e-6  # blocks below this share of the largest norm leave the recove
 _FALLBACK_SIZE = 200_000
 # the relu program's default is "bcd" from N K P = 1e5: on a grid of 22 planted problems
 # (BENCHMARKS.md, stop 44) it was 1.4-14.5x faster than Clarabel on all 11 at or above
-# that size, Clarabel's 8-35% of the time on some below it (small N at beta = 0.01)
+# that size; below it Clarabel took 58-69% of bcd's time on 3 of 11 (N <= 100 at
+# beta = 0.01)
 _RELU_BCD_SIZE = 100_000
 
 
@@ -641,11 +644,11 @@ def solve_relu_cnn(
     by_default = solver is None and max_iter is None  # a given max_iter is a cap
     max_iter = _MAX_ITER if max_iter is None else max_iter
     beta, tol, max_iter = check_common(beta, tol, max_iter, caller=caller)
-    formulation = check_choice(formulation, ("relu", "gated"), caller=caller, name="formulation")
+    formulation = check_choice(formulation, FORMULATIONS, caller=caller, name="formulation")
     check_prune(prune, caller=caller)
     loss_obj = get_loss(loss, caller=caller)
     if solver is not None:
-        solver = check_choice(solver, ("cvxpy", "bcd", "fista"), caller=caller, name="solver")
+        solver = check_choice(solver, SOLVERS, caller=caller, name="solver")
     if solver == "fista" and formulation == "relu":
         raise ValueError(
             f"{caller}: solver 'fista' handles formulation='gated' only; use "
