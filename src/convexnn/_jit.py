@@ -1,6 +1,6 @@
 """Compiled kernels (numba, optional): the NNLS inner loop and the polish's step ratios.
 
-:meth:`convexnn.duality._NNLSState.restore_feasibility` steps a window of problems
+:meth:`convexnn._nnls._NNLSState.restore_feasibility` steps a window of problems
 together in NumPy: a least-squares solve on each passive set, then a step back while a
 coefficient is not positive. Those batches are small (often tens of problems of at
 most ``d + 1`` rows), so NumPy's per-call overhead, not arithmetic, sets their cost: at

@@ -112,7 +112,7 @@ def test_problems_over_the_step_cap_fall_back_to_scipy(monkeypatch):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_loading_a_slot_equals_a_fresh_state(seed):
     """_NNLSState.load: a reused slot solves as a state built for that problem alone."""
-    from convexnn.duality import _NNLSState
+    from convexnn._nnls import _NNLSState
 
     X, S, G, exact = _pricing_problem(P=12, seed=seed)
     fresh = _NNLSState(X, S[:4], -G[:, :4].T)

@@ -43,7 +43,7 @@ def test_a_stale_warm_start_keeps_the_constraints_that_still_hold(monkeypatch):
     optimal active set plus one stale row takes fewer rankings than a cold one (one
     per constraint that joins) and equals it.
     """
-    import convexnn.duality as du
+    import convexnn._nnls as du
 
     rng = np.random.default_rng(4)
     X = rng.normal(size=(200, 6))

@@ -43,7 +43,8 @@ def test_solver_certificate_equals_the_reference_kernel(output_bias):
 def test_early_stopped_pricing_is_exact_where_priced_and_its_gap_valid():
     """_certify(n_new=, tol=) far from the optimum: priced norms exact, gap an upper bound."""
     from convexnn._measures import gap_scale
-    from convexnn.duality import _NNLS_WINDOW, cone_dual_norms
+    from convexnn._nnls import _NNLS_WINDOW
+    from convexnn.duality import cone_dual_norms
     from convexnn.problem import build_problem
     from convexnn.solvers._kernels import dual_candidate, dual_lower_bound
     from convexnn.solvers._relu_certificate import _certify, _ConeNormCache

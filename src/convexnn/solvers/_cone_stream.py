@@ -4,7 +4,7 @@ The relu certificate (``_relu_certificate._certify``) needs ``||P_{K_i}(+-g_i)||
 whose cheap upper bound exceeds a threshold ``min(beta, best)``, where ``best`` (the
 largest value that enters ``s_max`` anyway) grows as exact norms are found, and, far
 from the optimum, only until enough violators ``norm > beta`` are known. Each norm is a
-Lawson-Hanson NNLS over the n constraints of the cone (:class:`convexnn.duality._NNLSState`).
+Lawson-Hanson NNLS over the n constraints of the cone (:class:`convexnn._nnls._NNLSState`).
 
 Pricing patterns in fixed chunks, one sign at a time, left each chunk with a tail of a
 few slow problems stepping alone: at n = 1e4, d = 41, P = 2000 the early certificates
@@ -24,7 +24,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.optimize import nnls
 
-from ..duality import _NNLS_OUTER_ITER, _NNLS_WINDOW, _NNLS_WINDOW_ELEMENTS, _NNLSState
+from .._nnls import _NNLS_OUTER_ITER, _NNLS_WINDOW, _NNLS_WINDOW_ELEMENTS, _NNLSState
 
 
 def project_one(X: np.ndarray, s: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

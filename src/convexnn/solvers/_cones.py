@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..duality import _NNLSState
+from .._nnls import _NNLSState
 from ._cone_stream import project_one
 from ._fista import SubProblem
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _jit
-from ..duality import _padded_gram
+from .._nnls import _padded_gram
 from ._cones import _signed_masks
 
 
@@ -35,7 +35,7 @@ def _face_multipliers(
     where ``DT[k, i]``) and ``r_k = R[:, k]``: the KKT test of the polish. The blocks
     with at most d rows (every face on data in general position) in one batched solve of
     the normal equations ``A A^T mu = A r``, padded and regularised as the NNLS ones
-    (``duality._padded_gram``); those with more (repeated rows) in one batched SVD, for
+    (``_nnls._padded_gram``); those with more (repeated rows) in one batched SVD, for
     the minimum-norm multipliers (:func:`_multipliers_by_svd`). A loop of ``lstsq`` per
     block cost about 0.1 s per release at n = 1e4. Reference: ``np.linalg.lstsq``.
     """

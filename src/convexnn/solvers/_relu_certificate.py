@@ -44,7 +44,8 @@ from typing import Any
 import numpy as np
 
 from .._measures import relative_gap
-from ..duality import _cheap_bounds, _NNLSState
+from .._nnls import _NNLSState
+from ..duality import _cheap_bounds
 from ..problem import ConvexReLUProblem
 from ._cone_stream import stream_cone_norms
 from ._cones import _active_rows, _cone_signs, cone_norm_bounds
