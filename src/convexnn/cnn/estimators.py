@@ -163,7 +163,7 @@ class ConvexCNNRegressor(RegressorMixin, _ConvexCNNBase):
     formulation : {"relu", "gated"}
     solver : {"cvxpy", "bcd", "fista"} or None
         None: "bcd" (working-set block coordinate descent) for "gated"; for "relu"
-        "bcd" from N K P = 1e5 (images x patches x gates), "cvxpy" below; "cvxpy" for
+        "bcd" from N K P = 3e4 (images x patches x gates), "cvxpy" below; "cvxpy" for
         the hinge loss; see :func:`convexnn.cnn.solve_relu_cnn`.
     loss : str
     hidden_bias : bool

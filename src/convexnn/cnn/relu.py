@@ -479,11 +479,12 @@ def _fista_gated(
 _MAX_ITER = 10_000
 _ZERO_TOL = 1e-6  # blocks below this share of the largest norm leave the recovered network
 _FALLBACK_SIZE = 200_000
-# the relu program's default is "bcd" from N K P = 1e5: on a grid of 22 planted problems
-# (BENCHMARKS.md, stop 44) it was 1.4-14.5x faster than Clarabel on all 11 at or above
-# that size; below it Clarabel took 58-69% of bcd's time on 3 of 11 (N <= 100 at
-# beta = 0.01)
-_RELU_BCD_SIZE = 100_000
+# the relu program's default is "bcd" from N K P = 3e4: on 23 planted problems of N K P
+# 1920-90000 (BENCHMARKS.md, stop 45; one run, beta = 1, 0.1, 0.01) it was as fast as
+# Clarabel or faster (0.98-9.1x) on all 11 from 36000 up, certified where Clarabel
+# stopped "inaccurate" twice; at 16000 and below Clarabel was faster on 10 of 12 (it
+# took 0.13-0.93x bcd's time). Stop 44's grid: 1.4-14.5x from 1e5 up.
+_RELU_BCD_SIZE = 30_000
 
 
 def _default_solver(prog: ConvReLUProgram) -> str:
@@ -599,15 +600,15 @@ def solve_relu_cnn(
         None: "bcd" for "gated" with a smooth loss (working-set block coordinate descent
         with exact block steps, Anderson acceleration and Newton steps on the support,
         :mod:`convexnn.cnn._gated_bcd`); for "relu" with a smooth loss "bcd" from
-        N K P >= 1e5 (N images, K patches each, P gates), else "cvxpy" (Clarabel); "cvxpy"
+        N K P >= 3e4 (N images, K patches each, P gates), else "cvxpy" (Clarabel); "cvxpy"
         for the hinge loss. "bcd" with "relu": the same scheme on the cones
         (:mod:`convexnn.cnn._relu_bcd`: exact cone-constrained block steps by a primal
         active-set method, Newton steps on the blocks' faces bent onto new faces where
-        the cones cut them, a gated warm start), every iterate feasible. On a grid of 22
-        planted problems (BENCHMARKS.md, stop 44) it was 1.4-14.5x faster than Clarabel
-        from N K P = 1e5, where Clarabel often stopped "inaccurate" (gaps up to 2e-4);
-        below that size Clarabel was faster at small beta and small N (up to 1.7x), and
-        on tiny programs, hence the rule. "fista":
+        the cones cut them, a gated warm start), every iterate feasible. On planted
+        problems (BENCHMARKS.md, stops 44 and 45) it was 1.4-14.5x faster than Clarabel
+        from N K P = 1e5, where Clarabel often stopped "inaccurate" (gaps up to 2e-4),
+        and 0.98-9.1x from 3.6e4; on smaller programs Clarabel was faster (up to 7.7x on
+        tiny ones at small beta), hence the rule. "fista":
         plain FISTA on the gated program (slower; kept as the simple first-order
         reference).
     loss : str or Loss
