@@ -269,3 +269,43 @@ def test_verbose_prints_the_gap_of_each_round_down_to_the_certified_one(
     assert gaps[0] > 1e-3 and gaps[-1] <= 1e-7  # the default tol: the last round certified
     quiet = solve_relu_cnn(X, y, 0.5, formulation=formulation, solver=solver, **kw)
     assert not capsys.readouterr().out and quiet.objective == sol.objective
+
+
+def test_kept_cuts_of_the_bent_search_equal_the_full_first_cut(monkeypatch):
+    """``_Cuts`` (first ratios kept with the move at which they were computed, one
+    block's column per bend) finds the cut of ``_first_cut`` on whole slack and slope
+    matrices updated as the bent search did before (every slack moved, then clipped at
+    0), at every bend of a small-beta solve."""
+    checked = []
+
+    class Checked(_relu_bcd._Cuts):
+        def __init__(self, pats, st, supp, Cv, Cp):
+            super().__init__(pats, st, supp, Cv, Cp)
+            self.ref = (Cv.copy(), Cp.copy())
+
+        def bend(self, k, slopes, joined):
+            super().bend(k, slopes, joined)
+            self.ref[1][:, k] = slopes
+            self.ref[0][joined, k] = 0.0
+
+        def move(self, a):
+            super().move(a)
+            Cv, Cp = self.ref
+            Cv += a * Cp
+            np.maximum(Cv, 0.0, out=Cv)
+
+        def cut(self):
+            alpha, hit = super().cut()
+            ref_alpha, ref_hit = _relu_bcd._first_cut(self.pats, self.st, self.supp, *self.ref)
+            assert hit == ref_hit
+            assert alpha == pytest.approx(ref_alpha, rel=1e-9, abs=1e-15)
+            checked.append(hit is not None)
+            return alpha, hit
+
+    monkeypatch.setattr(_relu_bcd, "_Cuts", Checked)
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((16, 1, 6, 6)), rng.standard_normal(16)
+    kw = dict(kernel_size=3, n_gates=6, random_state=0, hidden_bias=True)
+    sol = solve_relu_cnn(X, y, 0.005, solver="bcd", tol=1e-7, **kw)
+    assert sol.status == "optimal"
+    assert len(checked) > 100 and sum(checked) > 100  # bends, most of them cut again

@@ -662,6 +662,78 @@ def _first_cut(
     return alpha, hit
 
 
+class _Cuts:
+    """:func:`_first_cut` kept along a bent search, one block's slopes changed per bend.
+
+    Moving all blocks by ``a`` along unchanged slopes lowers every row's ratio by ``a``:
+    each block's first ratio and row are kept with the move at which they were
+    computed (``base``), its slacks brought up to date only when read (a block whose
+    face is tested, or whose slopes change). Per bend: one block's column instead of
+    passes over the (N K, |supp|) slacks and slopes (at N = 200 images of 8 x 8, P = 50,
+    beta = 0.01 those passes took 60% of the solve). Same cuts as :func:`_first_cut` on
+    the updated matrices, to rounding (tested against it).
+    """
+
+    def __init__(self, pats: _Patterns, st: _State, supp: np.ndarray, Cv: Array, Cp: Array):
+        self.pats, self.st, self.supp, self.Cv, self.Cp = pats, st, supp, Cv, Cp
+        self.shift = 0.0
+        self.base = np.zeros(supp.size)
+        self.first = np.empty(supp.size)
+        self.row = np.zeros(supp.size, dtype=np.intp)
+        thr = -1e-13 * np.maximum(Cp.max(axis=0, initial=0.0), -Cp.min(axis=0, initial=0.0))
+        down = Cp < thr
+        for k, b in enumerate(supp):
+            down[st.faces[int(b)], k] = False
+        neg = np.full(Cp.shape, -np.inf)
+        np.divide(Cv, Cp, out=neg, where=down)
+        self.row[:] = np.argmax(neg, axis=0)
+        self.first[:] = -neg[self.row, np.arange(supp.size)]
+
+    def column(self, k: int) -> Array:
+        """Block k's slacks at the current move (rounding below 0 counts as 0)."""
+        if self.base[k] != self.shift:
+            col = self.Cv[:, k]
+            col += (self.shift - self.base[k]) * self.Cp[:, k]
+            np.maximum(col, 0.0, out=col)
+            self.first[k] -= self.shift - self.base[k]
+            self.base[k] = self.shift
+        return self.Cv[:, k]
+
+    def bend(self, k: int, slopes: Array, joined: int) -> None:
+        """Block k's new slopes, its row ``joined`` (now on its face) at zero slack."""
+        Cv = self.column(k)
+        self.Cp[:, k] = slopes
+        Cv[joined] = 0.0
+        Cp = self.Cp[:, k]
+        down = Cp < -1e-13 * max(float(Cp.max(initial=0.0)), float(-Cp.min(initial=0.0)))
+        down[self.st.faces[int(self.supp[k])]] = False
+        idx = np.flatnonzero(down)
+        ratios = Cv[idx] / -Cp[idx]
+        j = int(np.argmin(ratios)) if idx.size else -1
+        self.row[k], self.first[k] = (idx[j], ratios[j]) if j >= 0 else (0, np.inf)
+
+    def move(self, a: float) -> None:
+        self.shift += a
+
+    def cut(self) -> tuple[float, tuple[int, int] | None]:
+        """As :func:`_first_cut`: the smallest step in [0, 1] at which a row cuts, and
+        its (block, row)."""
+        first = np.maximum(self.first - (self.shift - self.base), 0.0)
+        alpha, hit = 1.0, None
+        for k in np.argsort(first, kind="stable"):
+            if not first[k] < alpha:
+                break
+            b = int(self.supp[k])
+            j, a = int(self.row[k]), float(first[k])
+            if self.st.faces[b]:  # the face's rows only when one blocks
+                Cv = self.column(int(k))
+                N = _face_basis(self.pats, self.st, b)
+                j, a = _blocking(Cv, self.Cp[:, k], self.st.faces[b], self.pats.Xf, N)
+            if j >= 0 and a < alpha:
+                alpha, hit = a, (b, j)
+        return alpha, hit
+
+
 def _try_zero(pats: _Patterns, st: _State, cols: np.ndarray, f_old: float) -> bool:
     """Set blocks ``cols`` to zero (feasible: 0 is in every cone) if that lowers the
     objective below ``f_old``."""
@@ -721,15 +793,15 @@ def _bend(
     col = {int(b): k for k, b in enumerate(supp)}
     # the rows' slacks and slopes, updated per segment (one block's slopes per bend)
     S, Cv, Cp = _slopes(pats, st, supp, dV)
+    cuts = _Cuts(pats, st, supp, Cv, Cp)
     for _ in range(_BENDS):
         b, k = hit[0], col[hit[0]]
         N = _face_basis(pats, st, b)
         bent = N @ (N.T @ dV[:, k])
         zd = zd + st.sign(b) * (pats.get(b % st.P)[0] @ (bent - dV[:, k]))
         dV[:, k] = bent
-        Cp[:, k] = S[:, k] * (pats.Xf @ bent)
-        Cv[hit[1], k] = 0.0  # the joined row
-        alpha, nxt = _first_cut(pats, st, supp, Cv, Cp)
+        cuts.bend(k, S[:, k] * (pats.Xf @ bent), hit[1])
+        alpha, nxt = cuts.cut()
         a = min(rem, alpha)
         if a > 0.0:
             B_try = st.B.copy()
@@ -739,8 +811,7 @@ def _bend(
             if not f_try < f:
                 return f
             st.B, st.z, f = B_try, z_try, f_try
-            Cv += a * Cp
-            np.maximum(Cv, 0.0, out=Cv)
+            cuts.move(a)
         if nxt is None or alpha >= rem:  # the end of the step
             return f
         rem -= a
