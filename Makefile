@@ -30,7 +30,7 @@ $(NP1_STAMP): pyproject.toml
 	touch $(NP1_STAMP)
 
 test-numpy1: $(NP1_STAMP)
-	$(NP1_PY) -m pytest -q tests/solvers tests/patterns tests/test_duality.py tests/test_solve.py \
+	$(NP1_PY) -m pytest -q tests/solvers tests/patterns tests/test_duality.py tests/test_nnls.py tests/test_solve.py \
 		tests/test_gated_network.py
 
 lint: $(STAMP)
