@@ -273,12 +273,13 @@ def test_verbose_prints_the_gap_of_each_round_down_to_the_certified_one(
 
 def test_kept_cuts_of_the_bent_search_equal_the_full_first_cut(monkeypatch):
     """``_Cuts`` (first ratios kept with the move at which they were computed, one
-    block's column per bend) finds the cut of ``_first_cut`` on whole slack and slope
-    matrices updated as the bent search did before (every slack moved, then clipped at
-    0), at every bend of a small-beta solve."""
+    block's column per bend) finds the cut that a fresh ``_Cuts`` (``_first_cut``) computes
+    on whole slack and slope matrices updated as the bent search did before (every slack moved,
+    then clipped at 0), at every bend of a small-beta solve."""
     checked = []
+    Fresh = _relu_bcd._Cuts  # what _first_cut builds, before the patch below
 
-    class Checked(_relu_bcd._Cuts):
+    class Checked(Fresh):
         def __init__(self, pats, st, supp, Cv, Cp):
             super().__init__(pats, st, supp, Cv, Cp)
             self.ref = (Cv.copy(), Cp.copy())
@@ -296,7 +297,7 @@ def test_kept_cuts_of_the_bent_search_equal_the_full_first_cut(monkeypatch):
 
         def cut(self):
             alpha, hit = super().cut()
-            ref_alpha, ref_hit = _relu_bcd._first_cut(self.pats, self.st, self.supp, *self.ref)
+            ref_alpha, ref_hit = Fresh(self.pats, self.st, self.supp, *self.ref).cut()
             assert hit == ref_hit
             assert alpha == pytest.approx(ref_alpha, rel=1e-9, abs=1e-15)
             checked.append(hit is not None)

@@ -639,40 +639,21 @@ def _first_cut(
     pats: _Patterns, st: _State, supp: np.ndarray, Cv: Array, Cp: Array
 ) -> tuple[float, tuple[int, int] | None]:
     """:func:`_blocking` for all blocks at once: the smallest step in [0, 1] at which a
-    row cuts (slacks Cv, slopes Cp), and its (block, row); the face's span test only
-    for the blocks whose first ratio could cut the step, in the order of those ratios.
-    Ties go to the first block."""
-    thr = -1e-13 * np.maximum(Cp.max(axis=0, initial=0.0), -Cp.min(axis=0, initial=0.0))
-    down = Cp < thr
-    for k, b in enumerate(supp):
-        down[st.faces[int(b)], k] = False
-    neg = np.full(Cp.shape, -np.inf)  # minus the ratios of the rows that go down
-    np.divide(Cv, Cp, out=neg, where=down)
-    first = -neg.max(axis=0, initial=-np.inf)
-    alpha, hit = 1.0, None
-    for k in np.argsort(first, kind="stable"):
-        if not first[k] < alpha:
-            break
-        b = int(supp[k])
-        j = int(np.argmax(neg[:, k]))
-        a = float(first[k])
-        if st.faces[b]:  # the face's rows only when one blocks
-            j, a = _blocking(Cv[:, k], Cp[:, k], st.faces[b], pats.Xf, _face_basis(pats, st, b))
-        if j >= 0 and a < alpha:
-            alpha, hit = a, (b, j)
-    return alpha, hit
+    row cuts (slacks Cv, slopes Cp), and its (block, row); see :meth:`_Cuts.cut`."""
+    return _Cuts(pats, st, supp, Cv, Cp).cut()
 
 
 class _Cuts:
-    """:func:`_first_cut` kept along a bent search, one block's slopes changed per bend.
+    """The first cut of a step (:func:`_first_cut`), kept along a bent search, one
+    block's slopes changed per bend.
 
     Moving all blocks by ``a`` along unchanged slopes lowers every row's ratio by ``a``:
     each block's first ratio and row are kept with the move at which they were
     computed (``base``), its slacks brought up to date only when read (a block whose
     face is tested, or whose slopes change). Per bend: one block's column instead of
     passes over the (N K, |supp|) slacks and slopes (at N = 200 images of 8 x 8, P = 50,
-    beta = 0.01 those passes took 60% of the solve). Same cuts as :func:`_first_cut` on
-    the updated matrices, to rounding (tested against it).
+    beta = 0.01 those passes took 60% of the solve). Same cuts as a new ``_Cuts`` on the
+    updated matrices, to rounding (tested against it).
     """
 
     def __init__(self, pats: _Patterns, st: _State, supp: np.ndarray, Cv: Array, Cp: Array):
@@ -717,8 +698,9 @@ class _Cuts:
         self.shift += a
 
     def cut(self) -> tuple[float, tuple[int, int] | None]:
-        """As :func:`_first_cut`: the smallest step in [0, 1] at which a row cuts, and
-        its (block, row)."""
+        """The smallest step in [0, 1] at which a row cuts, and its (block, row): the
+        face's span test (:func:`_blocking`) only for the blocks whose first ratio could
+        cut the step, in the order of those ratios. Ties go to the first block."""
         first = np.maximum(self.first - (self.shift - self.base), 0.0)
         alpha, hit = 1.0, None
         for k in np.argsort(first, kind="stable"):
