@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 from .._measures import gap_scale
 from ..losses import Loss
 from ..solvers._kernels import loss_curvature
+from ._common import no_better_certificate
 from ._sample_step import dense_flops, sample_space_flops, sample_space_step
 
 Array = NDArray[np.float64]
@@ -196,9 +197,12 @@ def solve_gated_bcd(
 
     Returns ``(V, n_epochs, status)`` with V (d_eff, P) and status "optimal",
     "max_iter" (``max_iter`` counts block-coordinate epochs over the working sets) or
-    "stalled" (at the objective's recent rate the gap would take more than 100 times
-    as long again to close: degenerate programs, e.g. tiny beta with more free
-    dimensions than samples, where the Newton model is poor and the dual bound loose).
+    "stalled" (the last five rounds' certificates were no better than the best before
+    them, see :func:`._common.no_better_certificate`, and at the objective's recent
+    rate the gap would take more than 100 times as long again to close: degenerate
+    programs, e.g. tiny beta with more free dimensions than samples, where the Newton
+    model is poor and the dual bound loose). A working-set round ends when its own
+    objective stalls that way (over its own checks).
     ``verbose``: one line per working-set round (gap, support, epochs).
     """
     loss: Loss = prog.loss
@@ -209,16 +213,19 @@ def solve_gated_bcd(
     z = prog.A(V)
     ws_size, epochs = _MIN_WS, 0
     trail: list[float] = []  # the objective at every check
+    gaps: list[float] = []  # the relative gap of every round
     while True:
         primal, gap, norms = _restricted_gap(prog.AT, z, loss, y, beta, V, None)
+        gaps.append(gap / gap_scale(primal, y))
         if verbose:
             n_blocks = int(np.count_nonzero(np.linalg.norm(V, axis=0)))
-            rel = gap / gap_scale(primal, y)
-            print(f"[gated cnn bcd] epoch {epochs}: rel gap {rel:.3e}, {n_blocks} blocks")
+            print(f"[gated cnn bcd] epoch {epochs}: rel gap {gaps[-1]:.3e}, {n_blocks} blocks")
         if gap <= tol * gap_scale(primal, y):
             return V, epochs, "optimal"
         if epochs >= max_iter:
             return V, epochs, "max_iter"
+        if no_better_certificate(gaps) and _stalled(trail, gap):
+            return V, epochs, "stalled"
         support = np.flatnonzero(np.linalg.norm(V, axis=0) > 0)
         ws_size = max(ws_size, 2 * support.size)
         score = norms / beta
@@ -228,9 +235,6 @@ def solve_gated_bcd(
         run = _solve_working_set(prog, blocks, ws, V, z, target, max_iter - epochs, tol, trail)
         epochs += run
         z = prog.A(V)  # drop the rounding the incremental updates gathered
-        if _stalled(trail, gap):
-            primal, gap, _ = _restricted_gap(prog.AT, z, loss, y, beta, V, None)
-            return V, epochs, "optimal" if gap <= tol * gap_scale(primal, y) else "stalled"
         ws_size = min(2 * ws_size, Pn)
 
 
@@ -250,6 +254,7 @@ def _solve_working_set(
     or the objective stalls (appended to ``trail`` at each check). Returns the epochs."""
     loss, y, beta = prog.loss, prog.y, float(prog.beta)
     history: list[Array] = []
+    start = len(trail)
     for k in range(1, budget + 1):
         _epoch(blocks, ws, V, z, loss, y, beta)
         history.append(V[:, ws].ravel().copy())
@@ -261,7 +266,7 @@ def _solve_working_set(
             history.clear()
             primal, gap, _ = _restricted_gap(prog.AT, z, loss, y, beta, V, ws)
             trail.append(primal)
-            if gap <= target or _stalled(trail, gap):
+            if gap <= target or _stalled(trail[start:], gap):
                 return k
     return budget
 
