@@ -50,13 +50,14 @@ import scipy.linalg
 import scipy.optimize
 from numpy.typing import NDArray
 
+from .. import _jit
 from .._measures import gap_scale, relative_gap
 from ..exceptions import ConvergenceWarning
 from ..losses import Loss
 from ..solvers._cones import project_cones, split_onto_cones
 from ..solvers._kernels import loss_curvature
 from ..solvers._polish_kernels import _in_span
-from ._common import kept_blocks
+from ._common import kept_blocks, no_better_certificate
 from ._gated_bcd import block_minimiser, group_design, solve_gated_bcd
 
 Array = NDArray[np.float64]
@@ -267,7 +268,8 @@ class _Patterns:
         self.F: dict[int, Array] = {}
         self.G: dict[int, Array] = {}
         self._signs: dict[int, Array] = {}
-        self._sign_matrix: Array | None = None
+        self.Xt = np.ascontiguousarray(self.Xf.T)  # (d, N K): block products row-major
+        self._ST: np.ndarray | None = None
 
     def get(self, i: int) -> tuple[Array, Array]:
         if i not in self.F:
@@ -280,11 +282,11 @@ class _Patterns:
             self._signs[i] = 2.0 * self.Mf[:, i] - 1.0
         return self._signs[i]
 
-    def sign_matrix(self) -> Array:
-        """All patterns' cone signs ``2 D - I``, (N K, P)."""
-        if self._sign_matrix is None:
-            self._sign_matrix = 2.0 * self.Mf - 1.0
-        return self._sign_matrix
+    def sign_rows(self) -> np.ndarray:
+        """All patterns' cone signs as rows, ``D^T`` (P, N K) bool (True: +1)."""
+        if self._ST is None:
+            self._ST = np.ascontiguousarray(self.Mf.T, dtype=bool)
+        return self._ST
 
 
 class _State:
@@ -352,10 +354,11 @@ def solve_relu_bcd(
 
     Returns ``(V, W, n_epochs, status)`` with V, W (d_eff, P) feasible and status
     "optimal", "max_iter" (``max_iter`` counts block epochs over the working sets,
-    the gated warm start's included) or "stalled" (at the objective's rate over the
-    last half of the run, the gap would take more than 100 times that long to close;
-    see :func:`_stalled`). ``verbose``: one line per working-set round (gap, support,
-    epochs).
+    the gated warm start's included) or "stalled" (the last five certificates were no
+    better than the best before them, and at the objective's rate over the last half of
+    the run the gap would take more than 100 times that long to close; see
+    :func:`._common.no_better_certificate` and :func:`_stalled`). ``verbose``: one line per
+    working-set round (gap, support, epochs).
     """
     pats = _Patterns(prog)
     B, faces, epochs = _warm_start(prog, pats, tol, max_iter)
@@ -363,8 +366,10 @@ def solve_relu_bcd(
     Pn2 = B.shape[1]
     ws_size = _MIN_WS
     trail: list[float] = []
+    gaps: list[float] = []
     while True:
         rel, norms = _certify(st, zero_tol)
+        gaps.append(rel)
         if verbose:
             n_blocks = int(np.count_nonzero(np.linalg.norm(st.B, axis=0)))
             print(f"[relu cnn bcd] epoch {epochs}: rel gap {rel:.3e}, {n_blocks} blocks")
@@ -372,20 +377,18 @@ def solve_relu_bcd(
             return *_split_blocks(st), epochs, "optimal"
         if epochs >= max_iter:
             return *_split_blocks(st), epochs, "max_iter"
+        outer = rel * gap_scale(st.objective(), prog.y)
+        if no_better_certificate(gaps) and _stalled(trail, outer):
+            return *_split_blocks(st), epochs, "stalled"
         support = np.flatnonzero(np.linalg.norm(st.B, axis=0) > 0)
         ws_size = max(ws_size, 2 * support.size)
         score = norms.T.ravel() / prog.beta  # block b = (sign, pattern) order
         score[support] = np.inf
         ws = np.sort(np.argsort(-score, kind="stable")[: min(ws_size, Pn2)])
         ws = ws[score[ws] > 1.0]  # zero blocks that satisfy their constraint stay zero
-        outer = rel * gap_scale(st.objective(), prog.y)
         run = _solve_working_set(pats, st, ws, _INNER_SHRINK * outer, max_iter - epochs, trail)
         epochs += run
         st.refresh()
-        if _stalled(trail, outer):
-            rel, _ = _certify(st, zero_tol)
-            status = "optimal" if rel <= tol else "stalled"
-            return *_split_blocks(st), epochs, status
         ws_size = min(2 * ws_size, Pn2)
 
 
@@ -462,12 +465,19 @@ def _solve_working_set(
 ) -> int:
     """Block epochs on ``ws``, each ``_EPOCHS_PER_CHECK`` of them followed by Newton
     steps on the faces, until the set's gap is below ``target`` or the objective stalls
-    (appended to ``trail`` at each check). Returns the epochs."""
+    over this round's checks (appended to ``trail`` at each check). Returns the epochs.
+
+    The round judges its own checks only: over the whole run, a new round started
+    inside the last one's plateau and ended after 1-3 epochs, as its set had barely
+    moved the objective yet (N = 49 images of 6 x 6 half duplicated, beta = 0.0016:
+    rounds of 1-3 epochs, gaps 0.85-0.93, "stalled"; with rounds judged alone it
+    certified 8e-10 in 168 epochs)."""
     prog = st.prog
     # the round's lower bound: the stall test compares the objective's rate with the gap
     # left from it (the round's starting gap goes stale as the objective falls: at
     # N = 40 images of 8 x 8, beta = 0.01, it was 3x the objective when the test fired)
     lower = st.objective() - target / _INNER_SHRINK
+    start = len(trail)
     checks, spacing, next_price = 0, 1, 1
     for k in range(1, budget + 1):
         _epoch(pats, st, ws)
@@ -482,7 +492,8 @@ def _solve_working_set(
             step = trail[-2] - trail[-1] if len(trail) > 1 else np.inf
             if step > target or (checks < next_price and step > 0.01 * target):
                 continue
-            if _restricted_gap(prog, st, ws) <= target or _stalled(trail, trail[-1] - lower):
+            own = trail[start:]
+            if _restricted_gap(prog, st, ws) <= target or _stalled(own, own[-1] - lower):
                 return k
             spacing *= 2
             next_price = checks + spacing
@@ -618,29 +629,61 @@ def _max_step(
 ) -> tuple[float, tuple[int, int] | None]:
     """Largest step in [0, 1] along dV (columns of ``supp``) that stays in the cones,
     and the (block, row) that cuts it (None when the full step is feasible)."""
-    return _first_cut(pats, st, supp, *_slopes(pats, st, supp, dV)[1:])
+    return _first_cut(pats, st, supp, *_products(pats, st, supp, dV))
 
 
-def _slopes(pats: _Patterns, st: _State, supp: np.ndarray, dV: Array) -> tuple[Array, Array, Array]:
-    """The cone signs S, the slacks Cv (rounding below 0 counts as 0) and the slopes Cp
-    along dV of every row, for the blocks ``supp`` (each (N K, |supp|))."""
-    # in place where it can: each (N K, |supp|) temporary costs a page-faulting
-    # allocation (about 1 ms at N = 60, 33 blocks: as much as the arithmetic)
-    S = pats.sign_matrix()[:, supp % st.P]
-    Cv = pats.Xf @ st.B[:, supp]
-    Cv *= S
-    np.maximum(Cv, 0.0, out=Cv)
-    Cp = pats.Xf @ dV
-    Cp *= S
-    return S, Cv, Cp
+def _products(pats: _Patterns, st: _State, supp: np.ndarray, dV: Array) -> tuple[Array, Array]:
+    """The rows' products with the blocks ``supp`` and with their steps dV, unsigned:
+    ``X_f b`` and ``X_f dv`` as rows, (|supp|, N K) each (a block's row contiguous for
+    :class:`_Cuts`, which signs them)."""
+    return st.B[:, supp].T @ pats.Xt, dV.T @ pats.Xt
 
 
 def _first_cut(
-    pats: _Patterns, st: _State, supp: np.ndarray, Cv: Array, Cp: Array
+    pats: _Patterns, st: _State, supp: np.ndarray, XB: Array, XdV: Array
 ) -> tuple[float, tuple[int, int] | None]:
     """:func:`_blocking` for all blocks at once: the smallest step in [0, 1] at which a
-    row cuts (slacks Cv, slopes Cp), and its (block, row); see :meth:`_Cuts.cut`."""
-    return _Cuts(pats, st, supp, Cv, Cp).cut()
+    row cuts (products XB, XdV of :func:`_products`), and its (block, row); see
+    :meth:`_Cuts.cut`."""
+    return _Cuts(pats, st, supp, XB, XdV, signed=False).cut()
+
+
+def _first_cuts_reference(Cv: Array, Cp: Array, faces: list[list[int]]) -> tuple[Array, Array]:
+    """Each block's first cutting row and its ratio, ``(row (m,), first (m,))``, for the
+    signed slacks Cv (clipped at 0) and slopes Cp, (m, N K): row j cuts block k when
+    ``Cp[k, j] < -1e-13 max_j |Cp[k, j]|`` and j is off the face ``faces[k]``, at
+    ``Cv / -Cp``; the first row of the smallest ratio (row 0, inf where none cuts).
+    NumPy; :func:`convexnn._jit.cone_first_cuts` is the compiled one."""
+    thr = -1e-13 * np.maximum(Cp.max(axis=1, initial=0.0), -Cp.min(axis=1, initial=0.0))
+    down = Cp < thr[:, None]
+    for k, face in enumerate(faces):
+        down[k, face] = False
+    neg = np.full(Cp.shape, -np.inf)
+    np.divide(Cv, Cp, out=neg, where=down)
+    row = np.argmax(neg, axis=1)
+    return row, -neg[np.arange(row.size), row]
+
+
+def _first_cuts(
+    pats: _Patterns, st: _State, supp: np.ndarray, Cv: Array, Cp: Array, signed: bool
+) -> tuple[Array, Array]:
+    """:func:`_first_cuts_reference`, compiled when numba is there; with
+    ``signed=False`` Cv and Cp are the raw products, signed (and Cv clipped) in place."""
+    faces = [st.faces[int(b)] for b in supp]
+    jit = _jit.kernels()
+    if jit is None:
+        if not signed:
+            S = np.where(pats.sign_rows()[supp % st.P], 1.0, -1.0)
+            Cv *= S
+            np.maximum(Cv, 0.0, out=Cv)
+            Cp *= S
+        return _first_cuts_reference(Cv, Cp, faces)
+    ptr = np.zeros(len(faces) + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum([len(f) for f in faces])
+    idx = np.array([j for f in faces for j in f], dtype=np.int64)
+    pat = np.asarray(supp % st.P, dtype=np.int64)
+    row, first = jit.cone_first_cuts(Cv, Cp, pats.sign_rows(), pat, ptr, idx, not signed)
+    return np.asarray(row, dtype=np.intp), first
 
 
 class _Cuts:
@@ -656,37 +699,39 @@ class _Cuts:
     updated matrices, to rounding (tested against it).
     """
 
-    def __init__(self, pats: _Patterns, st: _State, supp: np.ndarray, Cv: Array, Cp: Array):
+    def __init__(
+        self,
+        pats: _Patterns,
+        st: _State,
+        supp: np.ndarray,
+        Cv: Array,
+        Cp: Array,
+        signed: bool = True,
+    ) -> None:
+        """Cv, Cp (|supp|, N K): the blocks' slacks (clipped at 0) and slopes, one row per
+        block; with ``signed=False`` the raw products of :func:`_products`, signed here
+        (in place)."""
         self.pats, self.st, self.supp, self.Cv, self.Cp = pats, st, supp, Cv, Cp
         self.shift = 0.0
         self.base = np.zeros(supp.size)
-        self.first = np.empty(supp.size)
-        self.row = np.zeros(supp.size, dtype=np.intp)
-        thr = -1e-13 * np.maximum(Cp.max(axis=0, initial=0.0), -Cp.min(axis=0, initial=0.0))
-        down = Cp < thr
-        for k, b in enumerate(supp):
-            down[st.faces[int(b)], k] = False
-        neg = np.full(Cp.shape, -np.inf)
-        np.divide(Cv, Cp, out=neg, where=down)
-        self.row[:] = np.argmax(neg, axis=0)
-        self.first[:] = -neg[self.row, np.arange(supp.size)]
+        self.row, self.first = _first_cuts(pats, st, supp, Cv, Cp, signed)
 
     def column(self, k: int) -> Array:
         """Block k's slacks at the current move (rounding below 0 counts as 0)."""
         if self.base[k] != self.shift:
-            col = self.Cv[:, k]
-            col += (self.shift - self.base[k]) * self.Cp[:, k]
+            col = self.Cv[k]
+            col += (self.shift - self.base[k]) * self.Cp[k]
             np.maximum(col, 0.0, out=col)
             self.first[k] -= self.shift - self.base[k]
             self.base[k] = self.shift
-        return self.Cv[:, k]
+        return self.Cv[k]
 
     def bend(self, k: int, slopes: Array, joined: int) -> None:
         """Block k's new slopes, its row ``joined`` (now on its face) at zero slack."""
         Cv = self.column(k)
-        self.Cp[:, k] = slopes
+        self.Cp[k] = slopes
         Cv[joined] = 0.0
-        Cp = self.Cp[:, k]
+        Cp = self.Cp[k]
         down = Cp < -1e-13 * max(float(Cp.max(initial=0.0)), float(-Cp.min(initial=0.0)))
         down[self.st.faces[int(self.supp[k])]] = False
         idx = np.flatnonzero(down)
@@ -711,7 +756,7 @@ class _Cuts:
             if self.st.faces[b]:  # the face's rows only when one blocks
                 Cv = self.column(int(k))
                 N = _face_basis(self.pats, self.st, b)
-                j, a = _blocking(Cv, self.Cp[:, k], self.st.faces[b], self.pats.Xf, N)
+                j, a = _blocking(Cv, self.Cp[k], self.st.faces[b], self.pats.Xf, N)
             if j >= 0 and a < alpha:
                 alpha, hit = a, (b, j)
         return alpha, hit
@@ -775,15 +820,14 @@ def _bend(
     loss, y, beta = st.prog.loss, st.prog.y, st.prog.beta
     col = {int(b): k for k, b in enumerate(supp)}
     # the rows' slacks and slopes, updated per segment (one block's slopes per bend)
-    S, Cv, Cp = _slopes(pats, st, supp, dV)
-    cuts = _Cuts(pats, st, supp, Cv, Cp)
+    cuts = _Cuts(pats, st, supp, *_products(pats, st, supp, dV), signed=False)
     for _ in range(_BENDS):
         b, k = hit[0], col[hit[0]]
         N = _face_basis(pats, st, b)
         bent = N @ (N.T @ dV[:, k])
         zd = zd + st.sign(b) * (pats.get(b % st.P)[0] @ (bent - dV[:, k]))
         dV[:, k] = bent
-        cuts.bend(k, S[:, k] * (pats.Xf @ bent), hit[1])
+        cuts.bend(k, pats.signs(b % st.P) * (pats.Xf @ bent), hit[1])
         alpha, nxt = cuts.cut()
         a = min(rem, alpha)
         if a > 0.0:
