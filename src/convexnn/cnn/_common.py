@@ -1,4 +1,4 @@
-"""Input checks shared by the CNN programs."""
+"""Input checks and solver helpers shared by the CNN programs."""
 
 from __future__ import annotations
 

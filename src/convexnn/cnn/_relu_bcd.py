@@ -546,14 +546,19 @@ class _FaceModel:
         self.t = [N.T @ st.B[:, int(b)] for b, N in zip(supp, self.N, strict=True)]
         loss, y, beta = prog.loss, prog.y, float(prog.beta)
         h = np.ones_like(st.z) if loss.name == "squared" else loss_curvature(loss, st.z, y)
-        pen_g, pen_H = [], []
-        for t in self.t:
+        self.H = self.Phi.T @ (h[:, None] * self.Phi)
+        pen_g = []
+        for t, at in zip(self.t, np.cumsum(self.sizes) - self.sizes, strict=True):
             nt = float(np.linalg.norm(t))
             u = t / nt
             pen_g.append(beta * u)
-            pen_H.append(beta / nt * (np.eye(t.size) - np.outer(u, u)))
+            # the penalty's Hessian on the block's diagonal block, added in place
+            # (scipy's block_diag took 45% of this model's time at N = 200, P = 50);
+            # zero on a ray (t.size 1: u = +-1), where most blocks lie at small beta
+            if t.size > 1:
+                sl = slice(at, at + t.size)
+                self.H[sl, sl] += beta / nt * (np.eye(t.size) - np.outer(u, u))
         self.grad = self.Phi.T @ loss.gradient(st.z, y) + np.concatenate(pen_g)
-        self.H = self.Phi.T @ (h[:, None] * self.Phi) + scipy.linalg.block_diag(*pen_H)
         self.diag = np.maximum(np.diag(self.H), 1e-300)
 
     def step(self, mu: float) -> Array | None:
