@@ -68,9 +68,10 @@ def kernels() -> ModuleType | None:
         for name in _KERNELS:  # callees first: a caller compiles against their dispatchers
             # NumPy's float rules (x / 0 is inf, no check) where a kernel divides only
             # under a test that rules zero out: the check kept its loop from vectorising
-            jit = numba.njit(cache=True, nogil=True, error_model="python")
             if name in _NUMPY_ERRORS:
                 jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+            else:
+                jit = numba.njit(cache=True, nogil=True, error_model="python")
             space[name] = jit(space[name])
         _compiled = True
     return sys.modules[__name__]
