@@ -733,16 +733,11 @@ class _Cuts:
 
     def bend(self, k: int, slopes: Array, joined: int) -> None:
         """Block k's new slopes, its row ``joined`` (now on its face) at zero slack."""
-        Cv = self.column(k)
+        self.column(k)[joined] = 0.0
         self.Cp[k] = slopes
-        Cv[joined] = 0.0
-        Cp = self.Cp[k]
-        down = Cp < -1e-13 * max(float(Cp.max(initial=0.0)), float(-Cp.min(initial=0.0)))
-        down[self.st.faces[int(self.supp[k])]] = False
-        idx = np.flatnonzero(down)
-        ratios = Cv[idx] / -Cp[idx]
-        j = int(np.argmin(ratios)) if idx.size else -1
-        self.row[k], self.first[k] = (idx[j], ratios[j]) if j >= 0 else (0, np.inf)
+        face = self.st.faces[int(self.supp[k])]
+        row, first = _first_cuts_reference(self.Cv[k : k + 1], self.Cp[k : k + 1], [face])
+        self.row[k], self.first[k] = row[0], first[0]
 
     def move(self, a: float) -> None:
         self.shift += a
