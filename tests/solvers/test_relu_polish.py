@@ -369,3 +369,78 @@ def test_rows_tied_at_a_bend_join_without_a_newton_step_each(monkeypatch):
     # certified one: NumPy 1.x's environment), and never above it by more than tol
     assert sol.convex_objective == pytest.approx(ref.convex_objective, rel=1e-5)
     assert sol.convex_objective <= ref.convex_objective + 1e-6 * abs(ref.convex_objective)
+
+
+def test_ray_ratios_equal_the_blocking_rows_ratios():
+    """A block on a ray of its cone (one free dimension) and its step along the ray:
+    every inactive row reaches zero at ``-theta / delta`` when it shrinks, none when it
+    grows. ``_ray_ratios`` gives that ratio (row unknown: -1) or inf (row 0), equal to
+    :func:`_first_blocking`'s from the two products; other blocks are left unranked."""
+    from convexnn.solvers._polish_kernels import _first_blocking, _null_basis
+    from convexnn.solvers._relu_polish import _UNRANKED, _ray_ratios
+
+    rng = np.random.default_rng(11)
+    n, d = 80, 5
+    X = rng.normal(size=(n, d))
+    Bs, dBs, DT, active = [], [], [], []
+    theta = np.array([2.0, 0.7, -1.5, 3.0, 1.0])
+    delta = np.array([-0.5, 0.2, 0.9, -4.0, 0.3])
+    for k in range(5):
+        rows = rng.choice(n, size=d - 1, replace=False)  # d - 1 active rows: a ray
+        N = _null_basis(X[rows], d)
+        assert N.shape == (d, 1)
+        DT.append(X @ N[:, 0] * theta[k] > 0)  # the cone of the ray's own pattern
+        Bs.append(theta[k] * N[:, 0])
+        dBs.append(delta[k] * N[:, 0])
+        active.append(np.sort(rows))
+    Bs, dBs, DT = np.array(Bs).T, np.array(dBs).T, np.array(DT)
+    first, ratio = _first_blocking(X, DT, np.arange(5), Bs, dBs, active)
+    sizes = np.array([1, 1, 1, 1, 1, 3])  # the last: a 3-face, not a ray
+    fast_first, fast_ratio = _ray_ratios(np.append(theta, 1.0), np.append(delta, 1.0), sizes)
+    shrink = theta * delta < 0
+    assert shrink.sum() == 3 and (~shrink).sum() == 2
+    np.testing.assert_allclose(fast_ratio[:5][shrink], ratio[shrink], rtol=1e-12)
+    assert (fast_first[:5][shrink] == -1).all()
+    assert np.isinf(ratio[~shrink]).all() and np.isinf(fast_ratio[:5][~shrink]).all()
+    assert (fast_first[:5][~shrink] == first[~shrink]).all()  # row 0, as _first_blocking
+    assert fast_first[5] == _UNRANKED
+
+
+def test_polish_with_ray_ratios_takes_the_steps_of_full_blocking_rows(monkeypatch):
+    """The polish's Newton steps with the rays' ratios from their coordinates
+    (``_ray_ratios``; a vanishing ray's row found when it blocks) reach the point of
+    the polish that ranks every block's rows by the two products, step for step."""
+    import convexnn.solvers._relu_polish as rp
+    from convexnn.problem import build_problem
+    from convexnn.solvers._relu_certificate import _primal
+
+    X, y = _data(n=150, d=4, seed=3)
+    D = sample_patterns(X, 80, random_state=0)
+    # The optimum at a smaller beta: blocks on rays, many of which vanish at this one.
+    sol = solve(X, y, 0.002, patterns=D, formulation="relu", solver="relu-pgd")
+    prob = build_problem(X, y, 0.05, D, formulation="relu")
+    B = np.hstack([sol.V, sol.W])
+    B *= np.random.default_rng(0).uniform(0.2, 2.0, size=B.shape[1])
+    calls = {"rays": 0, "shrinking": 0}
+    fast = rp._ray_ratios
+
+    def spy(theta, delta, sizes):
+        first, ratio = fast(theta, delta, sizes)
+        calls["rays"] += int((sizes == 1).sum())
+        calls["shrinking"] += int((first == -1).sum())
+        return first, ratio
+
+    monkeypatch.setattr(rp, "_ray_ratios", spy)
+    new = rp._polish(prob, B, 0.0)
+    assert calls["rays"] > 20 and calls["shrinking"] > 5
+    assert B.any(axis=0).sum() > 5 * new.B.any(axis=0).sum()  # most of them vanished
+
+    def unranked(theta, delta, sizes):
+        return np.full(sizes.size, rp._UNRANKED, dtype=np.intp), np.full(sizes.size, np.inf)
+
+    monkeypatch.setattr(rp, "_ray_ratios", unranked)
+    old = rp._polish(prob, B, 0.0)
+    assert new.steps == old.steps > 1
+    np.testing.assert_allclose(new.B, old.B, rtol=0, atol=1e-9 * np.abs(old.B).max())
+    f_new, f_old = _primal(prob, new.B, new.c)[0], _primal(prob, old.B, old.c)[0]
+    assert f_new == pytest.approx(f_old, rel=1e-12) and f_new < _primal(prob, B, 0.0)[0]

@@ -270,7 +270,13 @@ def _polish(
         """
         k = int(np.argmin(ratio))
         skip: dict[int, list[int]] = {}
-        while ratio[k] < 1.0:
+        while first[k] < 0 or ratio[k] < 1.0:
+            if first[k] < 0:  # a ray's ratio, without its row (see :func:`_ray_ratios`)
+                one = sup[k : k + 1]
+                f_k, r_k = first_blocking(Bs, dBs, one)
+                first[k], ratio[k] = f_k[0], r_k[0] + shift
+                k = int(np.argmin(ratio))
+                continue
             rows, N = cache[int(sup[k])]
             if rows.size == 0 or not _in_span(X[first[k]], N):
                 break
@@ -372,7 +378,10 @@ def _polish(
         dB[:, sup] = np.add.reduceat(N_all * step[:R], offs[:-1], axis=1)
         dc = float(step[R]) if ob else 0.0
         # Each block's first blocking row and its ratio: a bend recomputes one block's.
-        first, first_ratio = first_blocking(B, dB, sup)
+        first, first_ratio = _ray_ratios(theta[offs[:-1]], step[offs[:-1]], sizes)
+        face = np.flatnonzero(first == _UNRANKED)
+        if face.size:
+            first[face], first_ratio[face] = first_blocking(B, dB, sup[face])
         k = first_independent(B, dB, sup, first, first_ratio)
         a_max, row = min(1.0, float(first_ratio[k])), int(first[k])
         if a_max <= 1e-12:  # degenerate: constraints at zero slack block the step
@@ -443,6 +452,34 @@ def _polish(
     nz = sup[B[:, sup].any(axis=0)]  # the fixed blocks are untouched
     B[:, nz] = project_cones(X, _cone_signs(D, nz), B[:, nz])[0]
     return Polished(B, c, steps, wide)
+
+
+def _ray_ratios(
+    theta: np.ndarray, delta: np.ndarray, sizes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The step ratios of the blocks on rays of their cones, from their coordinates.
+
+    A block on a ray (one free dimension, ``sizes == 1``) is ``b = N theta`` and its
+    step ``db = N delta``, N a unit vector: every inactive row's slack and rate are
+    proportional, ``x_i^T db = (delta / theta) x_i^T b``, so all of them reach zero
+    together, at ``-theta / delta``, when the block shrinks (``theta delta < 0``: it
+    vanishes there), and none ever does when it grows (ratio inf, row 0, as
+    :func:`_first_blocking`). Such a shrinking block's row is left unknown (``-1``):
+    ``first_independent`` finds it, with its exact ratio, when the block blocks the
+    step. The other blocks get row ``_UNRANKED`` (the caller ranks them by
+    :func:`_first_blocking`). At n = 1e4 about two thirds of the support's blocks are on
+    rays at each Newton step: the two (k, n) GEMMs per step had taken 4 of the polish's
+    14 s.
+    """
+    ray = sizes == 1
+    shrink = ray & (theta * delta < 0)
+    ratio = np.full(sizes.size, np.inf)
+    ratio[shrink] = -theta[shrink] / delta[shrink]
+    first = np.where(ray, np.where(shrink, -1, 0), _UNRANKED)
+    return first.astype(np.intp), ratio
+
+
+_UNRANKED = -2  # a block's first blocking row still to be found (:func:`_ray_ratios`)
 
 
 def _negligible(Bs: np.ndarray, x_max: float, z: np.ndarray, y: np.ndarray) -> np.ndarray:
