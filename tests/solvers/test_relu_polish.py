@@ -408,8 +408,9 @@ def test_ray_ratios_equal_the_blocking_rows_ratios():
 
 def test_polish_with_ray_ratios_takes_the_steps_of_full_blocking_rows(monkeypatch):
     """The polish's Newton steps with the rays' ratios from their coordinates
-    (``_ray_ratios``; a vanishing ray's row found when it blocks) reach the point of
-    the polish that ranks every block's rows by the two products, step for step."""
+    (``_ray_ratios``, at the Newton steps and in the bent searches; a vanishing ray's
+    row found when it blocks) reach the point of the polish that ranks every block's
+    rows by the two products, step for step."""
     import convexnn.solvers._relu_polish as rp
     from convexnn.problem import build_problem
     from convexnn.solvers._relu_certificate import _primal
@@ -435,10 +436,7 @@ def test_polish_with_ray_ratios_takes_the_steps_of_full_blocking_rows(monkeypatc
     assert calls["rays"] > 20 and calls["shrinking"] > 5
     assert B.any(axis=0).sum() > 5 * new.B.any(axis=0).sum()  # most of them vanished
 
-    def unranked(theta, delta, sizes):
-        return np.full(sizes.size, rp._UNRANKED, dtype=np.intp), np.full(sizes.size, np.inf)
-
-    monkeypatch.setattr(rp, "_ray_ratios", unranked)
+    monkeypatch.setattr(rp, "_RAYS_BY_COORDINATES", False)
     old = rp._polish(prob, B, 0.0)
     assert new.steps == old.steps > 1
     np.testing.assert_allclose(new.B, old.B, rtol=0, atol=1e-9 * np.abs(old.B).max())

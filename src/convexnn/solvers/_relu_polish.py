@@ -379,6 +379,8 @@ def _polish(
         dc = float(step[R]) if ob else 0.0
         # Each block's first blocking row and its ratio: a bend recomputes one block's.
         first, first_ratio = _ray_ratios(theta[offs[:-1]], step[offs[:-1]], sizes)
+        if not _RAYS_BY_COORDINATES:  # the reference: every block's rows ranked
+            first[:], first_ratio[:] = _UNRANKED, np.inf
         face = np.flatnonzero(first == _UNRANKED)
         if face.size:
             first[face], first_ratio[face] = first_blocking(B, dB, sup[face])
@@ -430,7 +432,12 @@ def _polish(
                 # zd changes on block jk's mask only (its row of DT: contiguous).
                 zd += np.where(DT[jk % P], X @ (bent - dB[:, jk]), 0.0) * (1.0 if jk < P else -1.0)
                 dB[:, jk] = bent
-                first_k, ratio_k = first_blocking(B, dB, sup[k : k + 1])
+                if N.shape[1] <= 1 and _RAYS_BY_COORDINATES:  # a ray (or a point) now
+                    r = N.shape[1]
+                    th, de = (N.T @ B[:, jk], N.T @ bent) if r else (np.zeros(1), np.zeros(1))
+                    first_k, ratio_k = _ray_ratios(th, de, np.array([r]))
+                else:
+                    first_k, ratio_k = first_blocking(B, dB, sup[k : k + 1])
                 first[k], first_ratio[k] = first_k[0], ratio_k[0] + shift
                 k = first_independent(B, dB, sup, first, first_ratio, shift)
                 a2, row = min(rem, max(float(first_ratio[k]) - shift, 0.0)), int(first[k])
@@ -466,7 +473,9 @@ def _ray_ratios(
     vanishes there), and none ever does when it grows (ratio inf, row 0, as
     :func:`_first_blocking`). Such a shrinking block's row is left unknown (``-1``):
     ``first_independent`` finds it, with its exact ratio, when the block blocks the
-    step. The other blocks get row ``_UNRANKED`` (the caller ranks them by
+    step. A block with no free dimension (``sizes == 0``: a bend's block whose face
+    became a point) does not move: ratio inf, row 0. The other blocks get row
+    ``_UNRANKED`` (the caller ranks them by
     :func:`_first_blocking`). At n = 1e4 about two thirds of the support's blocks are on
     rays at each Newton step: the two (k, n) GEMMs per step had taken 4 of the polish's
     14 s.
@@ -476,10 +485,12 @@ def _ray_ratios(
     ratio = np.full(sizes.size, np.inf)
     ratio[shrink] = -theta[shrink] / delta[shrink]
     first = np.where(ray, np.where(shrink, -1, 0), _UNRANKED)
+    first[sizes == 0] = 0  # no free direction: the block does not move
     return first.astype(np.intp), ratio
 
 
 _UNRANKED = -2  # a block's first blocking row still to be found (:func:`_ray_ratios`)
+_RAYS_BY_COORDINATES = True  # False: every block's rows ranked by the products (tests)
 
 
 def _negligible(Bs: np.ndarray, x_max: float, z: np.ndarray, y: np.ndarray) -> np.ndarray:
