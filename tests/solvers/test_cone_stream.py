@@ -123,3 +123,41 @@ def test_loading_a_slot_equals_a_fresh_state(seed):
     st.run()
     np.testing.assert_allclose(st.values(), fresh.values(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(st.values(), exact[:4, 1], rtol=1e-9, atol=1e-12)
+
+
+def test_most_bounds_the_pairs_in_flight(monkeypatch):
+    """``most``: at most that many pairs step together (at least ``_MIN_WINDOW``), and
+    a pricing halted by ``on_exact`` then leaves fewer pairs started; the exact norms
+    and the bounds stay valid."""
+    X, S, G, exact = _pricing_problem(P=200, seed=4)
+    pairs, bounds = _all_pairs(G)
+    ref = _ref(exact, pairs)
+    windows: list[int] = []
+    state = cs._NNLSState
+
+    def spy(X_, S_, Z_):
+        windows.append(S_.shape[0])
+        return state(X_, S_, Z_)
+
+    monkeypatch.setattr(cs, "_NNLSState", spy)
+    started = {}
+    for most in (None, 10, 100):
+        seen: list[int] = []
+
+        def on_exact(values, seen=seen):
+            seen.append(values.size)
+            return sum(seen) >= 10
+
+        vals, ok = cs.stream_cone_norms(
+            X, S, G, pairs, bounds, _empty_active(G.shape[1]), lambda: 0.0, on_exact, most
+        )
+        np.testing.assert_allclose(vals[ok], ref[ok], rtol=1e-9, atol=1e-12)
+        assert np.all(vals >= ref - 1e-9 * ref.max()) and ok.sum() >= 10
+        started[most] = int(np.sum(ok | (vals != bounds)))
+    assert windows == [256, cs._MIN_WINDOW, 100]
+    assert started[10] < started[100] < started[None]
+    vals, ok = cs.stream_cone_norms(  # priced to the end: the same norms
+        X, S, G, pairs, bounds, _empty_active(G.shape[1]), lambda: 0.0, lambda v: False, 64
+    )
+    assert ok.all()
+    np.testing.assert_allclose(vals, ref, rtol=1e-9, atol=1e-12)

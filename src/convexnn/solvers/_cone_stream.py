@@ -26,6 +26,8 @@ from scipy.optimize import nnls
 
 from .._nnls import _NNLS_OUTER_ITER, _NNLS_WINDOW, _NNLS_WINDOW_ELEMENTS, _NNLSState
 
+_MIN_WINDOW = 64  # the fewest pairs in flight that ``most`` may ask for
+
 
 def project_one(X: np.ndarray, s: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Scipy NNLS projection of z on ``{u : s * (X u) >= 0}`` (the batched method's fallback).
@@ -46,6 +48,7 @@ def stream_cone_norms(
     active: list[list[np.ndarray]],
     threshold: Callable[[], float],
     on_exact: Callable[[np.ndarray], bool],
+    most: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Norms ``||P_{K_i}(s g_i)||`` of ``pairs``, or upper bounds at or below a threshold.
 
@@ -70,6 +73,12 @@ def stream_cone_norms(
     on_exact : callable (values (k,)) -> bool
         Told the exact norms as they are found; True stops the pricing (the running
         pairs keep their current upper bounds, the waiting ones their ``bounds``).
+    most : int, optional
+        At most this many pairs in flight (at least ``_MIN_WINDOW``): a pricing that
+        ``on_exact`` will stop after a few violators wastes less on the pairs still
+        running then. The relu certificate passes the violators it wants: at n = 1e4
+        its first round (54 wanted) took 14k steps instead of 37k with 256 pairs in
+        flight, and the solve's pricing 11% less time.
 
     Returns
     -------
@@ -81,6 +90,8 @@ def stream_cone_norms(
     P, m = G.shape[1], pairs.size
     values, exact = bounds.astype(np.float64, copy=True), np.zeros(m, dtype=bool)
     window = min(_NNLS_WINDOW, max(64, _NNLS_WINDOW_ELEMENTS // max(n, 1)), max(m, 1))
+    if most is not None:
+        window = min(window, max(most, _MIN_WINDOW))
     st = _NNLSState(X, np.ones((window, n)), np.zeros((window, d)))
     owner = np.full(window, -1, dtype=np.intp)  # the pair (index into pairs) of each slot
     steps = np.zeros(window, dtype=np.intp)

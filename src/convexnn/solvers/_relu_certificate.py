@@ -261,6 +261,7 @@ def _certify(
         cache.active,
         lambda: min(beta, known["best"]),
         on_exact,
+        most=n_new,  # a round that stops at n_new violators: no more in flight
     )
     loose = on_sup & ~priced
     if loose.any() and (
