@@ -478,10 +478,9 @@ def _ray_ratios(
     ``first_independent`` finds it, with its exact ratio, when the block blocks the
     step. A block with no free dimension (``sizes == 0``: a bend's block whose face
     became a point) does not move: ratio inf, row 0. The other blocks get row
-    ``_UNRANKED`` (the caller ranks them by
-    :func:`_first_blocking`). At n = 1e4 about two thirds of the support's blocks are on
-    rays at each Newton step: the two (k, n) GEMMs per step had taken 4 of the polish's
-    14 s.
+    ``_UNRANKED``: the caller ranks them by :func:`_first_blocking`. At n = 1e4 about
+    two thirds of the support's blocks are on rays at each Newton step; the two (k, n)
+    GEMMs per step had taken 4 of the polish's 14 s.
     """
     ray = sizes == 1
     shrink = ray & (theta * delta < 0)
