@@ -251,6 +251,25 @@ def _polish(
         active = [cache[int(j)][0] for j in sup]
         return _first_blocking(X, DT, sup % P, Bs[:, sup], dBs[:, sup], active)
 
+    def ranked(
+        Bs: np.ndarray,
+        dBs: np.ndarray,
+        sup: np.ndarray,
+        theta: np.ndarray,
+        delta: np.ndarray,
+        sizes: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`first_blocking` of blocks ``sup``: the rays' from their first
+        coordinates ``theta`` and steps ``delta`` (:func:`_ray_ratios`; ``sizes`` their
+        free dimensions), the other blocks' from their products."""
+        first, ratio = _ray_ratios(theta, delta, sizes)
+        if not _RAYS_BY_COORDINATES:  # the reference: every block's rows ranked
+            first[:], ratio[:] = _UNRANKED, np.inf
+        rest = np.flatnonzero(first == _UNRANKED)
+        if rest.size:
+            first[rest], ratio[rest] = first_blocking(Bs, dBs, sup[rest])
+        return first, ratio
+
     def first_independent(
         Bs: np.ndarray,
         dBs: np.ndarray,
@@ -381,12 +400,7 @@ def _polish(
         dB[:, sup] = np.add.reduceat(N_all * step[:R], offs[:-1], axis=1)
         dc = float(step[R]) if ob else 0.0
         # Each block's first blocking row and its ratio: a bend recomputes one block's.
-        first, first_ratio = _ray_ratios(theta[offs[:-1]], step[offs[:-1]], sizes)
-        if not _RAYS_BY_COORDINATES:  # the reference: every block's rows ranked
-            first[:], first_ratio[:] = _UNRANKED, np.inf
-        face = np.flatnonzero(first == _UNRANKED)
-        if face.size:
-            first[face], first_ratio[face] = first_blocking(B, dB, sup[face])
+        first, first_ratio = ranked(B, dB, sup, theta[offs[:-1]], step[offs[:-1]], sizes)
         k = first_independent(B, dB, sup, first, first_ratio)
         a_max, row = min(1.0, float(first_ratio[k])), int(first[k])
         if a_max <= 1e-12:  # degenerate: constraints at zero slack block the step
@@ -435,12 +449,10 @@ def _polish(
                 # zd changes on block jk's mask only (its row of DT: contiguous).
                 zd += np.where(DT[jk % P], X @ (bent - dB[:, jk]), 0.0) * (1.0 if jk < P else -1.0)
                 dB[:, jk] = bent
-                if N.shape[1] <= 1 and _RAYS_BY_COORDINATES:  # a ray (or a point) now
-                    r = N.shape[1]
-                    th, de = (N.T @ B[:, jk], N.T @ bent) if r else (np.zeros(1), np.zeros(1))
-                    first_k, ratio_k = _ray_ratios(th, de, np.array([r]))
-                else:
-                    first_k, ratio_k = first_blocking(B, dB, sup[k : k + 1])
+                # a ray (or a point) now: from its coordinates; else its products
+                n1 = N[:, :1]  # its first free direction
+                th, de = (n1.T @ B[:, jk], n1.T @ bent) if n1.size else (np.zeros(1),) * 2
+                first_k, ratio_k = ranked(B, dB, sup[k : k + 1], th, de, np.array([N.shape[1]]))
                 first[k], first_ratio[k] = first_k[0], ratio_k[0] + shift
                 k = first_independent(B, dB, sup, first, first_ratio, shift)
                 a2, row = min(rem, max(float(first_ratio[k]) - shift, 0.0)), int(first[k])
