@@ -90,6 +90,28 @@ def test_on_exact_halts_and_leaves_valid_bounds():
     assert np.all(vals >= ref - 1e-9 * ref.max())
 
 
+@pytest.mark.parametrize("keep", [True, False])
+def test_pairs_stopped_unfinished_keep_their_passive_sets(monkeypatch, keep):
+    """A pricing halted by on_exact leaves its running pairs' passive sets as warm
+    starts (``_KEEP_UNFINISHED``); the next pricing from them is exact."""
+    monkeypatch.setattr(cs, "_KEEP_UNFINISHED", keep)
+    X, S, G, exact = _pricing_problem(seed=4)
+    pairs, bounds = _all_pairs(G)
+    ref = _ref(exact, pairs)
+    P = G.shape[1]
+    active = _empty_active(P)
+    vals, ok = cs.stream_cone_norms(
+        X, S, G, pairs, bounds, active, lambda: 0.0, lambda v: True
+    )  # halts at the first exact norm: the other pairs in flight are unfinished
+    unfinished = pairs[~ok & (vals > ref + 1e-9 * ref.max())]
+    assert unfinished.size > 0
+    warm = [active[int(j >= P)][j % P].size for j in unfinished]
+    assert (sum(warm) > 0) == keep
+    vals, ok = cs.stream_cone_norms(X, S, G, pairs, bounds, active, lambda: 0.0, lambda v: False)
+    assert ok.all()
+    np.testing.assert_allclose(vals, ref, rtol=1e-9, atol=1e-12)
+
+
 def test_problems_over_the_step_cap_fall_back_to_scipy(monkeypatch):
     X, S, G, exact = _pricing_problem(P=40, seed=3)
     pairs, bounds = _all_pairs(G)

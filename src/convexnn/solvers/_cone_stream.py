@@ -15,6 +15,12 @@ decreasing bound, and a window of slots is refilled from it as problems finish, 
 that the rankings stay full until the queue runs dry. The threshold is re-read at every
 step: a pair whose bound falls to it stops (its value is that bound), and the queue is
 not fed past the first pair whose bound is at or below it.
+
+A pricing that ``on_exact`` halts (enough violators found) leaves the pairs still in
+flight with their passive sets as warm starts for the next certificate
+(``_KEEP_UNFINISHED``): at n = 1e4, d = 41, P = 2000 those were 24k of the solve's
+208k Lawson-Hanson steps; kept, the solve took 217k steps instead of 225k (counting
+the support's) and its pricing 10.9 / 11.3 s instead of 12.9 / 13.2 s.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from scipy.optimize import nnls
 from .._nnls import _NNLS_OUTER_ITER, _NNLS_WINDOW, _NNLS_WINDOW_ELEMENTS, _NNLSState
 
 _MIN_WINDOW = 64  # the fewest pairs in flight that ``most`` may ask for
+_KEEP_UNFINISHED = True  # pairs stopped unfinished keep their passive sets (warm starts)
 
 
 def project_one(X: np.ndarray, s: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -161,4 +168,8 @@ def stream_cone_norms(
     left = np.flatnonzero(owner >= 0)  # stopped early: their current bounds
     if left.size:
         values[owner[left]] = np.minimum(values[owner[left]], st.values(left))
+        if _KEEP_UNFINISHED:  # their passive sets: warm starts for the next pricing
+            for b in left:
+                k = owner[b]
+                active[int(sign[k])][int(pat[k])] = st.idx[b][st.valid[b] & (st.mu[b] > 0)]
     return values, exact
