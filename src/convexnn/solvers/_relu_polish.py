@@ -310,6 +310,16 @@ def _polish(
             k = int(np.argmin(ratio))
         return k
 
+    def coordinates(sup: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Blocks ``sup``'s bases side by side: ``(sizes, offs, N_all (d, R), owner (R,),
+        theta (R,))``, ``theta`` each block's coordinates ``N_j^T b_j``."""
+        Ns = [cache[int(j)][1] for j in sup]
+        sizes = np.array([N.shape[1] for N in Ns], dtype=np.intp)
+        offs = np.concatenate([[0], np.cumsum(sizes)])
+        N_all = np.hstack(Ns) if Ns else np.zeros((d, 0))
+        owner = np.repeat(sup, sizes)
+        return sizes, offs, N_all, owner, np.einsum("dr,dr->r", N_all, B[:, owner])
+
     sup = np.flatnonzero(np.linalg.norm(B, axis=0) > 0)
     fixed = sup[~np.isin(sup, free)] if free is not None else sup[:0]
     sup = np.setdiff1d(sup, fixed)
@@ -336,26 +346,21 @@ def _polish(
         # A block stays while it has free directions and moves along them: one that is
         # rounding only (1e-17 entries, orthogonal to its face) has theta = 0, where the
         # penalty's Hessian beta / ||theta|| is a NaN.
-        moves = [(cache[int(j)][1].T @ B[:, j]).any() for j in sup]
-        keep = sup[np.array(moves, dtype=np.bool_) & ~_negligible(B[:, sup], x_max, zB, y)]
-        if keep.size < sup.size:
-            B[:, np.setdiff1d(sup, keep)] = 0.0
-            sup = keep
+        sizes, offs, N_all, owner, theta = coordinates(sup)
+        keep = _moving(theta, sizes, offs) & ~_negligible(B[:, sup], x_max, zB, y)
+        if not keep.all():
+            B[:, sup[~keep]] = 0.0
+            sup = sup[keep]
             f, zB = value(B, c)
-        if sup.size == 0:
-            break
-        Ns = [cache[int(j)][1] for j in sup]
-        sizes = np.array([N.shape[1] for N in Ns])
-        offs = np.concatenate([[0], np.cumsum(sizes)])
+            if sup.size == 0:
+                break
+            sizes, offs, N_all, owner, theta = coordinates(sup)
         R = int(offs[-1])
         if R > _polish_cap(n):  # n R^2 flops or an (n, R) matrix beyond the caps
             if steps == 1:  # from the start: the given point, untouched
                 return Polished(B_in, c_in, 0, wide=True)
             steps, wide = steps - 1, True
             break
-        N_all = np.hstack(Ns)  # (d, R)
-        owner = np.repeat(sup, sizes)
-        theta = np.einsum("dr,dr->r", N_all, B[:, owner])
         Phi = gram.basis([(int(j), version[int(j)]) for j in sup], sizes, owner, N_all)
         z = Phi @ theta + (c if ob else 0.0) + z_off
         g = np.asarray(loss.gradient(z, y), dtype=np.float64)
@@ -474,6 +479,16 @@ def _polish(
     nz = sup[B[:, sup].any(axis=0)]  # the fixed blocks are untouched
     B[:, nz] = project_cones(X, _cone_signs(D, nz), B[:, nz])[0]
     return Polished(B, c, steps, wide)
+
+
+def _moving(theta: np.ndarray, sizes: np.ndarray, offs: np.ndarray) -> np.ndarray:
+    """(k,) whether each block has a non-zero coordinate (``theta[offs[k]:offs[k+1]]``);
+    a block without free directions (size 0) does not move."""
+    moving = np.zeros(sizes.size, dtype=bool)
+    nz = sizes > 0
+    if nz.any():
+        moving[nz] = np.logical_or.reduceat(theta != 0, offs[:-1][nz])
+    return moving
 
 
 def _ray_ratios(
