@@ -159,3 +159,18 @@ def test_face_multipliers_equal_lstsq():
         ref = np.linalg.lstsq(A.T, R[:, k], rcond=None)[0]
         assert mus[k].shape == (rows.size,)
         np.testing.assert_allclose(mus[k], ref, rtol=1e-9, atol=1e-12)
+
+
+def test_masked_products_equal_the_signed_masks_times_the_products():
+    """The basis columns ``+-D_i X N`` of v and w blocks, bit for bit."""
+    from convexnn.solvers._cones import _signed_masks
+    from convexnn.solvers._polish_kernels import _masked_products
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 4))
+    mask = rng.random((50, 7)) > 0.5
+    j = np.array([0, 3, 7, 13, 6])  # v blocks (< 7) and w blocks
+    N = rng.normal(size=(4, 5))
+    out = _masked_products(X, mask, j, N)
+    np.testing.assert_array_equal(out, _signed_masks(mask, j) * (X @ N))
+    assert (out[:, 2] * (X @ N[:, 2]) <= 0).all() and (out[:, 0] * (X @ N[:, 0]) >= 0).all()
