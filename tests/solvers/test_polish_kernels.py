@@ -174,3 +174,24 @@ def test_masked_products_equal_the_signed_masks_times_the_products():
     out = _masked_products(X, mask, j, N)
     np.testing.assert_array_equal(out, _signed_masks(mask, j) * (X @ N))
     assert (out[:, 2] * (X @ N[:, 2]) <= 0).all() and (out[:, 0] * (X @ N[:, 0]) >= 0).all()
+
+
+@pytest.mark.parametrize("k", [1, 5, 11])
+def test_null_basis_more_spans_the_null_space_of_the_remaining_rows(k):
+    """A row leaves a face: the updated basis spans what an SVD of the rest finds."""
+    from convexnn.solvers._polish_kernels import _null_basis, _null_basis_more
+
+    rng = np.random.default_rng(k)
+    d = 12
+    A = rng.normal(size=(k, d))
+    N = _null_basis(A, d)
+    for i in range(k):
+        rest = np.delete(A, i, axis=0)
+        new = _null_basis_more(N, rest, A[i])
+        ref = _null_basis(rest, d)
+        assert new.shape == ref.shape == (d, d - k + 1)
+        np.testing.assert_allclose(new.T @ new, np.eye(d - k + 1), atol=1e-12)
+        np.testing.assert_allclose(new @ new.T, ref @ ref.T, atol=1e-12)
+    # a row in the span of the others: nothing new
+    B = np.vstack([A, A[0] + A[-1]])
+    assert _null_basis_more(N, A, B[-1]) is N

@@ -444,3 +444,35 @@ def test_polish_with_ray_ratios_takes_the_steps_of_full_blocking_rows(monkeypatc
     np.testing.assert_allclose(new.B, old.B, rtol=0, atol=1e-9 * np.abs(old.B).max())
     f_new, f_old = _primal(prob, new.B, new.c)[0], _primal(prob, old.B, old.c)[0]
     assert f_new == pytest.approx(f_old, rel=1e-12) and f_new < _primal(prob, B, 0.0)[0]
+
+
+def test_polish_with_release_updates_reaches_the_point_of_release_svds(monkeypatch):
+    """A constraint released from a face (KKT) updates the face's null basis by one QR
+    (``_null_basis_more``) instead of an SVD: the polish run to its end reaches the same
+    point as with SVDs (in between, rounding may order near-ties differently)."""
+    import convexnn.solvers._relu_polish as rp
+    from convexnn.problem import build_problem
+    from convexnn.solvers._relu_certificate import _primal
+
+    X, y = _data(n=150, d=4, seed=1)
+    D = sample_patterns(X, 80, random_state=0)
+    sol = solve(X, y, 0.01, patterns=D, formulation="relu", solver="relu-pgd")
+    prob = build_problem(X, y, 0.001, D, formulation="relu")  # blocks grow: releases
+    B = np.hstack([sol.V, sol.W])
+    B *= np.random.default_rng(0).uniform(0.2, 2.0, size=B.shape[1])
+    calls = []
+    more = rp._null_basis_more
+
+    def spy(*args):
+        calls.append(1)
+        return more(*args)
+
+    monkeypatch.setattr(rp, "_null_basis_more", spy)
+    new = rp._polish(prob, B, 0.0, max_iter=400)
+    assert len(calls) > 20
+    monkeypatch.setattr(rp, "_UPDATE_ON_RELEASE", False)
+    old = rp._polish(prob, B, 0.0, max_iter=400)
+    assert new.steps < 400 and old.steps < 400  # both ran to their end
+    np.testing.assert_allclose(new.B, old.B, rtol=0, atol=1e-9 * np.abs(old.B).max())
+    f_new, f_old = _primal(prob, new.B, new.c)[0], _primal(prob, old.B, old.c)[0]
+    assert f_new == pytest.approx(f_old, rel=1e-12) and f_new < _primal(prob, B, 0.0)[0]

@@ -99,6 +99,7 @@ from ._polish_kernels import (
     _in_span,
     _null_basis,
     _null_basis_less,
+    _null_basis_more,
     _step_ratios,
 )
 from ._relu_certificate import _primal
@@ -187,6 +188,10 @@ def _polish(
             extra = np.setdiff1d(rows, old[0], assume_unique=True)
             if extra.size == 1:  # one constraint joins: a Householder update, not an SVD
                 N = _null_basis_less(old[1], X[extra[0]])
+        elif N is None and old is not None and 0 < rows.size == old[0].size - 1 <= d:
+            gone = np.setdiff1d(old[0], rows, assume_unique=True)
+            if gone.size == 1 and _UPDATE_ON_RELEASE:  # one leaves: a QR, not an SVD
+                N = _null_basis_more(old[1], X[rows], X[gone[0]])
         cache[j] = (rows, _null_basis(X[rows], d) if N is None else N)
         version[j] = version.get(j, -1) + 1
 
@@ -520,6 +525,7 @@ def _ray_ratios(
 
 _UNRANKED = -2  # a block's first blocking row still to be found (:func:`_ray_ratios`)
 _RAYS_BY_COORDINATES = True  # False: every block's rows ranked by the products (tests)
+_UPDATE_ON_RELEASE = True  # False: a released constraint's new basis by an SVD (tests)
 
 
 def _negligible(Bs: np.ndarray, x_max: float, z: np.ndarray, y: np.ndarray) -> np.ndarray:
