@@ -351,6 +351,8 @@ def _polish(
         # A block stays while it has free directions and moves along them: one that is
         # rounding only (1e-17 entries, orthogonal to its face) has theta = 0, where the
         # penalty's Hessian beta / ||theta|| is a NaN.
+        if sup.size == 0:
+            break
         sizes, offs, N_all, owner, theta = coordinates(sup)
         keep = _moving(theta, sizes, offs) & ~_negligible(B[:, sup], x_max, zB, y)
         if not keep.all():
