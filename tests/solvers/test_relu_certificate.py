@@ -138,6 +138,39 @@ def test_certificate_bounds_carried_to_the_next_point():
     assert chk.rel_gap <= 1e-9 and chk.s_max >= exact.max() - 1e-9
 
 
+def test_cheap_bounds_are_skipped_once_the_carried_ones_are_tighter(monkeypatch):
+    """Near the optimum the carried bounds beat the half-space ones everywhere: the next
+    certificate skips that (n, P) pass, and still prices and certifies the optimum."""
+    import convexnn.solvers._relu_certificate as rc
+    from convexnn.duality import cone_dual_norms
+    from convexnn.problem import build_problem
+    from convexnn.solvers._kernels import dual_candidate
+
+    X, y = _data(n=120, d=5, seed=12)
+    D = sample_patterns(X, 60, random_state=4)
+    prob = build_problem(X, y, 0.05, D, formulation="relu", output_bias=True)
+    sol = solve(X, y, 0.05, patterns=D, solver="relu-pgd", output_bias=True, tol=1e-10)
+    B_opt = np.concatenate([sol.V, sol.W], axis=1)
+    calls = []
+    cheap = rc._cheap_bounds
+
+    def spy(*args):
+        calls.append(1)
+        return cheap(*args)
+
+    monkeypatch.setattr(rc, "_cheap_bounds", spy)
+    cache = rc._ConeNormCache(prob.P)
+    rc._certify(prob, (1 - 1e-6) * B_opt, float(sol.c), cache)
+    rc._certify(prob, (1 - 1e-7) * B_opt, float(sol.c), cache)
+    assert len(calls) == 2 and not cache.cheap_helps  # the carried ones were tighter
+    chk = rc._certify(prob, B_opt, float(sol.c), cache)
+    assert len(calls) == 2  # skipped
+    _, _, z = rc._primal(prob, B_opt, float(sol.c), with_z=True)
+    exact = cone_dual_norms(prob.X, D, dual_candidate(prob.loss, z, y, True))
+    assert np.all(chk.cone >= exact - 1e-9 * exact.max())
+    assert chk.rel_gap <= 1e-9 and chk.s_max >= exact.max() - 1e-9
+
+
 def test_a_certifiable_point_is_priced_in_full():
     """At the optimum no shortcut applies, whatever ``n_new`` asks: the gap certifies."""
     from convexnn.problem import build_problem
