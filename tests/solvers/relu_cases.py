@@ -55,3 +55,16 @@ def _alg2_n400():
     U = np.load(Path(__file__).parent / "data" / "alg2_n400_hidden.npy")
     D0 = _unique_columns(np.hstack([D, X_eff @ U >= 0]))
     return X, y, beta, D0
+
+
+def count_calls(monkeypatch, module, name):
+    """Wrap ``module.name`` so that each call appends to the returned list."""
+    calls = []
+    original = getattr(module, name)
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, spy)
+    return calls

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from relu_cases import _data
+from relu_cases import _data, count_calls
 
 from convexnn import solve
 from convexnn.patterns import sample_patterns
@@ -151,14 +151,7 @@ def test_cheap_bounds_are_skipped_once_the_carried_ones_are_tighter(monkeypatch)
     prob = build_problem(X, y, 0.05, D, formulation="relu", output_bias=True)
     sol = solve(X, y, 0.05, patterns=D, solver="relu-pgd", output_bias=True, tol=1e-10)
     B_opt = np.concatenate([sol.V, sol.W], axis=1)
-    calls = []
-    cheap = rc._cheap_bounds
-
-    def spy(*args):
-        calls.append(1)
-        return cheap(*args)
-
-    monkeypatch.setattr(rc, "_cheap_bounds", spy)
+    calls = count_calls(monkeypatch, rc, "_cheap_bounds")
     cache = rc._ConeNormCache(prob.P)
     rc._certify(prob, (1 - 1e-6) * B_opt, float(sol.c), cache)
     rc._certify(prob, (1 - 1e-7) * B_opt, float(sol.c), cache)

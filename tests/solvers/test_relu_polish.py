@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from relu_cases import _alg2_n400, _data, _reference
+from relu_cases import _alg2_n400, _data, _reference, count_calls
 
 from convexnn import solve
 from convexnn.patterns import sample_patterns
@@ -460,14 +460,7 @@ def test_polish_with_release_updates_reaches_the_point_of_release_svds(monkeypat
     prob = build_problem(X, y, 0.001, D, formulation="relu")  # blocks grow: releases
     B = np.hstack([sol.V, sol.W])
     B *= np.random.default_rng(0).uniform(0.2, 2.0, size=B.shape[1])
-    calls = []
-    more = rp._null_basis_more
-
-    def spy(*args):
-        calls.append(1)
-        return more(*args)
-
-    monkeypatch.setattr(rp, "_null_basis_more", spy)
+    calls = count_calls(monkeypatch, rp, "_null_basis_more")
     new = rp._polish(prob, B, 0.0, max_iter=400)
     assert len(calls) > 20
     monkeypatch.setattr(rp, "_UPDATE_ON_RELEASE", False)
