@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from relu_cases import _data, _reference
+from relu_cases import _data, _reference, count_calls
 
 from convexnn import solve
 from convexnn.exceptions import ConvergenceWarning
@@ -241,6 +241,23 @@ def test_stalled_rule():
     # ... by 1e-9: at that rate a gap of 1e-5 takes 1e4 windows to close (stop 40)
     assert _stalled([1.0] * w + [1.0 - 1e-9], [1e-5] * (w + 1))
     assert not _stalled([1.0] * w + [1.0 - 1e-9], [1e-8] * w + [1e-8])  # a small gap
+
+
+def test_rounds_of_full_polishes_that_creep_stall_after_a_short_window(monkeypatch):
+    """Badly scaled data where every polish runs to its 500-step cap and the objective
+    creeps (5e-5 relative per round at gaps near 1): the stall rule's window shrinks to
+    _STALL_ROUNDS_LONG rounds (it had taken 26 rounds, 8.8 s, before CVXPY's answer)."""
+    from convexnn.solvers import relu_pgd
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((10, 2)) * np.array([1e4, 1e-2])
+    y = 100 * rng.standard_normal(10)
+    certificates = count_calls(monkeypatch, relu_pgd, "_certify")
+    with pytest.warns(ConvergenceWarning, match="stalled"):
+        sol = solve(X, y, 1e-7, hidden_bias=True, solver="fast")
+    assert sol.status == "stalled"
+    assert len(certificates) < relu_pgd._STALL_ROUNDS  # 26 before
+    assert relu_pgd._stalled([1.0] * 6, [0.9] * 6, relu_pgd._STALL_ROUNDS_LONG)
 
 
 def test_a_stalled_certificate_stops_with_a_warning_and_the_best_point(monkeypatch):

@@ -87,7 +87,7 @@ from ._cones import (
 from ._fista import fista
 from ._kernels import LossOps, adjoint, check_cpu_device, dual_candidate, make_backend
 from ._relu_certificate import _certify, _Check, _ConeNormCache, _primal
-from ._relu_polish import _NEGLIGIBLE, _NEWTON_ITER, _polish_wide, _too_wide
+from ._relu_polish import _NEGLIGIBLE, _NEWTON_ITER, _NEWTON_MAX, _polish_wide, _too_wide
 from .base import FAST_OPTIONS, SolverResult
 from .group_lasso import DEFAULT_MAX_ITER, check_smooth, solve_gated, with_auto_dtype
 
@@ -127,7 +127,12 @@ _STALL = 1e-6  # relative decrease below which a full polish round counts as sta
 # again to close. (n = 25, d = 2, features at 100x the bias's scale, beta = 1e-6: the
 # objective crept down by 1e-9 relative per round at gaps of 1.5e-5..2.5e-5, and the
 # solve ran 230+ rounds of 500 Newton steps, over 5 minutes, before CVXPY's 3 s.)
+# Rounds whose polishes all ran to their cap (_NEWTON_MAX Newton steps) are long: a
+# window of _STALL_ROUNDS_LONG of them suffices (n = 10, d = 2, columns at 1e4 and 1e-2,
+# beta = 1e-7: 26 rounds of 500 steps crept down by 5e-5 relative each at gaps of 0.9,
+# 8.8 s before CVXPY's answer).
 _STALL_ROUNDS = 20
+_STALL_ROUNDS_LONG = 5
 _FLOOR = 1e-11
 _RATE = 100.0
 
@@ -176,15 +181,14 @@ def _scale_report(problem: ConvexReLUProblem) -> str:
     return text
 
 
-def _stalled(primals: list[float], gaps: list[float]) -> bool:
+def _stalled(primals: list[float], gaps: list[float], w: int = _STALL_ROUNDS) -> bool:
     """Whether the certificate has stopped improving (see ``_STALL_ROUNDS``).
 
     ``primals[k]`` and ``gaps[k]`` are round k's certified objective and relative gap.
-    True when the last ``_STALL_ROUNDS`` rounds neither brought the best gap below half
-    its best before them nor lowered the objective by more than ``_FLOOR`` (relative) or
-    by more than ``1 / _RATE`` of the last gap.
+    True when the last ``w`` rounds neither brought the best gap below half its best
+    before them nor lowered the objective by more than ``_FLOOR`` (relative) or by more
+    than ``1 / _RATE`` of the last gap.
     """
-    w = _STALL_ROUNDS
     if len(gaps) <= w:
         return False
     before = primals[-w - 1]
@@ -303,6 +307,7 @@ def solve_relu(
     norm_cache = _ConeNormCache(P)
     primals: list[float] = []  # each round's certified primal and gap (stall test)
     gaps: list[float] = []
+    long_rounds: list[bool] = []  # whether each round's polish ran to _NEWTON_MAX steps
     best: tuple[np.ndarray, float, _Check] | None = None  # the point of the lowest gap
     while True:
         # Polish first, then certify the better point only (one certificate per round).
@@ -337,7 +342,9 @@ def solve_relu(
         gaps.append(chk.rel_gap)
         if best is None or chk.rel_gap < best[2].rel_gap:
             best = (B, c, chk)
-        if _stalled(primals, gaps):
+        long_rounds.append(pol is not None and pol.steps >= _NEWTON_MAX)
+        w = _STALL_ROUNDS_LONG if all(long_rounds[-_STALL_ROUNDS_LONG:]) else _STALL_ROUNDS
+        if _stalled(primals, gaps, w):
             status = "stalled"
             B, c, chk = best
             break
