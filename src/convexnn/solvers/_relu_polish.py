@@ -321,7 +321,7 @@ def _polish(
         Ns = [cache[int(j)][1] for j in sup]
         sizes = np.array([N.shape[1] for N in Ns], dtype=np.intp)
         offs = np.concatenate([[0], np.cumsum(sizes)])
-        N_all = np.hstack(Ns) if Ns else np.zeros((d, 0))
+        N_all = np.hstack(Ns)  # sup is never empty here
         owner = np.repeat(sup, sizes)
         return sizes, offs, N_all, owner, np.einsum("dr,dr->r", N_all, B[:, owner])
 

@@ -308,6 +308,7 @@ def solve_relu(
     primals: list[float] = []  # each round's certified primal and gap (stall test)
     gaps: list[float] = []
     long_rounds: list[bool] = []  # whether each round's polish ran to _NEWTON_MAX steps
+    stall_window = _STALL_ROUNDS
     best: tuple[np.ndarray, float, _Check] | None = None  # the point of the lowest gap
     while True:
         # Polish first, then certify the better point only (one certificate per round).
@@ -345,6 +346,7 @@ def solve_relu(
         long_rounds.append(pol is not None and pol.steps >= _NEWTON_MAX)
         w = _STALL_ROUNDS_LONG if all(long_rounds[-_STALL_ROUNDS_LONG:]) else _STALL_ROUNDS
         if _stalled(primals, gaps, w):
+            stall_window = w
             status = "stalled"
             B, c, chk = best
             break
@@ -395,7 +397,7 @@ def solve_relu(
     if status == "stalled":
         warnings.warn(
             f"solve: the relu fast solver's certified relative gap stalled at "
-            f"{chk.rel_gap:.3g} (tol={tol:.3g}): in {_STALL_ROUNDS} rounds neither the "
+            f"{chk.rel_gap:.3g} (tol={tol:.3g}): in {stall_window} rounds neither the "
             f"objective nor the gap improved. That is the floating-point floor of this "
             f"problem, usually from bad scaling: {_scale_report(problem)}. Rescale y (and "
             f"beta with it) or X to unit scale, raise tol, or use solver='cvxpy'.",
