@@ -105,6 +105,12 @@ def stream_cone_norms(
     cap, head = _NNLS_OUTER_ITER * (d + 1), 0
     pat, sign = pairs % P, pairs >= P
 
+    def keep_passive(slots: np.ndarray) -> None:
+        """Each slot's passive set (positive multipliers): its pair's next warm start."""
+        for b in slots:
+            k = owner[b]
+            active[int(sign[k])][int(pat[k])] = st.idx[b][st.valid[b] & (st.mu[b] > 0)]
+
     def finish(slots: np.ndarray, is_exact: bool) -> bool:
         """Record the values of finished ``slots``; frees them. True: stop pricing."""
         if slots.size == 0:
@@ -112,8 +118,7 @@ def stream_cone_norms(
         e, v = owner[slots], st.values(slots)
         values[e] = v if is_exact else np.minimum(v, values[e])
         exact[e] = is_exact | (v == 0.0)  # a bound of zero is the norm
-        for b, k in zip(slots, e, strict=True):
-            active[int(sign[k])][int(pat[k])] = st.idx[b][st.valid[b] & (st.mu[b] > 0)]
+        keep_passive(slots)
         owner[slots], st.running[slots] = -1, False
         return bool(is_exact and on_exact(v))
 
@@ -169,7 +174,5 @@ def stream_cone_norms(
     if left.size:
         values[owner[left]] = np.minimum(values[owner[left]], st.values(left))
         if _KEEP_UNFINISHED:  # their passive sets: warm starts for the next pricing
-            for b in left:
-                k = owner[b]
-                active[int(sign[k])][int(pat[k])] = st.idx[b][st.valid[b] & (st.mu[b] > 0)]
+            keep_passive(left)
     return values, exact
