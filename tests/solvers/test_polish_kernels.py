@@ -55,6 +55,44 @@ def test_polish_gram_updates_equal_a_fresh_gram():
     check([3, 0, 7, 9])
 
 
+def test_polish_gram_computes_only_the_new_column_of_a_released_constraint():
+    """A constraint leaving a face appends one column to its basis (``_null_basis_more``):
+    ``_Gram`` copies the block's old columns and computes that one only, and Phi and
+    ``Phi^T Phi`` still equal their fresh values."""
+    from convexnn.solvers._cones import _signed_masks
+    from convexnn.solvers._polish_kernels import _Gram, _null_basis, _null_basis_more
+
+    rng = np.random.default_rng(8)
+    n, d, P = 60, 5, 4
+    X = rng.normal(size=(n, d))
+    mask = sample_patterns(X, P, random_state=2).astype(float)
+    gram = _Gram(X, mask)
+    rows = [np.array([1, 2, 3]), np.array([4]), np.array([5, 6])]
+    blocks = np.array([0, 5, 2])  # 5: the second sign of pattern 1
+    Ns = [_null_basis(X[r], d) for r in rows]
+
+    def check(Ns, versions):
+        sizes = np.array([N.shape[1] for N in Ns])
+        owner = np.repeat(blocks, sizes)
+        N_all = np.hstack(Ns)
+        keys = list(zip(blocks.tolist(), versions, strict=True))
+        Phi = gram.basis(keys, sizes, owner, N_all)
+        expected = _signed_masks(mask, owner) * (X @ N_all)
+        np.testing.assert_allclose(Phi, expected, atol=1e-12)
+        np.testing.assert_allclose(gram.squared(), expected.T @ expected, atol=1e-10)
+        return sizes
+
+    check(Ns, [0, 0, 0])
+    # Row 2 leaves block 0's face (2 -> 3 columns), row 6 leaves block 2's (3 -> 4).
+    Ns[0] = _null_basis_more(Ns[0], X[[1, 3]], X[2])
+    Ns[2] = _null_basis_more(Ns[2], X[[5]], X[6])
+    sizes = check(Ns, [1, 0, 1])
+    assert sizes.tolist() == [3, 4, 4]
+    # One new column per changed block; every other column copied from the old layout.
+    assert gram._fresh.tolist() == [2, 10]
+    assert (0, 0, 2, None) in gram._segs and (7, 6, 3, None) in gram._segs
+
+
 def test_null_basis_update_equals_a_fresh_basis():
     """One constraint joining a face: the Householder update spans the SVD's null space."""
     from convexnn.solvers._polish_kernels import _null_basis, _null_basis_less

@@ -211,7 +211,10 @@ class _Gram:
     Between two steps the support and most null-space bases ``N_j`` are unchanged (a
     step changes the active constraints of a few blocks), so only the columns of the
     changed blocks are recomputed: ``O(n R r)`` flops for r new columns instead of the
-    ``O(n R^2)`` of a new Gram matrix.
+    ``O(n R^2)`` of a new Gram matrix. A block whose constraint left (its basis ``N_j``
+    with one column appended, :func:`_null_basis_more`) keeps its old columns and gets
+    the new one only: at n = 1e4, d = 41, P = 2000, 2597 fresh columns in the polishes'
+    steps instead of 5583 (blocks on rays release one constraint each, every few steps).
     """
 
     def __init__(self, X: np.ndarray, mask: np.ndarray) -> None:
@@ -255,6 +258,10 @@ class _Gram:
                     segs[-1] = (last[0], last[1], last[2] + size, None)
                 else:
                     segs.append((pos, old, size, None))
+            elif prev is not None and _extends(prev[2], Nj):  # a constraint left
+                width = prev[2].shape[1]
+                segs.append((pos, prev[1], width, None))
+                fresh.append(np.arange(pos + width, pos + size))
             elif prev is not None and _same_span(prev[2], Nj, T := prev[2].T @ Nj):
                 segs.append((pos, prev[1], size, T))
             else:
@@ -311,6 +318,12 @@ def _masked_products(X: np.ndarray, mask: np.ndarray, j: np.ndarray, N: np.ndarr
     out = X @ (N * np.where(j < P, 1.0, -1.0))
     out *= mask[:, j % P]
     return out
+
+
+def _extends(N_old: np.ndarray, N_new: np.ndarray) -> bool:
+    """Whether ``N_new`` is ``N_old`` with columns appended (:func:`_null_basis_more`)."""
+    r = N_old.shape[1]
+    return N_new.shape[1] > r and (r == 0 or np.array_equal(N_new[:, :r], N_old))
 
 
 def _same_span(N_old: np.ndarray, N_new: np.ndarray, T: np.ndarray) -> bool:
