@@ -260,6 +260,21 @@ def guarded(name: str, form: str, fn: Callable[[], Row]) -> Row:
         return Row(name, form, note=f"error: {type(exc).__name__}: {str(exc)[:80]}")
 
 
+# How the rows' processes start: "spawn" for every timed run; ``--quick`` (CI, where
+# nothing is timed) forks them from a server that has imported the modules once
+# (:func:`_quick_processes`): each spawned row had spent about 4 s on its imports.
+_START_METHOD = "spawn"
+
+
+def _quick_processes() -> None:
+    """Rows start by ``forkserver``, from a server that imported this script, convexnn
+    and the peers' heavy modules (those installed) before it forks them."""
+    global _START_METHOD
+    _START_METHOD = "forkserver"
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["__main__", "convexnn", "cvxpy", "torch", "scnn", "adelie"])
+
+
 def isolated(
     name: str,
     form: str,
@@ -279,7 +294,7 @@ def isolated(
     whose own limits do not cover all their work, e.g. CVXPY's canonicalisation)
     reports ``time = wall``, a LOWER bound on its time, and says so.
     """
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context(_START_METHOD)
     out: Any = ctx.Queue()
     child = ctx.Process(
         target=_run_row, args=(name, form, spec, kind, args, save_dir, out), daemon=True
@@ -945,6 +960,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     specs = QUICK if args.quick else FULL
+    if args.quick:
+        _quick_processes()
     if args.only:
         specs = [specs[i] for i in args.only]
     print(_blas.machine())
