@@ -233,3 +233,22 @@ def test_null_basis_more_spans_the_null_space_of_the_remaining_rows(k):
     # a row in the span of the others: nothing new
     B = np.vstack([A, A[0] + A[-1]])
     assert _null_basis_more(N, A, B[-1]) is N
+
+
+def test_block_gradients_equal_the_adjoint_of_the_signed_masks():
+    """The polish's gradients ``+-X^T D_i g`` from the transposed patterns (row gather)
+    equal the adjoint kernel on the (n, k) signed masks."""
+    from convexnn.solvers._cones import _signed_masks
+    from convexnn.solvers._kernels import adjoint
+    from convexnn.solvers._polish_kernels import _block_gradients
+
+    rng = np.random.default_rng(11)
+    n, d, P = 70, 4, 9
+    X = rng.normal(size=(n, d))
+    D = sample_patterns(X, P, random_state=3)
+    g = rng.normal(size=n)
+    j = np.array([0, 3, P + 3, 2 * P - 1, 5])  # both signs, one pattern twice
+    expected = adjoint(X, _signed_masks(D.astype(float), j), g)
+    got = _block_gradients(X, np.ascontiguousarray(D.T), j, g)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    assert np.abs(got[:, 1] + got[:, 2]).max() <= 1e-12  # the two signs of pattern 3

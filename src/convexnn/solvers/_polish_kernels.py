@@ -307,6 +307,19 @@ class _Gram:
         return self.G.copy()
 
 
+def _block_gradients(X: np.ndarray, DT: np.ndarray, j: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """(d, k) ``+-X^T D_i g`` of blocks ``j`` (``adjoint(X, _signed_masks(mask, j), g)``).
+
+    From the transposed patterns ``DT`` (P, n): a block's signs are one contiguous row,
+    so the (k, n) mask is a row gather, not a column gather of the (n, P) one (11 ms
+    against 18 ms per release at n = 1e4, P = 2000, k = 300).
+    """
+    P = DT.shape[0]
+    out = (DT[j % P].astype(np.float64) @ (X * g[:, None])).T
+    out *= np.where(j < P, 1.0, -1.0)
+    return out
+
+
 def _masked_products(X: np.ndarray, mask: np.ndarray, j: np.ndarray, N: np.ndarray) -> np.ndarray:
     """(n, k) columns ``+-D_i X N[:, t]`` of blocks ``j`` (``_signed_masks(mask, j) * (X @ N)``).
 
