@@ -116,6 +116,16 @@ _NEWTON_ITER = 50  # Newton steps per polish round (FISTA rounds move the active
 _TAIL_WINDOW = 10
 _PRODUCTIVE = 1e-2
 _NEWTON_MAX = 500
+# Far from the optimum (the solver's last certified gap above ``relu_pgd._FAR_GAP``) a
+# polish only has to lower the objective for the next pricing: it stops once its last
+# _TAIL_WINDOW steps lowered it by less than _STALE of its decrease so far, after at
+# least _STALE_MIN steps (``early_stop``). At n = 1e4, d = 41, P = 2000 rounds 1-4 had
+# each run to the 50-step cap, the steps after the 20th gaining about 1e-4 of the
+# round's decrease each: now 20 steps each, 199 Newton steps instead of 327 and the
+# polishes 6.5-6.8 s instead of 9.8-10.1 s, the same 124 iterations. Stopping after 10
+# or 15 steps, or at a share of 3e-2, cost another FISTA round there.
+_STALE = 1e-2
+_STALE_MIN = 20
 _BENDS = 20  # bent-search segments after a blocked Newton step
 # The most flops of one Newton system (``_polish_cap``): n R^2 for its Gram matrix (once
 # per polish: the steps update it per changed block, ``_Gram``) or R^3 / 3 for one
@@ -146,6 +156,7 @@ def _polish(
     c: float,
     max_iter: int | None = None,
     free: np.ndarray | None = None,
+    early_stop: bool = False,
 ) -> Polished | None:
     """Active-set Newton on the support of B, its active cone constraints fixed.
 
@@ -164,7 +175,8 @@ def _polish(
     :class:`Polished` point, feasible, or None (multi-output loss); the caller certifies
     it. When the free dimensions exceed the caps (``_polish_cap``; released constraints
     add some), the polish stops there with ``wide=True``: at the point reached, or at
-    the given one (0 steps) when they exceed them from the start.
+    the given one (0 steps) when they exceed them from the start. With ``early_stop``
+    (far from the optimum) it stops too once its steps no longer pay (``_STALE``).
     """
     X, y, loss, beta, P = problem.X, problem.y, problem.loss, problem.beta, problem.P
     if not _polish_applies(problem):
@@ -346,7 +358,7 @@ def _polish(
     damping = Damping(_DAMP_TRIES)  # Levenberg-Marquardt ridge of the Newton system (below)
     prev_dec = np.inf  # the last Newton decrement
     wide = False
-    while steps < max_iter or _productive(history, f, max_iter):
+    while _another_step(steps, max_iter, history, f, early_stop):
         steps += 1
         history.append(f)
         # A block stays while it has free directions and moves along them: one that is
@@ -561,6 +573,25 @@ def _productive(history: list[float], f: float, max_iter: int) -> bool:
     return history[-_TAIL_WINDOW] - f >= _PRODUCTIVE * total > 0
 
 
+def _another_step(
+    steps: int, max_iter: int, history: list[float], f: float, early_stop: bool
+) -> bool:
+    """Whether a polish takes another Newton step: up to ``max_iter`` (fewer with
+    ``early_stop`` once stale, :func:`_stale`), and beyond while productive."""
+    if steps < max_iter and not (early_stop and _stale(history, f)):
+        return True
+    return _productive(history, f, max_iter)
+
+
+def _stale(history: list[float], f: float) -> bool:
+    """Whether a polish far from the optimum stops before ``max_iter`` (``_STALE``):
+    after ``_STALE_MIN`` steps, its last ``_TAIL_WINDOW`` lowered the objective by less
+    than ``_STALE`` of its decrease so far (``history`` as in :func:`_productive`)."""
+    if len(history) < _STALE_MIN:
+        return False
+    return history[-_TAIL_WINDOW] - f < _STALE * (history[0] - f)
+
+
 def _polish_applies(problem: ConvexReLUProblem) -> bool:
     """The polish handles scalar outputs only (one loss curvature per sample)."""
     return problem.y.ndim == 1 and not getattr(problem.loss, "multi_output", False)
@@ -591,7 +622,9 @@ def _too_wide(problem: ConvexReLUProblem, B: np.ndarray) -> bool:
     return bool(_free_dims(problem, B, sup)[1].sum() > _polish_cap(problem.X.shape[0]))
 
 
-def _polish_wide(problem: ConvexReLUProblem, B: np.ndarray, c: float) -> Polished | None:
+def _polish_wide(
+    problem: ConvexReLUProblem, B: np.ndarray, c: float, early_stop: bool = False
+) -> Polished | None:
     """:func:`_polish` on the whole support, or chunk by chunk when it is too large.
 
     A wide support (e.g. an SGD network's warm start: hundreds of neurons, each inside
@@ -606,12 +639,12 @@ def _polish_wide(problem: ConvexReLUProblem, B: np.ndarray, c: float) -> Polishe
     n, d = X.shape
     sup = np.flatnonzero(B.any(axis=0))
     if sup.size == 0 or not _polish_applies(problem):
-        return _polish(problem, B, c)
+        return _polish(problem, B, c, early_stop=early_stop)
     act, r_low = _free_dims(problem, B, sup)
     cap = _polish_cap(n)
     steps = 0
     if r_low.sum() <= cap:  # it may fit: the whole support at once ...
-        whole = _polish(problem, B, c)
+        whole = _polish(problem, B, c, early_stop=early_stop)
         if whole is None or not whole.wide:
             return whole
         # ... but its free dimensions exceeded the cap (r_low is a lower bound, and
@@ -645,7 +678,7 @@ def _polish_wide(problem: ConvexReLUProblem, B: np.ndarray, c: float) -> Polishe
         chunks[-1].append(int(sup[k]))
         width += int(free[k])
     for chunk in chunks:  # a chunk that outgrows the caps too keeps its point
-        out = _polish(problem, B, c, free=np.array(chunk))
+        out = _polish(problem, B, c, free=np.array(chunk), early_stop=early_stop)
         if out is not None:
             B, c, steps = out.B, out.c, steps + out.steps
     return Polished(B, c, steps)
