@@ -331,7 +331,8 @@ def solve_relu(
             f_p, c_p = _primal(problem, pol.B, pol.c)
             # A full polish round that hardly moved: blocks that should vanish or many
             # constraints that should change (a network's warm start); a FISTA round's
-            # prox steps zero blocks and move faces at once.
+            # prox steps zero blocks and move faces at once. Far from the optimum a
+            # round's budget is _STALE_MIN steps: the polish may stop there when stale.
             full = pol.steps >= (_STALE_MIN if far else _NEWTON_ITER)
             stalled = full and f - f_p <= _STALL * abs(f)
             if verbose:
